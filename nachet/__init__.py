@@ -1,0 +1,1 @@
+"""Operator-facing pieces shared by the service: configuration and the command line."""

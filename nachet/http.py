@@ -1,0 +1,85 @@
+"""The original's error envelope in one place.
+
+Every failure answers a JSON list holding one string (spec §1.3):
+  APIError (bad request)         -> "API Error <context> : <message>"
+  DatastoreError (storage)       -> "Datastore Error <context> : <message>"
+  anything else                  -> "Unhandled API error : <sentence>"  (details only in the log)
+A route declares its context and sentence with @context; a handler may refine it (e.g. to name
+the email it is working on).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass
+
+from quart import g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+log = logging.getLogger("nachet.http")
+
+
+class APIError(Exception):
+    """A request the route refuses, with the message the client sees."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class Unhandled(Exception):
+    """A failure the original reported only as "Unhandled API error : <sentence>"."""
+
+
+@dataclass
+class ErrorContext:
+    context: str
+    sentence: str
+
+
+def context(ctx: str, sentence: str):
+    """Name the route's error context: "<Prefix> <ctx> : …" and "Unhandled API error : <sentence>"."""
+
+    def decorate(handler):
+        handler.error_context = (ctx, sentence)
+        return handler
+
+    return decorate
+
+
+def error_context_of(view) -> ErrorContext:
+    """A fresh (per request, mutable) context for the view, read before the body is."""
+    ctx, sentence = getattr(view, "error_context", ("", "Error"))
+    return ErrorContext(ctx, sentence)
+
+
+def current_context() -> ErrorContext:
+    return getattr(g, "error_context", None) or ErrorContext("", "Error")
+
+
+def envelope(message: str, status: int):
+    return jsonify([message]), status
+
+
+async def json_body():
+    """The parsed JSON body, None when the request is not JSON; malformed JSON is Unhandled."""
+    try:
+        return await request.get_json()
+    except RequestEntityTooLarge:
+        raise
+    except Exception as error:  # BadRequest from a malformed body
+        raise Unhandled(f"malformed JSON body: {error}") from error
+
+
+def split_data_url(value: str) -> tuple[str, bytes]:
+    """`data:<header>,<base64>` -> (header, bytes). No comma or bad base64 is Unhandled, as in
+    the original; base64 decoding stays lenient (characters outside the alphabet are dropped)."""
+    if not isinstance(value, str) or "," not in value:
+        raise Unhandled("the image is not a data URL (no comma)")
+    header, encoded = value.split(",", 1)
+    try:
+        return header, base64.b64decode(encoded)
+    except (binascii.Error, ValueError) as error:
+        raise Unhandled(f"the image is not valid base64: {error}") from error
