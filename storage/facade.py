@@ -362,6 +362,71 @@ class Storage:
             raise NotOwnerError(f"User can't access this picture: {picture_id}")
         return picture
 
+    async def _target_folder(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record:
+        """The user's folder named (or identified) by `folder_ref`, else the default "General"."""
+        folder_id = None
+        if isinstance(folder_ref, str) and folder_ref:
+            folder_id = await folders.find_folder_by_name(conn, user["id"], folder_ref)
+            if folder_id is None:
+                try:
+                    folder_id = UUID(folder_ref)
+                except ValueError:
+                    pass
+        folder = await folders.get_folder(conn, folder_id) if folder_id else None
+        if folder is None or folder["owner_id"] != user["id"]:
+            folder = await folders.get_folder(conn, user["default_set_id"]) if user["default_set_id"] else None
+        if folder is None:  # a user whose General folder was lost (possible in the original)
+            created = await folders.insert_folder(conn, user["id"], layout.DEFAULT_FOLDER, 0)
+            if created is None:
+                raise FolderNotFoundError("the user has no default folder")
+            await users.set_default_set(conn, user["id"], created["id"])
+            folder = await folders.get_folder(conn, created["id"])
+        return folder
+
+    @_guard
+    async def save_inference(
+        self, user_id: Any, folder_ref: Any, image: bytes, result: dict, pipeline_id: UUID | None
+    ) -> dict:
+        """Store the picture, the inference, its boxes and their candidate seeds in one unit, and
+        return `result` completed with the ids (spec §6.1). Nothing is written if any part fails."""
+        async with self._unit() as unit:
+            conn = unit.conn
+            user = await self._user(conn, user_id)
+            folder = await self._target_folder(conn, user, folder_ref)
+            boxes = result.get("boxes") or []
+            resolved = [[await self._model_seed(conn, g["label"]) for g in _guesses(box)] for box in boxes]
+            picture_id = await pictures.insert_picture(conn, folder["id"], sha256(image))
+            name = layout.picture_blob(layout.folder_name(folder["name"], folder["is_default"]), picture_id)
+            await unit.put(layout.container_name(user["id"]), name, image, layout.picture_tags(picture_id, folder["id"]))
+            await pictures.set_picture_metadata(conn, picture_id, {"link": name, "description": "Uploaded through the API"})
+            summary = {k: result.get(k) for k in ("filename", "labelOccurrence", "totalBoxes", "models")}
+            inference_id = await inferences.insert_inference(conn, picture_id, user["id"], pipeline_id, summary)
+            for box, seeds_of_box in zip(boxes, resolved):
+                box["object_type_id"] = 1
+                metadata = {k: box.get(k) for k in ("box", "color", "overlapping", "overlappingIndices")}
+                object_id = await inferences.insert_object(conn, inference_id, metadata)
+                box["box_id"] = str(object_id)
+                best, best_score = None, None
+                for entry, seed in zip(_guesses(box), seeds_of_box):
+                    score = float(entry.get("score") or 0.0)
+                    guess = await inferences.insert_seed_obj(conn, seed["id"], object_id, score)
+                    if box.get("topN"):
+                        entry["object_id"] = str(guess)
+                    if best_score is None or score > best_score:
+                        best, best_score = guess, score
+                await inferences.set_top(conn, object_id, best)
+                box["top_id"] = str(best)
+        result["inference_id"] = str(inference_id)
+        result["pipeline_id"] = str(pipeline_id) if pipeline_id else None
+        return result
+
+    @staticmethod
+    async def _model_seed(conn, label: Any) -> asyncpg.Record:
+        seed = await seeds.find_seed(conn, label) if isinstance(label, str) and label else None
+        if seed is None:
+            raise SeedNotFoundError(f"the model answered a label that is not in the seed table: {label!r}")
+        return seed
+
     # -- image validators ----------------------------------------------------------------------------
     @_guard
     async def record_validator(self, digest: str) -> None:
@@ -467,6 +532,10 @@ class Storage:
         if guess is None:
             guess = await inferences.insert_seed_obj(conn, seed["id"], obj["id"], 0.0)
         await inferences.verify_object(conn, obj["id"], guess)
+
+
+def _guesses(box: dict) -> list[dict]:
+    return box.get("topN") or [{"label": box.get("label"), "score": box.get("score")}]
 
 
 async def fetch_json(url: str) -> Any:

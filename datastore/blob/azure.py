@@ -17,9 +17,10 @@ def _translate(error: Exception, what: str) -> BlobError:
 
 
 class AzureBlobStore:
-    def __init__(self, connection_string: str, api_version: str | None = None):
-        kwargs = {"api_version": api_version} if api_version else {}
-        self._service = BlobServiceClient.from_connection_string(connection_string, **kwargs)
+    def __init__(self, connection_string: str, api_version: str | None = None, **client_options):
+        if api_version:
+            client_options["api_version"] = api_version
+        self._service = BlobServiceClient.from_connection_string(connection_string, **client_options)
 
     def _blob(self, container: str, name: str):
         return self._service.get_blob_client(container, name)

@@ -11,9 +11,9 @@ import os
 import re
 import shutil
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from . import BlobExists, BlobInfo, BlobNotFound
+from . import BlobError, BlobExists, BlobInfo, BlobNotFound
 
 _CONTAINER = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])")
 
@@ -29,8 +29,8 @@ class FsBlobStore:
         return self.root / container
 
     def _paths(self, container: str, name: str) -> tuple[Path, Path]:
-        parts = PurePosixPath(name).parts
-        if not name or name.startswith("/") or any(p in ("..", ".") for p in parts) or "\\" in name or "\0" in name:
+        parts = name.split("/")
+        if not name or name.startswith("/") or any(p in ("..", ".", "") for p in parts) or "\\" in name or "\0" in name:
             raise ValueError(f"invalid blob name: {name!r}")
         base = self._container(container)
         return base / "blobs" / name, base / "tags" / (name + ".tags.json")
@@ -126,32 +126,42 @@ class FsBlobStore:
         shutil.rmtree(path)
 
     # -- async interface -------------------------------------------------------------------------
+    @staticmethod
+    async def _run(function, *args):
+        """Run blocking file work in a thread; a failing disk is a BlobError like any store's."""
+        try:
+            return await asyncio.to_thread(function, *args)
+        except BlobError:
+            raise
+        except OSError as error:
+            raise BlobError(f"file blob store failed: {error.strerror or error}") from error
+
     async def create_container(self, container: str) -> None:
-        await asyncio.to_thread(self._container(container).mkdir, parents=True, exist_ok=True)
+        await self._run(lambda: self._container(container).mkdir(parents=True, exist_ok=True))
 
     async def container_exists(self, container: str) -> bool:
-        return await asyncio.to_thread(self._container(container).is_dir)
+        return await self._run(self._container(container).is_dir)
 
     async def delete_container(self, container: str) -> None:
-        await asyncio.to_thread(self._delete_container, container)
+        await self._run(self._delete_container, container)
 
     async def upload(self, container, name, data, *, tags=None, overwrite=True) -> None:
-        await asyncio.to_thread(self._upload, container, name, data, tags, overwrite)
+        await self._run(self._upload, container, name, data, tags, overwrite)
 
     async def download(self, container: str, name: str) -> bytes:
-        return await asyncio.to_thread(self._download, container, name)
+        return await self._run(self._download, container, name)
 
     async def delete(self, container: str, name: str) -> None:
-        await asyncio.to_thread(self._delete, container, name)
+        await self._run(self._delete, container, name)
 
     async def list(self, container: str, prefix: str = "") -> list[BlobInfo]:
-        return await asyncio.to_thread(self._list, container, prefix)
+        return await self._run(self._list, container, prefix)
 
     async def find_by_tag(self, container: str, key: str, value: str) -> list[str]:
-        return await asyncio.to_thread(self._find_by_tag, container, key, value)
+        return await self._run(self._find_by_tag, container, key, value)
 
     async def copy(self, src_container, src_name, dst_container, dst_name, *, tags=None) -> None:
-        await asyncio.to_thread(self._copy, src_container, src_name, dst_container, dst_name, tags)
+        await self._run(self._copy, src_container, src_name, dst_container, dst_name, tags)
 
     async def close(self) -> None:
         return None

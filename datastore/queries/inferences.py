@@ -66,7 +66,7 @@ async def objects_with_guesses(conn: Connection, inference_id: UUID) -> list[Rec
              FROM object o LEFT JOIN seed_obj so ON so.object_id = o.id LEFT JOIN seed s ON s.id = so.seed_id
             WHERE o.inference_id = $1
             GROUP BY o.id
-            ORDER BY o.upload_date, o.id""",
+            ORDER BY o.seq""",
         inference_id,
     )
 

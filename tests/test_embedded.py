@@ -1,0 +1,88 @@
+"""The embedded default: persistence across restarts, losing the database while serving,
+a second instance on the same data directory, and start-up failures."""
+import os
+import subprocess
+import sys
+import uuid
+
+import asyncpg
+import pytest
+
+from datastore.db import create_pool
+from datastore.embedded import start_embedded
+from datastore.migrate import migrate
+from nachet.config import load_settings
+from nachet.runtime import close_services, open_services
+from tests.conftest import ROOT
+
+
+async def test_data_survives_a_restart(tmp_path):
+    pg = start_embedded(tmp_path)
+    conn = await asyncpg.connect(pg.url())
+    await migrate(conn, "nachet")
+    await conn.execute('INSERT INTO "nachet".users (email) VALUES ($1)', "kept@example.org")
+    await conn.close()
+    assert pg.stop()
+    pg = start_embedded(tmp_path)
+    conn = await asyncpg.connect(pg.url())
+    assert await conn.fetchval('SELECT count(*) FROM "nachet".users WHERE email = $1', "kept@example.org") == 1
+    assert await migrate(conn, "nachet") == []
+    await conn.close()
+    pg.stop()
+
+
+async def test_lost_database_gives_503_and_the_pool_recovers(tmp_path, client_for, blob_store):
+    settings = load_settings({"NACHET_DATA_DIR": str(tmp_path), "NACHET_SCHEMA": "nachet"}, dotenv=False)
+    services = await open_services(settings)
+    try:
+        services.blobs, services.storage.blobs = blob_store, blob_store
+        client = client_for(services, settings)
+        user = str(await services.storage.get_user_id("example@gmail.com"))
+        assert (await client.post("/get-directories", json={"container_name": user})).status_code == 200
+        services.embedded.stop(force=True)
+        response = await client.post("/get-directories", json={"container_name": user})
+        assert response.status_code == 503
+        assert await response.get_json() == [
+            "Datastore Error retrieving user directories : the database is unavailable"]
+        services.embedded = start_embedded(tmp_path)
+        response = await client.post("/get-directories", json={"container_name": user})
+        assert response.status_code == 200, await response.get_data()
+    finally:
+        await close_services(services)
+
+
+async def test_a_second_instance_shares_the_server_without_harm(tmp_path):
+    settings = load_settings({"NACHET_DATA_DIR": str(tmp_path)}, dotenv=False)
+    first = await open_services(settings)
+    try:
+        email = f"second-{uuid.uuid4().hex[:6]}@example.org"
+        env = {**os.environ, "NACHET_DATA_DIR": str(tmp_path)}
+        second = subprocess.run([sys.executable, "-m", "nachet", "users", "add", email], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+        # the second process attached to the running server and left it running for the first
+        assert await first.storage.get_user_id(email) == uuid.UUID(second.stdout.strip())
+    finally:
+        await close_services(first)
+    assert not (tmp_path / "pg" / "postmaster.pid").exists()
+
+
+def test_unreachable_database_exits_with_one_masked_line(tmp_path):
+    env = {**os.environ, "NACHET_DB_URL": "postgresql://nachet:s3cret@127.0.0.1:1/nachet",
+           "NACHET_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "nachet", "users", "list"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "s3cret" not in result.stderr + result.stdout
+    assert "cannot connect to the database at postgresql://nachet:***@127.0.0.1:1/nachet" in result.stderr
+
+
+def test_invalid_configuration_lists_every_problem(tmp_path):
+    env = {**os.environ, "NACHET_MAX_CONTENT_LENGTH": "big", "NACHET_DB_URL": "mysql://x",
+           "NACHET_BLOB_PIPELINE_DECRYPTION_KEY": "nope", "NACHET_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", "import app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = [l for l in result.stderr.splitlines() if l.startswith("configuration error")]
+    assert len(lines) == 3, result.stderr
+    assert any("NACHET_MAX_CONTENT_LENGTH" in l for l in lines)
