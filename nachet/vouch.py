@@ -36,7 +36,7 @@ def decode_vouch_cookie(value: str, secret: str | None = None, public_key: str |
     return jwt.decode(token, algorithms=["HS256"], options={"verify_signature": False})
 
 
-def make_vouch_cookie(email: str, secret: str = "any", **claims) -> str:
+def make_vouch_cookie(email: str, secret: str = "nachet-development-only-secret-32b", **claims) -> str:
     """A cookie as Vouch writes it (for tests and local tooling)."""
     token = jwt.encode({"CustomClaims": {"email": email}, **claims}, secret, algorithm="HS256")
     return base64.urlsafe_b64encode(gzip.compress(token.encode())).decode()

@@ -46,8 +46,10 @@ def check_folder_name(name: str) -> str:
         raise InvalidFolderNameError(f"invalid folder name: longer than {MAX_FOLDER_NAME} characters")
     if "/" in name or "\\" in name:
         raise InvalidFolderNameError("invalid folder name: '/' and '\\' are not allowed")
-    if name.strip() in (".", "..") or name != name.strip():
-        raise InvalidFolderNameError("invalid folder name: leading or trailing spaces, '.' and '..' are not allowed")
+    if name in (".", ".."):
+        raise InvalidFolderNameError("invalid folder name: '.' and '..' are not allowed")
+    if name != name.strip():
+        raise InvalidFolderNameError("invalid folder name: leading or trailing spaces are not allowed")
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in name):
         raise InvalidFolderNameError("invalid folder name: control characters are not allowed")
     return unicodedata.normalize("NFC", name)

@@ -96,9 +96,13 @@ def azurite(data_root):
     proc.wait(10)
 
 
-@pytest.fixture(params=["fs", "azure"])
+BOTH_BLOB_STORES = pytest.mark.parametrize("blob_store", ["fs", "azure"], indirect=True)
+
+
+@pytest.fixture
 async def blob_store(request, data_root):
-    if request.param == "fs":
+    """The filesystem store; modules marked BOTH_BLOB_STORES run against Azurite as well."""
+    if getattr(request, "param", "fs") == "fs":
         root = data_root / f"blob-{uuid.uuid4().hex[:8]}"
         store = FsBlobStore(root)
         yield store

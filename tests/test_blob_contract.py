@@ -4,6 +4,9 @@ import uuid
 import pytest
 
 from datastore.blob import BlobExists, BlobNotFound
+from tests.conftest import BOTH_BLOB_STORES
+
+pytestmark = BOTH_BLOB_STORES
 
 
 def container() -> str:

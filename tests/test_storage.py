@@ -7,9 +7,9 @@ import pytest
 from datastore.blob import BlobNotFound
 from storage import errors
 from storage.layout import container_name
-from tests.conftest import png_bytes
+from tests.conftest import BOTH_BLOB_STORES, png_bytes
 
-pytestmark = pytest.mark.asyncio
+pytestmark = BOTH_BLOB_STORES
 
 
 async def rows(pool, sql, *args):
