@@ -23,7 +23,7 @@ from nachet.runtime import Services
 from storage import Storage
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "tests" / "data"  # real microscope images (see NOTICE.md there)
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 AZURITE_API_VERSION = "2025-11-05"  # Azurite 3.35 rejects the SDK's newer default (local-models §3)
 SCHEMA = "nachet_test"
