@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import logging
+import signal
 import sys
+import warnings
 
-from quart import Blueprint, Quart, current_app, g, jsonify, request
+from quart import Blueprint, Quart, abort, current_app, g, jsonify, request
 from quart_cors import cors
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -19,6 +22,11 @@ from nachet.http import (
 from nachet.images import check_header, check_image, detect_mime
 from nachet.runtime import Services, close_services, open_services
 from nachet.vouch import COOKIE, ForgedCookie, decode_vouch_cookie
+from model_inference.errors import ModelError
+from model_inference.imaging import image_size
+from model_inference.insertion import install_test_pipeline_rows
+from model_inference.postprocess import check_color_format
+from model_inference.runner import run_pipeline
 from storage import DatastoreError
 from storage.facade import sha256
 
@@ -128,6 +136,67 @@ async def reload_seed_data():
         log.error("seed data reload failed", exc_info=error)
         return envelope(f"Unhandled API error : An error happend when reloading the seed data: {detail}", 400)
     return jsonify(["Seed data reloaded successfully"])
+
+
+class ImageWarning(UserWarning):
+    """An /inf picture without a validator from /image-validation (advisory, as in the original)."""
+
+
+@routes.post("/inf")
+@context("during classification", "Error during classification")
+async def inference():
+    body = await object_body()
+    user, folder, dims, image = (body.get(k) for k in ("container_name", "folder_name", "imageDims", "image"))
+    require(folder, user, dims, image, message=(
+        "missing request arguments: either folder_name, container_name, imageDims or image is missing"))
+    pipeline = services().pipelines.get(body.get("model_name"))
+    if pipeline is None:
+        raise APIError(f"model {body.get('model_name')} not found")
+    header, encoded = image.split(",", 1) if isinstance(image, str) and "," in image else _unhandled_body()
+    dims, area_ratio, color_format = inference_options(body)
+    validator = body.get("validator")
+    if not (isinstance(validator, str) and await services().storage.validator_known(validator)):
+        warnings.warn("this picture was not validate", ImageWarning)
+    try:
+        data = base64.b64decode(encoded)
+    except (binascii.Error, ValueError) as error:
+        raise Unhandled("the image is not valid base64") from error
+    if data:
+        size = await asyncio.to_thread(image_size, data)
+        if list(size) != [int(d) for d in dims] or any(d != int(d) for d in dims):
+            raise APIError(f"imageDims {dims} do not match the image, which is {size[0]}x{size[1]}")
+    await services().storage.require_user(user)
+    s = services()
+    processed = await run_pipeline(pipeline, encoded, data, s.http, dims, area_ratio, color_format)
+    return jsonify(await s.storage.save_inference(user, folder, data, processed, pipeline.id))
+
+
+def inference_options(body: dict):
+    dims = body["imageDims"]
+    if not (isinstance(dims, list) and len(dims) == 2 and all(
+            isinstance(d, (int, float)) and not isinstance(d, bool) and d > 0 for d in dims)):
+        raise APIError("imageDims must be two positive numbers: [width, height]")
+    area_ratio = body.get("area_ratio", 0.5)
+    if isinstance(area_ratio, bool) or not isinstance(area_ratio, (int, float)) or not 0 <= area_ratio <= 1:
+        raise APIError("area_ratio must be a number between 0 and 1")
+    color_format = body.get("color_format", "hex")
+    check_color_format(color_format)
+    return dims, area_ratio, color_format
+
+
+@routes.get("/model-endpoints-metadata")
+async def model_endpoints_metadata():
+    return jsonify(services().pipelines.metadata or ["Error retrieving model endpoints metadata.", 400])
+
+
+@routes.get("/test")
+@context("installing the test pipeline", "Error installing the test pipeline")
+async def install_test_pipeline():
+    if settings().env not in ("local", "test"):
+        abort(404)
+    await install_test_pipeline_rows(services().pool)
+    await services().pipelines.reload()
+    return jsonify([{"models": ["test_model1"], "pipeline_name": "test_pipeline"}])
 
 
 @routes.post("/create-dir")
@@ -300,6 +369,12 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
     async def start() -> None:
         if app.extensions["nachet"] is None:
             app.extensions["nachet"] = await open_services(config)
+        registry = app.extensions["nachet"].pipelines
+        await registry.start()
+        try:  # SIGUSR1 reloads this worker's pipelines (hypercorn's SIGHUP restarts all workers)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(registry.reload()))
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
         if not (config.vouch_jwt_secret or config.vouch_jwt_public_key):
             log.warning("Vouch cookies are decoded without signature verification (development only)")
 
@@ -324,6 +399,10 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
     @app.errorhandler(DatastoreError)
     async def datastore_error(error: DatastoreError):
         return envelope(f"Datastore Error {current_context().context} : {error.message}", error.status)
+
+    @app.errorhandler(ModelError)
+    async def model_error(error: ModelError):
+        return envelope(f"API Error {current_context().context} : {error.message}", error.status)
 
     @app.errorhandler(RequestEntityTooLarge)
     async def too_large(error: RequestEntityTooLarge):

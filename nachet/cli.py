@@ -5,6 +5,9 @@
   users list              list the users
   users remove EMAIL|ID   delete a user, its folders, pictures, inferences and container
   db                      start the embedded database alone and print its URL (Ctrl-C stops it)
+  pipelines insert FILE   add or update the pipelines and models of a YAML/JSON pipeline file
+  pipelines list          list the active pipelines and their models
+  pipelines reload        make every running worker and replica reload its pipelines
 """
 from __future__ import annotations
 
@@ -33,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     users.add_parser("list", help="list users")
     users.add_parser("remove", help="delete a user and all its data").add_argument("user", help="email or id")
     sub.add_parser("db", help="run the embedded database alone for inspection")
+    pipes = sub.add_parser("pipelines", help="manage model pipelines").add_subparsers(dest="action", required=True)
+    pipes.add_parser("insert", help="insert a pipeline file").add_argument("file")
+    pipes.add_parser("list", help="list active pipelines")
+    pipes.add_parser("reload", help="tell running servers to reload their pipelines")
     return parser
 
 
@@ -67,6 +74,45 @@ async def _users(settings, args) -> int:
     return 0
 
 
+async def _pipelines(settings, args) -> int:
+    from cryptography.fernet import Fernet
+
+    from datastore.queries.pipelines import notify_reload
+    from model_inference.insertion import PipelineInsertionError, insert_pipelines, load_pipeline_file
+
+    if args.action == "insert":
+        try:
+            parsed = load_pipeline_file(args.file)  # checked before anything starts
+        except PipelineInsertionError as error:
+            print(error.args[0], file=sys.stderr)
+            return 1
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        if args.action == "insert":
+            key = settings.pipeline_decryption_key
+            fernet = Fernet(key.get_secret_value().encode()) if key else None
+            async with services.pool.acquire() as conn:
+                try:
+                    names = await insert_pipelines(conn, parsed, fernet)
+                except PipelineInsertionError as error:
+                    print(error.args[0], file=sys.stderr)
+                    return 1
+            sealed = "encrypted" if fernet else "in plain text (set NACHET_BLOB_PIPELINE_DECRYPTION_KEY to encrypt)"
+            print(f"inserted pipelines: {', '.join(names)}; endpoints and keys stored {sealed}")
+        elif args.action == "list":
+            await services.pipelines.reload()
+            for meta in services.pipelines.metadata:
+                flag = " (default)" if meta.get("default") else ""
+                print(f"{meta['pipeline_name']}{flag}: {' -> '.join(map(str, meta['models']))}")
+        else:
+            async with services.pool.acquire() as conn:
+                await notify_reload(conn)
+            print("reload requested")
+    finally:
+        await close_services(services)
+    return 0
+
+
 async def _db(settings) -> int:
     if not settings.embedded_db:
         print("NACHET_DB_URL is set: there is no embedded database to start", file=sys.stderr)
@@ -91,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "users":
             return asyncio.run(_users(settings, args))
+        if args.command == "pipelines":
+            return asyncio.run(_pipelines(settings, args))
         return asyncio.run(_db(settings))
     except ConfigError as error:
         for problem in error.problems:

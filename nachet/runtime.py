@@ -7,11 +7,15 @@ import logging
 from dataclasses import dataclass
 
 import asyncpg
+import httpx
+from cryptography.fernet import Fernet
 
 from datastore.blob import BlobStore, open_blob_store
 from datastore.db import DatabaseUnavailable, create_pool
 from datastore.embedded import EmbeddedPostgres, start_embedded
 from datastore.migrate import migrate
+from model_inference.http import make_client
+from model_inference.registry import PipelineRegistry
 from storage import Storage
 
 from .config import Settings, mask_url
@@ -27,6 +31,8 @@ class Services:
     pool: asyncpg.Pool
     blobs: BlobStore
     storage: Storage
+    pipelines: PipelineRegistry
+    http: httpx.AsyncClient
     embedded: EmbeddedPostgres | None = None
 
 
@@ -59,13 +65,24 @@ async def open_services(settings: Settings, *, seed_default_user: bool = True) -
     blobs = open_blob_store(
         settings.data_dir, connection_string.get_secret_value() if connection_string else None, settings.azure_api_version
     )
-    services = Services(settings, pool, blobs, Storage(pool, blobs), embedded)
+    services = make_services(settings, pool, blobs, embedded)
     if seed_default_user:
         await services.storage.ensure_user(DEFAULT_USER_EMAIL)
     return services
 
 
+def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embedded=None) -> Services:
+    key = settings.pipeline_decryption_key
+    fernet = Fernet(key.get_secret_value().encode()) if key else None
+    return Services(
+        settings, pool, blobs, Storage(pool, blobs), PipelineRegistry(pool, fernet),
+        make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s), embedded,
+    )
+
+
 async def close_services(services: Services) -> None:
+    await services.pipelines.stop()
+    await services.http.aclose()
     await services.pool.close()
     await services.blobs.close()
     if services.embedded is not None:

@@ -112,6 +112,12 @@ class Storage:
         return user_id
 
     @_guard
+    async def require_user(self, user_id: Any) -> UUID:
+        """The id of an existing user (checked before work that costs more than a query)."""
+        async with self.pool.acquire() as conn:
+            return (await self._user(conn, user_id))["id"]
+
+    @_guard
     async def create_user(self, email: str) -> UUID:
         """Register a user with its "General" folder, blob container and folder marker."""
         email = email.strip()

@@ -19,8 +19,7 @@ from datastore.db import create_pool
 from datastore.embedded import start_embedded
 from datastore.migrate import migrate
 from nachet.config import load_settings
-from nachet.runtime import Services
-from storage import Storage
+from nachet.runtime import Services, make_services
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"  # real microscope images (see NOTICE.md there)
@@ -120,7 +119,10 @@ def settings(data_root):
 
 @pytest.fixture
 async def services(settings, pool, blob_store) -> Services:
-    return Services(settings, pool, blob_store, Storage(pool, blob_store))
+    services = make_services(settings, pool, blob_store)
+    await services.pipelines.reload()
+    yield services
+    await services.http.aclose()
 
 
 @pytest.fixture
