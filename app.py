@@ -19,6 +19,7 @@ from nachet.config import ConfigError, Settings, load_settings
 from nachet.http import (
     APIError, Unhandled, context, current_context, envelope, error_context_of, json_body, split_data_url,
 )
+from nachet.memory import tune_malloc
 from nachet.images import check_header, check_image, detect_mime
 from nachet.runtime import Services, close_services, open_services
 from nachet.vouch import COOKIE, ForgedCookie, decode_vouch_cookie
@@ -52,7 +53,7 @@ def require(*values, message: str) -> None:
 
 async def checked_image(data: bytes):
     s = settings()
-    return await asyncio.to_thread(check_image, data, s.valid_extensions, s.valid_dimension)
+    return await services().run_cpu(check_image, data, s.valid_extensions, s.valid_dimension)
 
 
 @routes.get("/health")
@@ -145,29 +146,34 @@ class ImageWarning(UserWarning):
 @routes.post("/inf")
 @context("during classification", "Error during classification")
 async def inference():
-    body = await object_body()
+    async with services().inference_slots:  # bounds the memory of requests in progress
+        return await infer(await object_body())
+
+
+async def infer(body: dict):
     user, folder, dims, image = (body.get(k) for k in ("container_name", "folder_name", "imageDims", "image"))
     require(folder, user, dims, image, message=(
         "missing request arguments: either folder_name, container_name, imageDims or image is missing"))
-    pipeline = services().pipelines.get(body.get("model_name"))
+    s = services()
+    pipeline = s.pipelines.get(body.get("model_name"))
     if pipeline is None:
         raise APIError(f"model {body.get('model_name')} not found")
     header, encoded = image.split(",", 1) if isinstance(image, str) and "," in image else _unhandled_body()
     dims, area_ratio, color_format = inference_options(body)
     validator = body.get("validator")
-    if not (isinstance(validator, str) and await services().storage.validator_known(validator)):
+    if not (isinstance(validator, str) and await s.storage.validator_known(validator)):
         warnings.warn("this picture was not validate", ImageWarning)
     try:
         data = base64.b64decode(encoded)
     except (binascii.Error, ValueError) as error:
         raise Unhandled("the image is not valid base64") from error
     if data:
-        size = await asyncio.to_thread(image_size, data)
+        size = await s.run_cpu(image_size, data)
         if list(size) != [int(d) for d in dims] or any(d != int(d) for d in dims):
             raise APIError(f"imageDims {dims} do not match the image, which is {size[0]}x{size[1]}")
-    await services().storage.require_user(user)
-    s = services()
-    processed = await run_pipeline(pipeline, encoded, data, s.http, dims, area_ratio, color_format)
+    await s.storage.require_user(user)
+    processed = await run_pipeline(pipeline, encoded, data, s.http, dims, area_ratio, color_format, s.cpu,
+                                   s.early_decodes)
     return jsonify(await s.storage.save_inference(user, folder, data, processed, pipeline.id))
 
 
@@ -231,7 +237,7 @@ async def get_picture():
     user, picture_id = body.get("container_name"), body.get("picture_id")
     require(user, picture_id, message="Missing container name")
     inference, data = await services().storage.get_picture(user, picture_id)
-    mime = await asyncio.to_thread(detect_mime, data)
+    mime = await services().run_cpu(detect_mime, data)
     encoded = base64.b64encode(data).decode()
     return jsonify({"picture_id": picture_id, "inference": inference, "image": f"data:{mime};base64,{encoded}"})
 
@@ -367,6 +373,7 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
 
     @app.before_serving
     async def start() -> None:
+        tune_malloc()
         if app.extensions["nachet"] is None:
             app.extensions["nachet"] = await open_services(config)
         registry = app.extensions["nachet"].pipelines
@@ -436,4 +443,5 @@ def _load_app() -> Quart:
 
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every model call with its (secret) URL
 app = _load_app()

@@ -17,11 +17,13 @@ async def run_pipeline(
     image_dims,
     area_ratio: float = 0.5,
     color_format: str = "hex",
+    executor=None,
+    early_decodes=None,
 ) -> dict:
     """The processed result (boxes in pixels, colours, counts, models), ready to be saved."""
     adapters = [adapter_for(model) for model in pipeline.models]  # refuse unknown protocols first
     work = Work(image_b64=image_b64, image=image)
-    context = RunContext(client=client, pipeline=pipeline.name)
+    context = RunContext(client=client, pipeline=pipeline.name, executor=executor, early_decodes=early_decodes)
     for model, adapter in zip(pipeline.models, adapters):
         await adapter(model, work, context)
     result = work.result

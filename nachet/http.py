@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 from dataclasses import dataclass
 
 from quart import g, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
 log = logging.getLogger("nachet.http")
 
@@ -64,12 +64,14 @@ def envelope(message: str, status: int):
 
 
 async def json_body():
-    """The parsed JSON body, None when the request is not JSON; malformed JSON is Unhandled."""
+    """The parsed JSON body, None when the request is not JSON (as Quart's get_json); malformed
+    JSON is Unhandled. Parsed straight from the bytes and not cached: /inf bodies are ~0.5 MB."""
+    if not request.is_json:
+        return None
+    raw = await request.get_data(cache=False)
     try:
-        return await request.get_json()
-    except RequestEntityTooLarge:
-        raise
-    except Exception as error:  # BadRequest from a malformed body
+        return json.loads(raw)
+    except ValueError as error:
         raise Unhandled(f"malformed JSON body: {error}") from error
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import asyncpg
 import httpx
@@ -14,6 +16,7 @@ from datastore.blob import BlobStore, open_blob_store
 from datastore.db import DatabaseUnavailable, create_pool
 from datastore.embedded import EmbeddedPostgres, start_embedded
 from datastore.migrate import migrate
+from model_inference.adapters.base import Budget
 from model_inference.http import make_client
 from model_inference.registry import PipelineRegistry
 from storage import Storage
@@ -34,6 +37,19 @@ class Services:
     pipelines: PipelineRegistry
     http: httpx.AsyncClient
     embedded: EmbeddedPostgres | None = None
+    # Image decoding and encoding: one thread per core, so concurrent requests queue here
+    # instead of holding a decoded picture each (memory) and fighting for the GIL.
+    cpu: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nachet-cpu"))
+
+    # Pictures decoded while their detector works: each holds ~6 MB of pixels until cropped,
+    # so only a few requests at a time get the head start; the others decode after detection.
+    early_decodes: Budget = field(default_factory=lambda: Budget(4))
+    # /inf requests processed at once by this worker; the others wait before parsing their body.
+    inference_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
+
+    async def run_cpu(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.cpu, function, *args)
 
 
 async def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
@@ -77,10 +93,12 @@ def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embe
     return Services(
         settings, pool, blobs, Storage(pool, blobs), PipelineRegistry(pool, fernet),
         make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s), embedded,
+        inference_slots=asyncio.Semaphore(settings.max_concurrent_inferences),
     )
 
 
 async def close_services(services: Services) -> None:
+    services.cpu.shutdown(wait=False, cancel_futures=True)
     await services.pipelines.stop()
     await services.http.aclose()
     await services.pool.close()

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import logging
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 
@@ -394,44 +394,43 @@ class Storage:
         self, user_id: Any, folder_ref: Any, image: bytes, result: dict, pipeline_id: UUID | None
     ) -> dict:
         """Store the picture, the inference, its boxes and their candidate seeds in one unit, and
-        return `result` completed with the ids (spec §6.1). Nothing is written if any part fails."""
+        return `result` completed with the ids (spec §6.1). Nothing is written if any part fails.
+        Ids are made here so every table is written in one batched statement."""
+        boxes = result.get("boxes") or []
         async with self._unit() as unit:
             conn = unit.conn
             user = await self._user(conn, user_id)
             folder = await self._target_folder(conn, user, folder_ref)
-            boxes = result.get("boxes") or []
-            resolved = [[await self._model_seed(conn, g["label"]) for g in _guesses(box)] for box in boxes]
-            picture_id = await pictures.insert_picture(conn, folder["id"], sha256(image))
+            labels = [g["label"] for box in boxes for g in _guesses(box)]
+            found = await seeds.resolve_labels(conn, [label for label in labels if isinstance(label, str)])
+            unknown = next((label for label in labels if label not in found), None)
+            if boxes and (unknown is not None or not all(isinstance(label, str) for label in labels)):
+                raise SeedNotFoundError(f"the model answered a label that is not in the seed table: {unknown!r}")
+            picture_id = uuid4()
             name = layout.picture_blob(layout.folder_name(folder["name"], folder["is_default"]), picture_id)
+            await pictures.insert_picture(conn, folder["id"], sha256(image),
+                                          {"link": name, "description": "Uploaded through the API"}, picture_id)
             await unit.put(layout.container_name(user["id"]), name, image, layout.picture_tags(picture_id, folder["id"]))
-            await pictures.set_picture_metadata(conn, picture_id, {"link": name, "description": "Uploaded through the API"})
             summary = {k: result.get(k) for k in ("filename", "labelOccurrence", "totalBoxes", "models")}
             inference_id = await inferences.insert_inference(conn, picture_id, user["id"], pipeline_id, summary)
-            for box, seeds_of_box in zip(boxes, resolved):
-                box["object_type_id"] = 1
-                metadata = {k: box.get(k) for k in ("box", "color", "overlapping", "overlappingIndices")}
-                object_id = await inferences.insert_object(conn, inference_id, metadata)
-                box["box_id"] = str(object_id)
-                best, best_score = None, None
-                for entry, seed in zip(_guesses(box), seeds_of_box):
-                    score = float(entry.get("score") or 0.0)
-                    guess = await inferences.insert_seed_obj(conn, seed["id"], object_id, score)
+            objects, guesses = [], []
+            for box in boxes:
+                object_id, entries = uuid4(), _guesses(box)
+                ids = [uuid4() for _ in entries]
+                scores = [float(entry.get("score") or 0.0) for entry in entries]
+                top = ids[scores.index(max(scores))]
+                for guess_id, entry, score in zip(ids, entries, scores):
+                    guesses.append((guess_id, found[entry["label"]]["id"], object_id, score))
                     if box.get("topN"):
-                        entry["object_id"] = str(guess)
-                    if best_score is None or score > best_score:
-                        best, best_score = guess, score
-                await inferences.set_top(conn, object_id, best)
-                box["top_id"] = str(best)
+                        entry["object_id"] = str(guess_id)
+                metadata = {k: box.get(k) for k in ("box", "color", "overlapping", "overlappingIndices")}
+                objects.append((object_id, metadata, top))
+                box.update(object_type_id=1, box_id=str(object_id), top_id=str(top))
+            await inferences.insert_objects(conn, inference_id, objects)
+            await inferences.insert_seed_objs(conn, guesses)
         result["inference_id"] = str(inference_id)
         result["pipeline_id"] = str(pipeline_id) if pipeline_id else None
         return result
-
-    @staticmethod
-    async def _model_seed(conn, label: Any) -> asyncpg.Record:
-        seed = await seeds.find_seed(conn, label) if isinstance(label, str) and label else None
-        if seed is None:
-            raise SeedNotFoundError(f"the model answered a label that is not in the seed table: {label!r}")
-        return seed
 
     # -- image validators ----------------------------------------------------------------------------
     @_guard

@@ -123,6 +123,7 @@ async def services(settings, pool, blob_store) -> Services:
     await services.pipelines.reload()
     yield services
     await services.http.aclose()
+    services.cpu.shutdown()
 
 
 @pytest.fixture

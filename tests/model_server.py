@@ -32,7 +32,7 @@ class ModelServer:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with server.lock:
-                    server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
                 status, answer = server.answer(self.path, self.headers, body)
                 if server.delay_s:
                     time.sleep(server.delay_s)

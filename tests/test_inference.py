@@ -97,7 +97,8 @@ async def test_swin_pipeline_end_to_end(client, user, pipelines, model_server, p
     assert json.loads(detect["body"])["input_data"] == {"columns": ["image"], "index": [0],
                                                         "data": [base64.b64encode(tray()).decode()]}
     assert detect["headers"]["azureml-model-deployment"] == "seed-detector-1"
-    assert detect["headers"]["Content-Type"] == "application/json"
+    assert detect["headers"]["content-type"] == "application/json"
+    assert detect["headers"]["authorization"] == f"Bearer {KEY}"
     assert len(classify) == 2 and all(r["headers"]["azureml-model-deployment"] == "swinv1-base-dataaugv2-1" for r in classify)
     assert base64.b64decode(classify[0]["body"])[:4] == b"\x89PNG"  # crops keep the picture's format
 

@@ -81,3 +81,10 @@ def test_errors_are_wrapped(data, dims):
 def test_invalid_colour_format_even_without_boxes():
     with pytest.raises(ModelError, match="object of type 'NoneType' has no len"):
         process_inference_results([{"boxes": []}], [100, 100], color_format="cmyk")
+
+
+@pytest.mark.parametrize("image_b64", ["QUJDRA==", 'not "plain" \\ base64\n', ""])
+def test_detector_body_is_valid_json_for_any_input(image_b64):
+    from model_inference.adapters.detectors import input_data
+
+    assert json.loads(input_data(image_b64)) == {"input_data": {"columns": ["image"], "index": [0], "data": [image_b64]}}

@@ -27,6 +27,19 @@ async def insert_object(conn: Connection, inference_id: UUID, box_metadata: dict
     )
 
 
+async def insert_objects(conn: Connection, inference_id: UUID, objects: list[tuple[UUID, dict, UUID]]) -> None:
+    """(id, box_metadata, top_id) rows, inserted in order (their seq keeps the model's order)."""
+    await conn.executemany(
+        """INSERT INTO object (id, box_metadata, inference_id, type_id, top_id) VALUES ($1, $2, $3, 1, $4)""",
+        [(object_id, metadata, inference_id, top_id) for object_id, metadata, top_id in objects],
+    )
+
+
+async def insert_seed_objs(conn: Connection, rows: list[tuple[UUID, UUID, UUID, float]]) -> None:
+    """(id, seed_id, object_id, score) rows."""
+    await conn.executemany("INSERT INTO seed_obj (id, seed_id, object_id, score) VALUES ($1, $2, $3, $4)", rows)
+
+
 async def insert_seed_obj(conn: Connection, seed_id: UUID, object_id: UUID, score: float) -> UUID:
     return await conn.fetchval(
         "INSERT INTO seed_obj (seed_id, object_id, score) VALUES ($1, $2, $3) RETURNING id", seed_id, object_id, score

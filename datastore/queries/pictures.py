@@ -5,11 +5,14 @@ from uuid import UUID
 from asyncpg import Connection, Record
 
 
-async def insert_picture(conn: Connection, folder_id: UUID, sha256: str) -> UUID:
+async def insert_picture(conn: Connection, folder_id: UUID, sha256: str, metadata=None, picture_id=None) -> UUID:
     return await conn.fetchval(
-        "INSERT INTO picture (picture, picture_set_id, nb_obj, sha256) VALUES ('[]', $1, 0, $2) RETURNING id",
+        """INSERT INTO picture (id, picture, picture_set_id, nb_obj, sha256)
+           VALUES (coalesce($4, gen_random_uuid()), $3, $1, 0, $2) RETURNING id""",
         folder_id,
         sha256,
+        metadata if metadata is not None else [],
+        picture_id,
     )
 
 

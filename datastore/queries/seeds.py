@@ -16,19 +16,34 @@ async def get_seed(conn: Connection, seed_id: UUID) -> Record | None:
     return await conn.fetchrow("SELECT id, name FROM seed WHERE id = $1", seed_id)
 
 
-async def find_seed(conn: Connection, label: str) -> Record | None:
-    """The seed a label names: case-insensitive exact match, then without a 3-digit class prefix.
+def _candidates(label: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((label.strip(), _PREFIX.sub("", label.strip()))))
+
+
+async def resolve_labels(conn: Connection, labels: list[str]) -> dict[str, Record]:
+    """The seed each label names, in one query: case-insensitive exact match, then without a
+    3-digit class prefix. Unknown labels are absent from the result.
 
     The original matched `name ILIKE '%' || label`, so wildcards in labels and suffixes such as
     "napus" picked arbitrary species; we match whole names only.
     """
-    for candidate in dict.fromkeys((label.strip(), _PREFIX.sub("", label.strip()))):
-        row = await conn.fetchrow(
-            "SELECT id, name FROM seed WHERE lower(name) = lower($1) ORDER BY name = $1 DESC, id LIMIT 1", candidate
-        )
-        if row:
-            return row
-    return None
+    wanted = sorted({c.lower() for label in labels for c in _candidates(label)})
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (lower(name)) lower(name) AS key, id, name FROM seed
+            WHERE lower(name) = ANY($1::text[]) ORDER BY lower(name), id""",
+        wanted,
+    )
+    by_key = {row["key"]: row for row in rows}
+    found = {}
+    for label in labels:
+        match = next((by_key[c.lower()] for c in _candidates(label) if c.lower() in by_key), None)
+        if match is not None:
+            found[label] = match
+    return found
+
+
+async def find_seed(conn: Connection, label: str) -> Record | None:
+    return (await resolve_labels(conn, [label])).get(label)
 
 
 async def get_or_create_seed(conn: Connection, label: str) -> Record:

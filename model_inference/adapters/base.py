@@ -2,14 +2,32 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import httpx
 
 from ..errors import ModelError, UpstreamError
 from ..http import call_model
-from ..imaging import crop_boxes
+from ..imaging import crop_boxes, decode, decode_and_crop
 from ..models import ModelSpec
+
+
+@dataclass
+class Budget:
+    """A count of slots, taken and given back on the event loop (so no lock is needed)."""
+
+    size: int
+    used: int = 0
+
+    def take(self) -> bool:
+        if self.used >= self.size:
+            return False
+        self.used += 1
+        return True
+
+    def give(self) -> None:
+        self.used -= 1
 
 
 @dataclass
@@ -20,19 +38,45 @@ class Work:
     image: bytes               # the decoded picture
     result: list | None = None  # [ {"boxes": [...], "filename": ...} ]
     crops: list[str] = field(default_factory=list)  # base64 of each box's crop, box order
+    release_slot: object = None  # returns an early-decode slot, once
+
+    def release(self) -> None:
+        if self.release_slot is not None:
+            release, self.release_slot = self.release_slot, None
+            release()
 
 
 @dataclass
 class RunContext:
     client: httpx.AsyncClient
     pipeline: str
+    executor: Executor | None = None  # for image work; None: asyncio's default pool
+    early_decodes: "Budget | None" = None  # bound on pictures decoded ahead of their boxes
     crop_concurrency: int = 16
 
     async def call(self, model: ModelSpec, body: bytes):
         return await call_model(self.client, model, body, self.pipeline)
 
-    async def crop(self, work: Work) -> None:
-        work.crops = await asyncio.to_thread(crop_boxes, work.image, work.result[0]["boxes"])
+    def decode_early(self, work: Work) -> asyncio.Future | None:
+        """Start decoding while the detector works, if one of the few early slots is free."""
+        if self.early_decodes is None or not self.early_decodes.take():
+            return None
+        work.release_slot = self.early_decodes.give
+        return asyncio.get_running_loop().run_in_executor(self.executor, decode, work.image)
+
+    async def crop(self, work: Work, decoded: asyncio.Future | None) -> None:
+        loop, boxes = asyncio.get_running_loop(), work.result[0]["boxes"]
+        try:
+            if decoded is None:  # decode and crop in one go: no decoded picture waits in the queue
+                work.crops = await loop.run_in_executor(self.executor, decode_and_crop, work.image, boxes)
+            else:
+                work.crops = await loop.run_in_executor(self.executor, crop_boxes, await decoded, boxes)
+        except ModelError:
+            raise
+        except Exception as error:  # truncated or corrupt beyond its header
+            raise ModelError(f"the image could not be decoded: {type(error).__name__}", 400) from error
+        finally:
+            work.release()
 
     async def each_crop(self, model: ModelSpec, indices: list[int], work: Work) -> list:
         """Classify the given crops concurrently, at most `crop_concurrency` calls at once."""

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# /inf under load (issue "Inference"): 1920x1080 JPEGs, fake Azure ML models on loopback
+# (seed detector -> Swin, 4 boxes), model latency 50 ms and 0 ms, concurrency 1/8/64, one
+# hypercorn worker on the embedded default; then the same with 5 000 pictures already stored.
+# Usage: bash bench/inference.sh [results-dir]     (about 6 minutes)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here")
+shared="$root/../shared/bench"
+out=${1:-$here/results/inference}
+duration=${DURATION:-20}
+work=$(mktemp -d /tmp/nachet-bench-XXXX)
+export NACHET_DATA_DIR="$work/data"
+mkdir -p "$out"
+cd "$root"
+python "$shared/loadgen.py" images --out "$work/images" --count 4 >/dev/null
+mport=18090; port=18080
+python "$shared/fake_model_server.py" --port $mport --latency-ms 50 --boxes 4 --topn 5 >"$work/models.log" 2>&1 &
+models=$!
+user=$(python -m nachet users add bench-inf@example.org)
+cat >"$work/pipelines.yaml" <<YAML
+version: "0.1.4"
+date: 2024-08-01
+models:
+  - {task: Object Detection, endpoint: "http://127.0.0.1:$mport/detect/score", api_key: bench,
+     content_type: application/json, deployment_platform: azureml-model-deployment,
+     endpoint_name: seed-detector, model_name: seed-detector-1, created_by: bench, creation_date: 2024-01-01,
+     version: 1, description: fake detector, job_name: "", dataset_description: "", accuracy: 0.9}
+  - {task: Classification, endpoint: "http://127.0.0.1:$mport/classify/score", api_key: bench,
+     content_type: application/json, deployment_platform: azureml-model-deployment,
+     endpoint_name: swin, model_name: swinv1-base-dataaugv2-1, created_by: bench, creation_date: 2024-01-01,
+     version: 1, description: fake swin, job_name: "", dataset_description: "", accuracy: 0.9}
+pipelines:
+  - {models: [seed-detector-1, swinv1-base-dataaugv2-1], pipeline_name: Swin transformer, created_by: bench,
+     creation_date: 2024-01-01, version: 1, description: bench, job_name: "", dataset_description: "",
+     accuracy: 0.9, default: true}
+YAML
+python -m nachet pipelines insert "$work/pipelines.yaml"
+hypercorn -b 127.0.0.1:$port -w 1 app:app >"$work/server.log" 2>&1 &
+server=$!
+trap 'kill -TERM $server $models 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+pg=$(head -1 "$NACHET_DATA_DIR/pg/postmaster.pid")
+run() {  # tag latency concurrencies [extra args]
+  curl -sf -XPOST "http://127.0.0.1:$mport/config" -d "{\"latency_ms\": $2}" >/dev/null
+  python "$shared/loadgen.py" run --base-url "http://127.0.0.1:$port" --scenario inference --concurrency "$3" \
+      --duration "$duration" --warmup 2 --user-id "$user" --model-name "Swin transformer" --images "$work/images" \
+      --model-server "http://127.0.0.1:$mport" --server-pid "$server" --aux-pid "$pg" --aux-pid "$models" \
+      --tag "$1" --label nachet-rebuilt --out-dir "$out" "${@:4}"
+}
+run lat50 50 1,8,64
+run lat0 0 1,8
+count() { python - "$user" <<PY
+import asyncio, asyncpg, os, sys
+from datastore.embedded import start_embedded
+from pathlib import Path
+async def main():
+    conn = await asyncpg.connect(f"postgresql://postgres@/nachet?host={os.environ['NACHET_DATA_DIR']}/pg")
+    print(await conn.fetchval('SELECT count(*) FROM "nachet_0.0.11".inference WHERE user_id = \$1::uuid', sys.argv[1]))
+asyncio.run(main())
+PY
+}
+# fill the user's history to 5 000 pictures, then measure again
+have=$(count)
+python "$shared/loadgen.py" run --base-url "http://127.0.0.1:$port" --scenario inference --concurrency 16 \
+    --duration 600 --max-duration 600 --requests $((5000 - have)) --warmup 0 --user-id "$user" \
+    --model-name "Swin transformer" --images "$work/images" >/dev/null
+echo "pictures stored for the user: $(count)"
+run lat0-5000 0 1,8
+run lat50-5000 50 1
+python "$shared/loadgen.py" summarize "$out"
