@@ -173,7 +173,7 @@ async def infer(body: dict):
             raise APIError(f"imageDims {dims} do not match the image, which is {size[0]}x{size[1]}")
     await s.storage.require_user(user)
     processed = await run_pipeline(pipeline, encoded, data, s.http, dims, area_ratio, color_format, s.cpu,
-                                   s.early_decodes)
+                                   s.early_decodes, s.learner)
     return jsonify(await s.storage.save_inference(user, folder, data, processed, pipeline.id))
 
 
@@ -378,6 +378,7 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
             app.extensions["nachet"] = await open_services(config)
         registry = app.extensions["nachet"].pipelines
         await registry.start()
+        await app.extensions["nachet"].learner.start()
         try:  # SIGUSR1 reloads this worker's pipelines (hypercorn's SIGHUP restarts all workers)
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(registry.reload()))
         except (NotImplementedError, RuntimeError, ValueError):

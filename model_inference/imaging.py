@@ -49,3 +49,34 @@ def crop_boxes(image: Image.Image, boxes: list[dict]) -> list[str]:
 
 def decode_and_crop(data: bytes, boxes: list[dict]) -> list[str]:
     return crop_boxes(decode(data), boxes)
+
+
+def decode_bgr(data: bytes):
+    """Pixels as an OpenCV array (BGR, 8-bit) for the built-in models: any depth, grey or RGBA."""
+    import cv2
+    import numpy as np
+
+    from .local.detector import to_bgr
+
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None:  # formats OpenCV lacks (GIF...): through Pillow
+        with Image.open(io.BytesIO(data)) as image:
+            rgb = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+        pixels = rgb[..., [2, 1, 0, 3]] if rgb.shape[2] == 4 else rgb[..., ::-1]
+    return to_bgr(np.ascontiguousarray(pixels))
+
+
+def crop_fraction(pixels, box: dict):
+    """The crop of a box given as fractions of the frame (at least 1 pixel)."""
+    h, w = pixels.shape[:2]
+    x0, y0 = min(w - 1, max(0, int(box["topX"] * w))), min(h - 1, max(0, int(box["topY"] * h)))
+    x1, y1 = max(x0 + 1, min(w, int(box["bottomX"] * w))), max(y0 + 1, min(h, int(box["bottomY"] * h)))
+    return pixels[y0:y1, x0:x1]
+
+
+def encode_crops(pixels, boxes: list[dict]) -> list[str]:
+    """Base64 PNG of each box's crop, for HTTP classifiers that follow a built-in detector."""
+    import cv2
+
+    return [base64.b64encode(cv2.imencode(".png", crop_fraction(pixels, b["box"]))[1].tobytes()).decode("ascii")
+            for b in boxes]

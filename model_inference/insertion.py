@@ -184,3 +184,34 @@ async def install_test_pipeline_rows(pool: asyncpg.Pool) -> None:
             conn, "test_pipeline", {"models": ["test_model1"], "version": "1", "description": "test pipeline"},
             [model_id], is_default=current_default in (None, "test_pipeline"))
         await queries.notify_reload(conn)
+
+
+BUILTIN_PIPELINE = "Local seed detector + feedback classifier"
+
+
+async def install_builtin_pipeline_rows(pool: asyncpg.Pool, *, make_default: bool = True) -> bool:
+    """The embedded default's pipeline: built-in detector -> built-in learning classifier. Added
+    once (marked default unless another pipeline already is); True if it was added now."""
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pipeline WHERE name = $1)", BUILTIN_PIPELINE):
+            return False
+        ids = []
+        for name, task, protocol, description in (
+            ("builtin-seed-detector", "Object Detection", "builtin-detector",
+             "classical computer vision seed detector, runs in the service"),
+            ("builtin-seed-classifier", "Classification", "builtin-classifier",
+             "k-NN / linear classifier on EfficientNet-Lite0 embeddings, learns from labelled uploads and feedback"),
+        ):
+            data = {"endpoint": f"builtin://{name}", "api_key": "", "content_type": "application/json",
+                    "deployment_platform": "", "created_by": "nachet", "creation_date": "2026-11-25",
+                    "description": description, "version": 1, "job_name": "", "dataset": "", "protocol": protocol}
+            ids.append(await queries.upsert_model(conn, name, name, await queries.task_id(conn, task), "1", data))
+        has_default = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pipeline WHERE is_default)")
+        await queries.upsert_pipeline(conn, BUILTIN_PIPELINE, {
+            "models": ["builtin-seed-detector", "builtin-seed-classifier"], "created_by": "nachet",
+            "creation_date": "2026-11-25", "version": "1", "job_name": "",
+            "description": "Finds every seed on the tray and names it from the examples users labelled "
+                           "(batch imports with a seed name, verified feedback). Runs offline.",
+            "dataset": "this installation's labelled pictures"}, ids, is_default=make_default and not has_default)
+        await queries.notify_reload(conn)
+        return True

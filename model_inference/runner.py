@@ -19,11 +19,13 @@ async def run_pipeline(
     color_format: str = "hex",
     executor=None,
     early_decodes=None,
+    local=None,
 ) -> dict:
     """The processed result (boxes in pixels, colours, counts, models), ready to be saved."""
     adapters = [adapter_for(model) for model in pipeline.models]  # refuse unknown protocols first
     work = Work(image_b64=image_b64, image=image)
-    context = RunContext(client=client, pipeline=pipeline.name, executor=executor, early_decodes=early_decodes)
+    context = RunContext(client=client, pipeline=pipeline.name, executor=executor, early_decodes=early_decodes,
+                         local=local)
     for model, adapter in zip(pipeline.models, adapters):
         await adapter(model, work, context)
     result = work.result

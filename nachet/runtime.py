@@ -3,6 +3,7 @@ blob store and the storage facade. Shared by the web app and the command line.""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,9 @@ from datastore.embedded import EmbeddedPostgres, start_embedded
 from datastore.migrate import migrate
 from model_inference.adapters.base import Budget
 from model_inference.http import make_client
+from model_inference.insertion import install_builtin_pipeline_rows
+from model_inference.local.features import FeatureExtractor, load_embedder
+from model_inference.local.learning import Learner
 from model_inference.registry import PipelineRegistry
 from storage import Storage
 
@@ -36,6 +40,7 @@ class Services:
     storage: Storage
     pipelines: PipelineRegistry
     http: httpx.AsyncClient
+    learner: Learner
     embedded: EmbeddedPostgres | None = None
     # Image decoding and encoding: one thread per core, so concurrent requests queue here
     # instead of holding a decoded picture each (memory) and fighting for the GIL.
@@ -84,20 +89,31 @@ async def open_services(settings: Settings, *, seed_default_user: bool = True) -
     services = make_services(settings, pool, blobs, embedded)
     if seed_default_user:
         await services.storage.ensure_user(DEFAULT_USER_EMAIL)
+        if settings.embedded_db:  # a production database gets it only through the CLI
+            await install_builtin_pipeline_rows(pool)
     return services
 
 
 def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embedded=None) -> Services:
     key = settings.pipeline_decryption_key
     fernet = Fernet(key.get_secret_value().encode()) if key else None
+    cpu = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nachet-cpu")
     return Services(
         settings, pool, blobs, Storage(pool, blobs), PipelineRegistry(pool, fernet),
-        make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s), embedded,
-        inference_slots=asyncio.Semaphore(settings.max_concurrent_inferences),
+        make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s),
+        Learner(pool, blobs, FeatureExtractor(shared_embedder()), cpu), embedded,
+        cpu=cpu, inference_slots=asyncio.Semaphore(settings.max_concurrent_inferences),
     )
 
 
+@functools.lru_cache(maxsize=1)
+def shared_embedder():
+    """The ONNX embedder, loaded once per process (read-only, safe to share)."""
+    return load_embedder()
+
+
 async def close_services(services: Services) -> None:
+    await services.learner.stop()
     services.cpu.shutdown(wait=False, cancel_futures=True)
     await services.pipelines.stop()
     await services.http.aclose()

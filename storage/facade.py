@@ -17,7 +17,7 @@ import asyncpg
 
 from datastore.blob import BlobError, BlobNotFound, BlobStore
 from datastore.db import transaction
-from datastore.queries import folders, inferences, pictures, seeds, users
+from datastore.queries import examples, folders, inferences, pictures, seeds, users
 
 from . import layout
 from .errors import (
@@ -344,6 +344,8 @@ class Storage:
                     {"link": name, "nb_seeds": nb_seeds, "zoom": zoom_level, "description": "Uploaded through the API"},
                 )
                 ids.append(picture_id)
+            # labelled pictures teach the built-in classifier (processed after the commit)
+            await examples.enqueue(unit.conn, [(p, seed["id"], None, None, "upload") for p in ids])
         return ids
 
     @_guard
@@ -478,9 +480,15 @@ class Storage:
             row = await self._owned_inference(conn, user["id"], inference_id)
             if row["verified"]:
                 raise FeedbackError(f"Can't add feedback to a verified inference, id: {row['id']}")
+            jobs = []
             for obj in await self._boxes_of(conn, row["id"], box_ids):
                 await inferences.verify_object(conn, obj["id"], obj["top_id"])
+                seed_id = await inferences.seed_of_guess(conn, obj["top_id"])
+                if seed_id is not None:
+                    metadata = obj["box_metadata"] if isinstance(obj["box_metadata"], dict) else {}
+                    jobs.append((row["picture_id"], seed_id, obj["id"], _stored_coordinates(metadata), "feedback"))
             await inferences.verify_inference_if_resolved(conn, row["id"], user["id"])
+            await examples.enqueue(conn, jobs)
             return await rebuild_inference(conn, await inferences.get_inference_row(conn, row["id"]))
 
     @_guard
@@ -491,9 +499,14 @@ class Storage:
             row = await self._owned_inference(conn, user["id"], inference_id)
             if row["verified"]:
                 raise FeedbackError(f"Can't add feedback to a verified inference, id: {row['id']}")
+            jobs = []
             for box in boxes:
-                await self._correct_box(conn, row["id"], box)
+                corrected = await self._correct_box(conn, row["id"], box)
+                if corrected is not None:
+                    object_id, seed_id, coordinates = corrected
+                    jobs.append((row["picture_id"], seed_id, object_id, coordinates, "feedback"))
             await inferences.verify_inference_if_resolved(conn, row["id"], user["id"])
+            await examples.enqueue(conn, jobs)
             return await rebuild_inference(conn, await inferences.get_inference_row(conn, row["id"]))
 
     async def _seed_of(self, conn, box: dict) -> asyncpg.Record | None:
@@ -511,7 +524,8 @@ class Storage:
             return await seeds.get_or_create_seed(conn, label)
         return None
 
-    async def _correct_box(self, conn, inference_id: UUID, box: dict) -> None:
+    async def _correct_box(self, conn, inference_id: UUID, box: dict) -> tuple | None:
+        """Apply one corrected box; (object id, seed id, coordinates) when it now names a seed."""
         coordinates = _box_coordinates(box.get("box"))
         seed = await self._seed_of(conn, box)
         if box.get("boxId") in ("", None):
@@ -523,7 +537,7 @@ class Storage:
             guess = await inferences.insert_seed_obj(conn, seed["id"], object_id, 0.0)
             await inferences.set_top(conn, object_id, guess)
             await inferences.verify_object(conn, object_id, guess)
-            return
+            return object_id, seed["id"], coordinates
         (obj,) = await self._boxes_of(conn, inference_id, [box["boxId"]])
         if obj["verified_id"] is not None:
             raise FeedbackError(f"Object {obj['id']} is already verified")
@@ -532,11 +546,12 @@ class Storage:
             await inferences.set_box_metadata(conn, obj["id"], {**metadata, "box": coordinates})
         if seed is None:  # neither label nor classId: the user deleted this box
             await inferences.verify_object(conn, obj["id"], None, valid=False)
-            return
+            return None
         guess = await inferences.find_seed_obj(conn, obj["id"], seed["id"])
         if guess is None:
             guess = await inferences.insert_seed_obj(conn, seed["id"], obj["id"], 0.0)
         await inferences.verify_object(conn, obj["id"], guess)
+        return obj["id"], seed["id"], coordinates
 
 
 def _guesses(box: dict) -> list[dict]:

@@ -122,6 +122,7 @@ async def services(settings, pool, blob_store) -> Services:
     services = make_services(settings, pool, blob_store)
     await services.pipelines.reload()
     yield services
+    await services.learner.stop()
     await services.http.aclose()
     services.cpu.shutdown()
 

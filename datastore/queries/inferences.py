@@ -125,3 +125,7 @@ async def verify_inference_if_resolved(conn: Connection, inference_id: UUID, use
             user_id,
         )
     )
+
+
+async def seed_of_guess(conn: Connection, seed_obj_id: UUID | None) -> UUID | None:
+    return await conn.fetchval("SELECT seed_id FROM seed_obj WHERE id = $1", seed_obj_id)

@@ -8,6 +8,7 @@ from typing import Awaitable, Callable
 from ..errors import ModelError
 from ..models import ModelSpec
 from .base import RunContext, Work
+from .builtin import builtin_classifier, builtin_detector
 from .classifiers import ensemble_a, ensemble_b, swin
 from .detectors import seed_detector, six_seeds
 from .test_model import test_model
@@ -21,6 +22,8 @@ PROTOCOLS: dict[str, Adapter] = {
     "ensemble-b": ensemble_b,
     "six-seeds": six_seeds,
     "test": test_model,
+    "builtin-detector": builtin_detector,
+    "builtin-classifier": builtin_classifier,
 }
 
 NAME_TO_PROTOCOL = {
@@ -39,6 +42,8 @@ NAME_TO_PROTOCOL = {
     "m-14of15seeds-6seedsmag": "six-seeds",
     "test": "test",
     "test_model1": "test",
+    "builtin-seed-detector": "builtin-detector",
+    "builtin-seed-classifier": "builtin-classifier",
 }
 
 

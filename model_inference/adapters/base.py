@@ -9,7 +9,7 @@ import httpx
 
 from ..errors import ModelError, UpstreamError
 from ..http import call_model
-from ..imaging import crop_boxes, decode, decode_and_crop
+from ..imaging import crop_boxes, decode, decode_and_crop, encode_crops
 from ..models import ModelSpec
 
 
@@ -39,6 +39,7 @@ class Work:
     result: list | None = None  # [ {"boxes": [...], "filename": ...} ]
     crops: list[str] = field(default_factory=list)  # base64 of each box's crop, box order
     release_slot: object = None  # returns an early-decode slot, once
+    pixels: object = None  # the decoded picture (numpy BGR) when a built-in model decoded it
 
     def release(self) -> None:
         if self.release_slot is not None:
@@ -52,7 +53,11 @@ class RunContext:
     pipeline: str
     executor: Executor | None = None  # for image work; None: asyncio's default pool
     early_decodes: "Budget | None" = None  # bound on pictures decoded ahead of their boxes
+    local: object = None  # the built-in models' Learner (model_inference.local.learning)
     crop_concurrency: int = 16
+
+    async def run_cpu(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
     async def call(self, model: ModelSpec, body: bytes):
         return await call_model(self.client, model, body, self.pipeline)
@@ -80,6 +85,8 @@ class RunContext:
 
     async def each_crop(self, model: ModelSpec, indices: list[int], work: Work) -> list:
         """Classify the given crops concurrently, at most `crop_concurrency` calls at once."""
+        if not work.crops and work.pixels is not None:  # after a built-in detector
+            work.crops = await self.run_cpu(encode_crops, work.pixels, work.result[0]["boxes"])
         bound = asyncio.Semaphore(self.crop_concurrency)
 
         async def one(i: int):

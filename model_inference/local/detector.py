@@ -207,5 +207,7 @@ def detect_seeds(image: np.ndarray, settings: DetectorSettings = DetectorSetting
             "label": "seed",
             "score": round(float(score), 4),
         })
-    boxes.sort(key=lambda b: (-b["score"]))
-    return boxes[: s.max_seeds]
+    if len(boxes) > s.max_seeds:
+        boxes = sorted(boxes, key=lambda b: -b["score"])[: s.max_seeds]
+    # reading order: rows a tenth of the frame high, left to right within a row
+    return sorted(boxes, key=lambda b: (int(b["box"]["topY"] * 10), b["box"]["topX"]))

@@ -37,8 +37,12 @@ def seed_mask(crop: np.ndarray) -> np.ndarray:
 def hand_features(crop: np.ndarray) -> np.ndarray:
     """61 numbers: Lab mean/std, L percentiles, 8x4 hue-saturation histogram, LBP histogram,
     aspect ratio, solidity, circularity, 7 log Hu moments."""
-    if min(crop.shape[:2]) < 4:
-        crop = cv2.resize(crop, (max(4, crop.shape[1]), max(4, crop.shape[0])), interpolation=cv2.INTER_NEAREST)
+    h, w = crop.shape[:2]
+    if max(h, w) > 96:  # texture and shape read as well at 96 px, an order of magnitude cheaper
+        f = 96 / max(h, w)
+        crop = cv2.resize(crop, (max(4, round(w * f)), max(4, round(h * f))), interpolation=cv2.INTER_AREA)
+    elif min(h, w) < 4:
+        crop = cv2.resize(crop, (max(4, w), max(4, h)), interpolation=cv2.INTER_NEAREST)
     mask = seed_mask(crop)
     lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB).astype(np.float32)[mask]
     hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)

@@ -1,0 +1,188 @@
+"""How the built-in classifier learns, in every worker of every replica.
+
+Labelled uploads and verified feedback enqueue jobs (`example_job`) in the same transaction as
+the rows they come from. Any worker claims a job (SKIP LOCKED), crops the seeds, computes their
+features and stores them as `seed_example` rows; a NOTIFY then makes every worker load the new
+rows and refit. The classifier in memory is a cache of the database: safe to lose, rebuilt on
+start, refreshed on notification and every minute.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+import numpy as np
+
+from datastore.blob import BlobStore
+from datastore.queries import examples as queries
+from datastore.queries import pictures
+from storage import layout
+
+from ..imaging import crop_fraction, decode_bgr
+from .classifier import Examples, SeedClassifier
+from .detector import detect_seeds
+from .features import FeatureExtractor
+
+log = logging.getLogger(__name__)
+MAX_SEEDS_PER_UPLOAD = 50
+MAX_ATTEMPTS = 3
+
+
+class Learner:
+    def __init__(self, pool: asyncpg.Pool, blobs: BlobStore, features: FeatureExtractor, executor=None,
+                 refresh_s: float = 60.0):
+        self.pool, self.blobs, self.features, self.executor = pool, blobs, features, executor
+        self.classifier = SeedClassifier()
+        self.refresh_s = refresh_s
+        self._rows: list = []
+        self._version = (0, 0)
+        self._wake = asyncio.Event()
+        self._refresh_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task] = []
+        self._listener: asyncpg.Connection | None = None
+
+    async def _cpu(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+
+    # -- the model ----------------------------------------------------------------------------------
+    async def refresh(self) -> bool:
+        """Load new examples (all of them if some were deleted) and refit; True if it changed."""
+        async with self._refresh_lock:
+            async with self.pool.acquire() as conn:
+                count, last = await queries.version(conn)
+                if (count, last) == self._version:
+                    return False
+                incremental = count >= len(self._rows) and last >= self._version[1]
+                start = self._version[1] if incremental else 0
+                rows = await queries.examples_after(conn, start)
+            self._rows = (self._rows if incremental else []) + list(rows)
+            if len(self._rows) != count:  # rows deleted and added since: take them all again
+                async with self.pool.acquire() as conn:
+                    self._rows = list(await queries.examples_after(conn, 0))
+            self.classifier = await self._cpu(_fit, self._rows)
+            self._version = (len(self._rows), max((r["id"] for r in self._rows), default=0))
+            log.info("built-in classifier: %d examples of %d seeds (%s)", self.classifier.size,
+                     len(self.classifier.classes), self.classifier.mode)
+            return True
+
+    async def classify(self, crops: list[np.ndarray], top_n: int = 5) -> list[list[dict]]:
+        classifier = self.classifier
+        embeddings, hand = await self._cpu(self.features, crops)
+        return await self._cpu(classifier.predict, embeddings, hand, top_n)
+
+    # -- the job queue --------------------------------------------------------------------------------
+    async def work_once(self) -> bool:
+        """Turn one queued job into examples; False when the queue is empty."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            job = await queries.claim_job(conn)
+            if job is None:
+                return False
+            try:
+                rows = await self._examples_of(conn, job)
+                await queries.add_examples(conn, rows, job["object_id"])
+            except Exception as error:  # a missing blob, an unreadable picture: retry, then drop
+                log.warning("example job %s failed (%s)", job["id"], error)
+                if job["attempts"] + 1 < MAX_ATTEMPTS:
+                    await queries.retry_job(conn, job)
+        return True
+
+    async def _examples_of(self, conn, job) -> list[tuple]:
+        picture = await pictures.get_picture(conn, job["picture_id"])
+        if picture is None:
+            return []
+        folder = layout.folder_name(picture["folder_name"], picture["is_default"])
+        data = await self.blobs.download(layout.container_name(picture["owner_id"]),
+                                         layout.picture_blob(folder, picture["id"]))
+        crops = await self._cpu(_crops_for, data, job["box"])
+        embeddings, hand = await self._cpu(self.features, crops)
+        return [(job["seed_id"], None if embeddings is None else embeddings[i].astype(np.float32).tobytes(),
+                 hand[i].astype(np.float32).tobytes(), job["source"], job["picture_id"], job["object_id"])
+                for i in range(len(crops))]
+
+    async def drain(self) -> int:
+        done = 0
+        while await self.work_once():
+            done += 1
+        return done
+
+    # -- background -----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.refresh()
+        try:
+            self._listener = await self.pool.acquire()
+            await self._listener.add_listener(queries.CHANNEL_JOBS, self._on_jobs)
+            await self._listener.add_listener(queries.CHANNEL_EXAMPLES, self._on_examples)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("built-in classifier: cannot listen for new labels (%s); polling", error)
+        self._tasks = [asyncio.ensure_future(self._work_forever()), asyncio.ensure_future(self._refresh_forever())]
+        self._wake.set()  # jobs left from before the start
+
+    def _on_jobs(self, *_) -> None:
+        self._wake.set()
+
+    def _on_examples(self, *_) -> None:
+        asyncio.ensure_future(self._refresh_quietly())
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as error:
+            log.error("built-in classifier refresh failed: %s", error)
+
+    async def _work_forever(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=5.0)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                if await self.drain():
+                    await self._refresh_quietly()
+            except Exception as error:  # database away: try again on the next wake-up
+                log.error("example jobs: %s", error)
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            await self._refresh_quietly()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._listener is not None:
+            try:
+                await self._listener.remove_listener(queries.CHANNEL_JOBS, self._on_jobs)
+                await self._listener.remove_listener(queries.CHANNEL_EXAMPLES, self._on_examples)
+                await self.pool.release(self._listener)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pass
+            self._listener = None
+
+
+def _crops_for(data: bytes, box) -> list[np.ndarray]:
+    """The seeds of a labelled picture: the verified box, or every seed the detector finds (the
+    whole picture when it finds none: one seed per picture)."""
+    pixels = decode_bgr(data)
+    h, w = pixels.shape[:2]
+    if box:
+        fraction = {"topX": box["topX"] / w, "topY": box["topY"] / h, "bottomX": box["bottomX"] / w,
+                    "bottomY": box["bottomY"] / h}
+        return [crop_fraction(pixels, fraction)]
+    found = detect_seeds(pixels)[:MAX_SEEDS_PER_UPLOAD]
+    return [crop_fraction(pixels, b["box"]) for b in found] or [pixels]
+
+
+def _fit(rows) -> SeedClassifier:
+    if not rows:
+        return SeedClassifier()
+    with_embedding = all(r["embedding"] is not None for r in rows)
+    return SeedClassifier(Examples(
+        seed_ids=[r["seed_id"] for r in rows],
+        names={r["seed_id"]: r["name"] for r in rows},
+        embeddings=np.stack([np.frombuffer(r["embedding"], np.float32) for r in rows]) if with_embedding else None,
+        hand=np.stack([np.frombuffer(r["features"], np.float32) for r in rows]),
+    ))
+
+
