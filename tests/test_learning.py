@@ -1,0 +1,128 @@
+"""The offline default pipeline learns through the API: labelled batch uploads teach it, /inf
+names the seeds of new trays, and one corrected box changes the next answer."""
+import base64
+
+import cv2
+import numpy as np
+import pytest
+
+from model_inference.insertion import BUILTIN_PIPELINE, install_builtin_pipeline_rows
+from model_inference.local.classifier import Examples, SeedClassifier
+from tests.synthetic import iou, make_tray
+
+SPECIES = {
+    "dark_round": "Brassica napus",
+    "tan_long": "Lolium temulentum",
+    "black_gloss": "Solanum nigrum",
+    "red_speckle": "Ambrosia artemisiifolia",
+    "pale_cream": "Cirsium arvense",
+    "olive_thin": "Bromus secalinus",
+}
+SIZE = (960, 540)
+
+
+def png_url(image: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
+
+
+async def post(client, path, body):
+    response = await client.post(path, json=body)
+    return response.status_code, await response.get_json()
+
+
+@pytest.fixture
+async def builtin(services):
+    async with services.pool.acquire() as conn:  # start from no examples, whatever ran before
+        await conn.execute("DELETE FROM example_job; DELETE FROM seed_example")
+    await install_builtin_pipeline_rows(services.pool, make_default=False)
+    await services.pipelines.reload()
+    return services
+
+
+async def learn(services):
+    """What the background worker does on notification, done now (deterministic in tests)."""
+    await services.learner.drain()
+    await services.learner.refresh()
+
+
+async def infer(client, user, image):
+    status, body = await post(client, "/inf", {
+        "model_name": BUILTIN_PIPELINE, "image": png_url(image), "imageDims": list(SIZE),
+        "folder_name": "General", "container_name": str(user)})
+    assert status == 200, body
+    return body
+
+
+def labelled(body, truth):
+    """(predicted label, true species) for each detected box that matches a seed."""
+    pairs = []
+    for box in body["boxes"]:
+        b = box["box"]
+        best = max(truth, key=lambda s: iou((b["topX"], b["topY"], b["bottomX"], b["bottomY"]), s.box))
+        if iou((b["topX"], b["topY"], b["bottomX"], b["bottomY"]), best.box) >= 0.5:
+            pairs.append((box["label"], SPECIES[best.kind]))
+    return pairs
+
+
+async def test_untrained_pipeline_answers_unknown_seed(client, user, builtin):
+    builtin.learner.classifier = SeedClassifier()  # as on a fresh install
+    image, truth = make_tray(900, 5, touch_prob=0.0, size=SIZE)
+    body = await infer(client, user, image)
+    assert len(body["boxes"]) == 5 and {b["label"] for b in body["boxes"]} == {"Unknown seed"}
+
+
+async def test_empty_tray_is_a_saved_inference(client, user, builtin):
+    image, _ = make_tray(901, 0, size=SIZE)
+    body = await infer(client, user, image)
+    assert body["totalBoxes"] == 0 and body["inference_id"]
+
+
+async def test_learns_from_labelled_uploads_and_feedback(client, user, builtin):
+    uid = str(user)
+    for k, (kind, species) in enumerate(SPECIES.items()):
+        status, session = await post(client, "/new-batch-import", {"container_name": uid, "nb_pictures": 2,
+                                                                   "folder_name": f"learn {kind}"})
+        for j in range(2):
+            image, _ = make_tray(1000 + 10 * k + j, 5, kinds=[kind], touch_prob=0.0, size=SIZE)
+            assert await post(client, "/upload-picture", {
+                "container_name": uid, "session_id": session["session_id"], "seed_name": species,
+                "image": png_url(image)}) == (200, [True])
+    await learn(builtin)
+    assert len(builtin.learner.classifier.classes) >= 6 and builtin.learner.classifier.size >= 50
+
+    pairs = []
+    for i in range(3):
+        image, truth = make_tray(2000 + i, 12, touch_prob=0.0, size=SIZE)
+        pairs += labelled(await infer(client, user, image), truth)
+    accuracy = sum(p == t for p, t in pairs) / len(pairs)
+    assert len(pairs) >= 25 and accuracy >= 0.8, (accuracy, pairs)
+
+    # one correction through /feedback-negative changes the next answer for the same seed
+    image, truth = make_tray(3000, 3, kinds=["red_speckle"], touch_prob=0.0, size=SIZE)
+    body = await infer(client, user, image)
+    box = body["boxes"][0]
+    assert box["label"] != "Carduus nutans"
+    status, _ = await post(client, "/feedback-negative", {
+        "userId": uid, "inferenceId": body["inference_id"],
+        "boxes": [{"boxId": box["box_id"], "label": "Carduus nutans", "classId": "", "box": box["box"]}]})
+    assert status == 200
+    await learn(builtin)
+    again = await infer(client, user, image)
+    assert again["boxes"][0]["label"] == "Carduus nutans"
+    assert [b["label"] for b in again["boxes"][1:]] == [b["label"] for b in body["boxes"][1:]]
+
+
+def test_classifier_switches_to_the_linear_model_with_enough_examples():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 61))
+    labels = [i % 3 for i in range(60)]
+    hand = np.stack([centres[c] + 0.1 * rng.normal(size=61) for c in labels]).astype(np.float32)
+    examples = Examples(seed_ids=labels, names={0: "a", 1: "b", 2: "c"}, embeddings=None, hand=hand)
+    model = SeedClassifier(examples)
+    assert model.mode == "linear"
+    answers = model.predict(None, hand[:6])
+    assert [a[0]["label"] for a in answers] == ["a", "b", "c", "a", "b", "c"]
+    assert abs(sum(p["score"] for p in answers[0]) - 1) < 0.01 and len(answers[0]) == 3
+    few = SeedClassifier(Examples(seed_ids=labels[:6], names=examples.names, embeddings=None, hand=hand[:6]))
+    assert few.mode == "knn" and few.predict(None, hand[6:9])[0][0]["label"] == "a"
+    assert SeedClassifier().predict(None, hand[:1]) == [[{"label": "Unknown seed", "score": 1.0}]]
