@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet
 from datastore.queries import pipelines as queries
 
 from .adapters import protocol_of
+from .local.onnx_models import OnnxModelError, load_onnx_model
 from .models import ModelSpec, Pipeline, reveal
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,15 @@ def build_pipeline(row, fernet: Fernet | None) -> tuple[Pipeline | None, dict]:
             protocol=extra.get("protocol"),
         ))
     for spec in specs:
-        if protocol_of(spec) is None:
+        protocol = protocol_of(spec)
+        if protocol is None:
             log.warning("pipeline %s: model %s has no known protocol; /inf will refuse it", row["name"], spec.name)
+        elif protocol.startswith("onnx-"):
+            try:
+                load_onnx_model(spec.endpoint)
+            except OnnxModelError as error:
+                log.error("pipeline %s disabled: model %s: %s", row["name"], spec.name, error)
+                return None, metadata
     return Pipeline(row["id"], row["name"], tuple(specs), metadata, row["is_default"]), metadata
 
 
@@ -80,9 +88,9 @@ class PipelineRegistry:
         pipelines, metadata = {}, []
         for row in rows:
             pipeline, meta = build_pipeline(row, self.fernet)
-            metadata.append(meta)
-            if pipeline is not None:
+            if pipeline is not None:  # a broken pipeline is neither offered nor run
                 pipelines[pipeline.name] = pipeline
+                metadata.append(meta)
         self._pipelines, self._metadata = pipelines, metadata  # swapped whole: readers never see half
         log.info("pipelines loaded: %s", ", ".join(pipelines) or "none")
         return len(pipelines)

@@ -8,6 +8,8 @@
   pipelines insert FILE   add or update the pipelines and models of a YAML/JSON pipeline file
   pipelines list          list the active pipelines and their models
   pipelines reload        make every running worker and replica reload its pipelines
+  pipelines install-builtin   add the offline pipeline (built-in detector -> learning classifier)
+  serve-models            serve the built-in models over the Azure ML protocol (POST /score)
 """
 from __future__ import annotations
 
@@ -40,6 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     pipes.add_parser("insert", help="insert a pipeline file").add_argument("file")
     pipes.add_parser("list", help="list active pipelines")
     pipes.add_parser("reload", help="tell running servers to reload their pipelines")
+    pipes.add_parser("install-builtin", help="add the offline built-in pipeline")
+    serve = sub.add_parser("serve-models", help="serve the built-in models over the Azure ML protocol")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=12380)
+    serve.add_argument("--key", required=True, help="the API key clients send as 'Authorization: Bearer <key>'")
+    serve.add_argument("--header", default="azureml-model-deployment", help="header naming the deployment")
+    serve.add_argument("--onnx", action="append", default=[], metavar="NAME=PATH",
+                       help="also serve an ONNX model file or export folder under a deployment name")
     return parser
 
 
@@ -104,10 +114,38 @@ async def _pipelines(settings, args) -> int:
             for meta in services.pipelines.metadata:
                 flag = " (default)" if meta.get("default") else ""
                 print(f"{meta['pipeline_name']}{flag}: {' -> '.join(map(str, meta['models']))}")
+        elif args.action == "install-builtin":
+            from model_inference.insertion import BUILTIN_PIPELINE, install_builtin_pipeline_rows
+
+            added = await install_builtin_pipeline_rows(services.pool)
+            print(f"{BUILTIN_PIPELINE}: {'installed' if added else 'already installed'}")
         else:
             async with services.pool.acquire() as conn:
                 await notify_reload(conn)
             print("reload requested")
+    finally:
+        await close_services(services)
+    return 0
+
+
+async def _serve_models(settings, args) -> int:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from model_inference.server import create_server
+
+    onnx = dict(item.split("=", 1) for item in args.onnx)
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        await services.learner.start()
+        config = Config()
+        config.bind = [f"{args.host}:{args.port}"]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"serving models on http://{args.host}:{args.port}/score", flush=True)
+        await serve(create_server(services.learner, args.key, args.header, onnx), config, shutdown_trigger=stop.wait)
     finally:
         await close_services(services)
     return 0
@@ -139,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_users(settings, args))
         if args.command == "pipelines":
             return asyncio.run(_pipelines(settings, args))
+        if args.command == "serve-models":
+            return asyncio.run(_serve_models(settings, args))
         return asyncio.run(_db(settings))
     except ConfigError as error:
         for problem in error.problems:

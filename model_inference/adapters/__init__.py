@@ -9,6 +9,7 @@ from ..errors import ModelError
 from ..models import ModelSpec
 from .base import RunContext, Work
 from .builtin import builtin_classifier, builtin_detector
+from .onnx import onnx_classifier, onnx_detector
 from .classifiers import ensemble_a, ensemble_b, swin
 from .detectors import seed_detector, six_seeds
 from .test_model import test_model
@@ -24,6 +25,8 @@ PROTOCOLS: dict[str, Adapter] = {
     "test": test_model,
     "builtin-detector": builtin_detector,
     "builtin-classifier": builtin_classifier,
+    "onnx-detector": onnx_detector,
+    "onnx-classifier": onnx_classifier,
 }
 
 NAME_TO_PROTOCOL = {
