@@ -26,6 +26,7 @@ from nachet.vouch import COOKIE, ForgedCookie, decode_vouch_cookie
 from model_inference.errors import ModelError
 from model_inference.imaging import image_size
 from model_inference.insertion import install_test_pipeline_rows
+from model_inference.local.lazy import check_embedder_file
 from model_inference.postprocess import check_color_format
 from model_inference.runner import run_pipeline
 from storage import DatastoreError
@@ -379,6 +380,7 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
         registry = app.extensions["nachet"].pipelines
         await registry.start()
         await app.extensions["nachet"].learner.start()
+        check_embedder_file()
         try:  # SIGUSR1 reloads this worker's pipelines (hypercorn's SIGHUP restarts all workers)
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(registry.reload()))
         except (NotImplementedError, RuntimeError, ValueError):

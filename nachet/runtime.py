@@ -20,7 +20,7 @@ from datastore.migrate import migrate
 from model_inference.adapters.base import Budget
 from model_inference.http import make_client
 from model_inference.insertion import install_builtin_pipeline_rows
-from model_inference.local.features import FeatureExtractor, load_embedder
+from model_inference.local.lazy import LazyFeatures
 from model_inference.local.learning import Learner
 from model_inference.registry import PipelineRegistry
 from storage import Storage
@@ -101,15 +101,15 @@ def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embe
     return Services(
         settings, pool, blobs, Storage(pool, blobs), PipelineRegistry(pool, fernet),
         make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s),
-        Learner(pool, blobs, FeatureExtractor(shared_embedder()), cpu), embedded,
+        Learner(pool, blobs, shared_features(), cpu), embedded,
         cpu=cpu, inference_slots=asyncio.Semaphore(settings.max_concurrent_inferences),
     )
 
 
 @functools.lru_cache(maxsize=1)
-def shared_embedder():
-    """The ONNX embedder, loaded once per process (read-only, safe to share)."""
-    return load_embedder()
+def shared_features() -> LazyFeatures:
+    """One feature extractor per process (its ONNX session is read-only, safe to share)."""
+    return LazyFeatures()
 
 
 async def close_services(services: Services) -> None:

@@ -126,3 +126,31 @@ def test_classifier_switches_to_the_linear_model_with_enough_examples():
     few = SeedClassifier(Examples(seed_ids=labels[:6], names=examples.names, embeddings=None, hand=hand[:6]))
     assert few.mode == "knn" and few.predict(None, hand[6:9])[0][0]["label"] == "a"
     assert SeedClassifier().predict(None, hand[:1]) == [[{"label": "Unknown seed", "score": 1.0}]]
+
+
+@pytest.mark.parametrize("content", [None, b"corrupt"])
+def test_missing_or_corrupt_embedder_is_named_and_features_still_work(tmp_path, caplog, content):
+    from model_inference.local.lazy import LazyFeatures, check_embedder_file
+
+    path = tmp_path / "effnet_lite0_embed.onnx"
+    if content is not None:
+        path.write_bytes(content)
+        (tmp_path / "effnet_lite0_embed.onnx.sha256").write_text("0" * 64 + "  effnet_lite0_embed.onnx\n")
+    assert check_embedder_file(path) is False
+    assert str(path) in caplog.text
+    image, _ = make_tray(5, 2, touch_prob=0.0, size=(320, 240))
+    embedded, hand = LazyFeatures(path)([image[10:60, 10:60]])
+    assert embedded is None and hand.shape == (1, 61)
+    assert str(path) in caplog.text
+
+
+def test_committed_embedder_matches_its_checksum_and_torch():
+    """Parity: the ONNX embedding of a fixed picture equals the one torch computed at export."""
+    from model_inference.local.features import EMBEDDER, load_embedder
+    from model_inference.local.lazy import check_embedder_file
+    from tests.conftest import DATA
+
+    assert check_embedder_file(EMBEDDER)
+    picture = cv2.imread(str(DATA / "1310_1.png"), cv2.IMREAD_COLOR)
+    vector = load_embedder().embed([picture])[0]
+    assert float(vector @ np.load(DATA / "1310_1.effnet_lite0.npy")) > 0.999

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 from skimage.feature import local_binary_pattern
 
+from .lazy import EMBEDDER
+
 log = logging.getLogger(__name__)
-WEIGHTS = Path(__file__).parent / "weights"
-EMBEDDER = WEIGHTS / "effnet_lite0_embed.onnx"
 HAND_DIM = 61
 EMBED_DIM = 1280
 

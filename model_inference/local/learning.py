@@ -21,8 +21,6 @@ from storage import layout
 
 from ..imaging import crop_fraction, decode_bgr
 from .classifier import Examples, SeedClassifier
-from .detector import detect_seeds
-from .features import FeatureExtractor
 
 log = logging.getLogger(__name__)
 MAX_SEEDS_PER_UPLOAD = 50
@@ -30,7 +28,7 @@ MAX_ATTEMPTS = 3
 
 
 class Learner:
-    def __init__(self, pool: asyncpg.Pool, blobs: BlobStore, features: FeatureExtractor, executor=None,
+    def __init__(self, pool: asyncpg.Pool, blobs: BlobStore, features, executor=None,
                  refresh_s: float = 60.0):
         self.pool, self.blobs, self.features, self.executor = pool, blobs, features, executor
         self.classifier = SeedClassifier()
@@ -164,6 +162,8 @@ class Learner:
 def _crops_for(data: bytes, box) -> list[np.ndarray]:
     """The seeds of a labelled picture: the verified box, or every seed the detector finds (the
     whole picture when it finds none: one seed per picture)."""
+    from .detector import detect_seeds
+
     pixels = decode_bgr(data)
     h, w = pixels.shape[:2]
     if box:

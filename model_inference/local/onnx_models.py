@@ -19,7 +19,6 @@ import json
 import threading
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -90,6 +89,8 @@ class OnnxModel:
         return [mapping[k] for k in sorted(mapping, key=int)] if mapping else []
 
     def _prepare(self, crops: list[np.ndarray]) -> np.ndarray:
+        import cv2
+
         batch = []
         for crop in crops:
             rgb = cv2.cvtColor(cv2.resize(crop, (self.width, self.height), interpolation=cv2.INTER_AREA),
