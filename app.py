@@ -243,30 +243,32 @@ async def get_picture():
     return jsonify({"picture_id": picture_id, "inference": inference, "image": f"data:{mime};base64,{encoded}"})
 
 
+async def user_and_folder(message: str):
+    """`container_name` and `folder_uuid` of the deletion routes, both required."""
+    body = await object_body()
+    user, folder = body.get("container_name"), body.get("folder_uuid")
+    require(user, folder, message=message)
+    return user, folder
+
+
 @routes.post("/delete-request")
 @context("requesting deletion of directory", "Error requesting deletion of directory")
 async def delete_request():
-    body = await object_body()
-    user, folder = body.get("container_name"), body.get("folder_uuid")
-    require(user, folder, message="missing container or directory name")
+    user, folder = await user_and_folder("missing container or directory name")
     return jsonify(await services().storage.delete_directory_request(user, folder))
 
 
 @routes.post("/delete-permanently")
 @context("deleting directory", "Error deleting directory")
 async def delete_permanently():
-    body = await object_body()
-    user, folder = body.get("container_name"), body.get("folder_uuid")
-    require(user, folder, message="missing container name or directory id")
+    user, folder = await user_and_folder("missing container name or directory id")
     return jsonify(await services().storage.delete_directory_permanently(user, folder))
 
 
 @routes.post("/delete-with-archive")
 @context("deleting directory", "Error deleting directory")
 async def delete_with_archive():
-    body = await object_body()
-    user, folder = body.get("container_name"), body.get("folder_uuid")
-    require(user, folder, message="missing container or directory name")
+    user, folder = await user_and_folder("missing container or directory name")
     await services().storage.delete_directory_with_archive(user, folder, settings().dev_user_email)
     return jsonify(True)
 

@@ -28,7 +28,19 @@ class _Lenient(BaseModel):
         return "" if value is None else value
 
 
-class ModelEntry(_Lenient):
+class _Described(_Lenient):
+    """What models and pipelines both record about themselves."""
+
+    created_by: str
+    creation_date: str
+    version: int
+    description: str
+    job_name: str
+    dataset_description: str
+    accuracy: float
+
+
+class ModelEntry(_Described):
     task: str
     endpoint: str
     api_key: str
@@ -36,26 +48,12 @@ class ModelEntry(_Lenient):
     deployment_platform: str
     endpoint_name: str
     model_name: str
-    created_by: str
-    creation_date: str
-    version: int
-    description: str
-    job_name: str
-    dataset_description: str
-    accuracy: float
     protocol: str = ""  # the adapter; empty: chosen from model_name (spec §7.1)
 
 
-class PipelineEntry(_Lenient):
+class PipelineEntry(_Described):
     models: list[str]
     pipeline_name: str
-    created_by: str
-    creation_date: str
-    version: int
-    description: str
-    job_name: str
-    dataset_description: str
-    accuracy: float
     default: bool
 
 

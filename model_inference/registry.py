@@ -15,7 +15,6 @@ from cryptography.fernet import Fernet
 from datastore.queries import pipelines as queries
 
 from .adapters import protocol_of
-from .local.onnx_models import OnnxModelError, load_onnx_model
 from .models import ModelSpec, Pipeline, reveal
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,8 @@ def build_pipeline(row, fernet: Fernet | None) -> tuple[Pipeline | None, dict]:
         if protocol is None:
             log.warning("pipeline %s: model %s has no known protocol; /inf will refuse it", row["name"], spec.name)
         elif protocol.startswith("onnx-"):
+            from .local.onnx_models import OnnxModelError, load_onnx_model  # numpy etc. only when used
+
             try:
                 load_onnx_model(spec.endpoint)
             except OnnxModelError as error:

@@ -72,6 +72,17 @@ def _guard(method):
     return wrapper
 
 
+async def _fetch_owned(fetch, conn, user_id: UUID, ident: Any, not_found: DatastoreError, not_owner) -> asyncpg.Record:
+    """The row `fetch` finds for a client-sent id, if `user_id` owns it: else not_found (also
+    for a malformed id) or NotOwnerError(not_owner(row))."""
+    row = await fetch(conn, as_uuid(ident, not_found))
+    if row is None:
+        raise not_found
+    if row["owner_id"] != user_id:
+        raise NotOwnerError(not_owner(row))
+    return row
+
+
 def as_uuid(value: Any, error: DatastoreError) -> UUID:
     """Parse an id sent by a client; a malformed one is reported with the caller's error."""
     if isinstance(value, UUID):
@@ -201,14 +212,11 @@ class Storage:
             {"picture_set_uuid": str(folder_id)},
         )
 
-    async def _owned_folder(self, conn: asyncpg.Connection, user_id: UUID, folder_id: Any) -> asyncpg.Record:
-        error = FolderNotFoundError(f"Folder not found: {folder_id}")
-        folder = await folders.get_folder(conn, as_uuid(folder_id, error))
-        if folder is None:
-            raise error
-        if folder["owner_id"] != user_id:
-            raise NotOwnerError(f"User can't access this folder: {folder_id}")
-        return folder
+    @staticmethod
+    async def _owned_folder(conn: asyncpg.Connection, user_id: UUID, folder_id: Any) -> asyncpg.Record:
+        return await _fetch_owned(folders.get_folder, conn, user_id, folder_id,
+                                  FolderNotFoundError(f"Folder not found: {folder_id}"),
+                                  lambda row: f"User can't access this folder: {folder_id}")
 
     @_guard
     async def create_picture_set(self, user_id: Any, nb_pictures: int, folder_name: str | None = None) -> UUID:
@@ -362,13 +370,9 @@ class Storage:
 
     @staticmethod
     async def _owned_picture(conn: asyncpg.Connection, user_id: UUID, picture_id: Any) -> asyncpg.Record:
-        error = PictureNotFoundError(f"Picture not found: {picture_id}")
-        picture = await pictures.get_picture(conn, as_uuid(picture_id, error))
-        if picture is None:
-            raise error
-        if picture["owner_id"] != user_id:
-            raise NotOwnerError(f"User can't access this picture: {picture_id}")
-        return picture
+        return await _fetch_owned(pictures.get_picture, conn, user_id, picture_id,
+                                  PictureNotFoundError(f"Picture not found: {picture_id}"),
+                                  lambda row: f"User can't access this picture: {picture_id}")
 
     async def _target_folder(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record:
         """The user's folder named (or identified) by `folder_ref`, else the default "General"."""
@@ -446,14 +450,11 @@ class Storage:
             return await pictures.validator_known(conn, digest)
 
     # -- inferences and feedback ---------------------------------------------------------------------
-    async def _owned_inference(self, conn: asyncpg.Connection, user_id: UUID, inference_id: Any) -> asyncpg.Record:
-        error = InferenceNotFoundError(f"Inference not found: {inference_id}")
-        row = await inferences.get_inference_row(conn, as_uuid(inference_id, error))
-        if row is None:
-            raise error
-        if row["owner_id"] != user_id:
-            raise NotOwnerError(f"User can't access this picture: {row['picture_id']}")
-        return row
+    @staticmethod
+    async def _owned_inference(conn: asyncpg.Connection, user_id: UUID, inference_id: Any) -> asyncpg.Record:
+        return await _fetch_owned(inferences.get_inference_row, conn, user_id, inference_id,
+                                  InferenceNotFoundError(f"Inference not found: {inference_id}"),
+                                  lambda row: f"User can't access this picture: {row['picture_id']}")
 
     @_guard
     async def get_inference(self, user_id: Any, inference_id: Any) -> dict:

@@ -65,7 +65,7 @@ def labelled(body, truth):
 
 
 async def test_untrained_pipeline_answers_unknown_seed(client, user, builtin):
-    builtin.learner.classifier = SeedClassifier()  # as on a fresh install
+    builtin.learner.classifier = None  # as on a fresh install
     image, truth = make_tray(900, 5, touch_prob=0.0, size=SIZE)
     body = await infer(client, user, image)
     assert len(body["boxes"]) == 5 and {b["label"] for b in body["boxes"]} == {"Unknown seed"}
@@ -154,3 +154,22 @@ def test_committed_embedder_matches_its_checksum_and_torch():
     picture = cv2.imread(str(DATA / "1310_1.png"), cv2.IMREAD_COLOR)
     vector = load_embedder().embed([picture])[0]
     assert float(vector @ np.load(DATA / "1310_1.effnet_lite0.npy")) > 0.999
+
+
+@pytest.mark.parametrize("kind", ["grey", "16-bit", "rgba", "tiny"])
+async def test_unusual_pictures_through_inf(client, user, builtin, kind):
+    image, truth = make_tray(910, 3, touch_prob=0.0, size=SIZE)
+    if kind == "grey":
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    elif kind == "16-bit":
+        image = image.astype(np.uint16) * 257
+    elif kind == "rgba":
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+    else:
+        image = image[:20, :24]
+    h, w = image.shape[:2]
+    status, body = await post(client, "/inf", {
+        "model_name": BUILTIN_PIPELINE, "image": png_url(image), "imageDims": [w, h],
+        "folder_name": "General", "container_name": str(user)})
+    assert status == 200, body
+    assert body["totalBoxes"] == (0 if kind == "tiny" else 3)

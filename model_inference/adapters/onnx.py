@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from ..errors import ModelError
 from ..imaging import crop_fraction, decode_bgr
-from ..local.onnx_models import OnnxModelError, load_onnx_model
 from ..models import ModelSpec
 from .base import RunContext, Work, boxes_of, require_boxes
 
 
 def _model(spec: ModelSpec):
+    from ..local.onnx_models import OnnxModelError, load_onnx_model  # ONNX Runtime loads on first use
+
     try:
         return load_onnx_model(spec.endpoint)
     except OnnxModelError as error:

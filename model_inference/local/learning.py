@@ -12,7 +12,6 @@ import asyncio
 import logging
 
 import asyncpg
-import numpy as np
 
 from datastore.blob import BlobStore
 from datastore.queries import examples as queries
@@ -20,7 +19,6 @@ from datastore.queries import pictures
 from storage import layout
 
 from ..imaging import crop_fraction, decode_bgr
-from .classifier import Examples, SeedClassifier
 
 log = logging.getLogger(__name__)
 MAX_SEEDS_PER_UPLOAD = 50
@@ -31,7 +29,7 @@ class Learner:
     def __init__(self, pool: asyncpg.Pool, blobs: BlobStore, features, executor=None,
                  refresh_s: float = 60.0):
         self.pool, self.blobs, self.features, self.executor = pool, blobs, features, executor
-        self.classifier = SeedClassifier()
+        self.classifier = None  # no examples yet (numpy and the model load with the first ones)
         self.refresh_s = refresh_s
         self._rows: list = []
         self._version = (0, 0)
@@ -60,12 +58,18 @@ class Learner:
                     self._rows = list(await queries.examples_after(conn, 0))
             self.classifier = await self._cpu(_fit, self._rows)
             self._version = (len(self._rows), max((r["id"] for r in self._rows), default=0))
-            log.info("built-in classifier: %d examples of %d seeds (%s)", self.classifier.size,
-                     len(self.classifier.classes), self.classifier.mode)
+            if self.classifier is not None:
+                log.info("built-in classifier: %d examples of %d seeds (%s)", self.classifier.size,
+                         len(self.classifier.classes), self.classifier.mode)
             return True
 
-    async def classify(self, crops: list[np.ndarray], top_n: int = 5) -> list[list[dict]]:
+    async def classify(self, crops: list, top_n: int = 5) -> list[list[dict]]:
+        """Top-N {label, score} per BGR crop; "Unknown seed" while there are no examples."""
+        from .classifier import UNKNOWN
+
         classifier = self.classifier
+        if classifier is None or not classifier.size:
+            return [[{"label": UNKNOWN, "score": 1.0}] for _ in crops]
         embeddings, hand = await self._cpu(self.features, crops)
         return await self._cpu(classifier.predict, embeddings, hand, top_n)
 
@@ -94,8 +98,8 @@ class Learner:
                                          layout.picture_blob(folder, picture["id"]))
         crops = await self._cpu(_crops_for, data, job["box"])
         embeddings, hand = await self._cpu(self.features, crops)
-        return [(job["seed_id"], None if embeddings is None else embeddings[i].astype(np.float32).tobytes(),
-                 hand[i].astype(np.float32).tobytes(), job["source"], job["picture_id"], job["object_id"])
+        return [(job["seed_id"], None if embeddings is None else embeddings[i].astype("float32").tobytes(),
+                 hand[i].astype("float32").tobytes(), job["source"], job["picture_id"], job["object_id"])
                 for i in range(len(crops))]
 
     async def drain(self) -> int:
@@ -159,7 +163,7 @@ class Learner:
             self._listener = None
 
 
-def _crops_for(data: bytes, box) -> list[np.ndarray]:
+def _crops_for(data: bytes, box) -> list:
     """The seeds of a labelled picture: the verified box, or every seed the detector finds (the
     whole picture when it finds none: one seed per picture)."""
     from .detector import detect_seeds
@@ -174,9 +178,14 @@ def _crops_for(data: bytes, box) -> list[np.ndarray]:
     return [crop_fraction(pixels, b["box"]) for b in found] or [pixels]
 
 
-def _fit(rows) -> SeedClassifier:
+def _fit(rows):
+    """The classifier of these example rows (None without rows: nothing is loaded for it)."""
     if not rows:
-        return SeedClassifier()
+        return None
+    import numpy as np
+
+    from .classifier import Examples, SeedClassifier
+
     with_embedding = all(r["embedding"] is not None for r in rows)
     return SeedClassifier(Examples(
         seed_ids=[r["seed_id"] for r in rows],
