@@ -160,6 +160,7 @@ async def infer(body: dict):
     if pipeline is None:
         raise APIError(f"model {body.get('model_name')} not found")
     header, encoded = image.split(",", 1) if isinstance(image, str) and "," in image else _unhandled_body()
+    del body["image"], image  # ~0.5 MB each: only the base64 part is kept
     dims, area_ratio, color_format = inference_options(body)
     validator = body.get("validator")
     if not (isinstance(validator, str) and await s.storage.validator_known(validator)):

@@ -46,7 +46,7 @@ class Settings(BaseModel):
     vouch_jwt_public_key: SecretStr | None = None
     model_connect_timeout_s: float = 5.0
     model_read_timeout_s: float = 60.0
-    max_concurrent_inferences: int = 16
+    max_concurrent_inferences: int = 12
     dev_user_email: str | None = None
 
     @property
@@ -174,7 +174,7 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True)
         vouch_jwt_public_key=_secret(env, "NACHET_VOUCH_JWT_PUBLIC_KEY"),
         model_connect_timeout_s=_float(env, "NACHET_MODEL_CONNECT_TIMEOUT", 5.0, problems),
         model_read_timeout_s=_float(env, "NACHET_MODEL_READ_TIMEOUT", 60.0, problems),
-        max_concurrent_inferences=_int(env, "NACHET_MAX_CONCURRENT_INFERENCES", 16, problems),
+        max_concurrent_inferences=_int(env, "NACHET_MAX_CONCURRENT_INFERENCES", 12, problems),
         dev_user_email=env.get("DEV_USER_EMAIL") or None,
     )
     if problems:

@@ -51,7 +51,7 @@ class Services:
     # so only a few requests at a time get the head start; the others decode after detection.
     early_decodes: Budget = field(default_factory=lambda: Budget(4))
     # /inf requests processed at once by this worker; the others wait before parsing their body.
-    inference_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
+    inference_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(12))
 
     async def run_cpu(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.cpu, function, *args)

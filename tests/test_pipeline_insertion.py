@@ -86,3 +86,6 @@ def test_cli_inserts_and_lists(tmp_path):
     assert run("pipelines", "reload").stdout.strip() == "reload requested"
     failed = run("pipelines", "insert", str(tmp_path / "missing.yaml"))
     assert failed.returncode == 1 and "the file does not exist" in failed.stderr
+    assert run("pipelines", "install-builtin").stdout.strip().endswith(": installed")
+    assert run("pipelines", "install-builtin").stdout.strip().endswith(": already installed")
+    assert "Local seed detector + feedback classifier" in run("pipelines", "list").stdout
