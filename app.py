@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import logging
 import signal
 import sys
@@ -17,7 +16,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from nachet.config import ConfigError, Settings, load_settings
 from nachet.http import (
-    APIError, Unhandled, context, current_context, envelope, error_context_of, json_body, split_data_url,
+    APIError, Unhandled, context, current_context, envelope, error_context_of, json_body, keys_present,
+    list_of_boxes, object_body, require, split_data_url,
 )
 from nachet.memory import tune_malloc
 from nachet.images import check_header, check_image, detect_mime
@@ -45,11 +45,6 @@ def settings() -> Settings:
 
 
 routes = Blueprint("nachet", __name__)
-
-
-def require(*values, message: str) -> None:
-    if not all(values):
-        raise APIError(message)
 
 
 async def checked_image(data: bytes):
@@ -91,24 +86,13 @@ async def get_user_id():
 @routes.post("/image-validation")
 @context("validating image", "Error validating image")
 async def image_validation():
-    body = await json_body()
-    image = body.get("image") if isinstance(body, dict) else _unhandled_body()
+    image = (await object_body()).get("image")
     require(image, message="Missing image")
     header, data = split_data_url(image)
     check_header(header, await checked_image(data))
     validator = sha256(data)
     await services().storage.record_validator(validator)
     return jsonify([validator])
-
-
-def _unhandled_body():
-    raise Unhandled("the body is not a JSON object")
-
-
-async def object_body() -> dict:
-    """The JSON object body; anything else fails as the original's `data.get` did (Unhandled)."""
-    body = await json_body()
-    return body if isinstance(body, dict) else _unhandled_body()
 
 
 @routes.get("/seeds")
@@ -159,21 +143,18 @@ async def infer(body: dict):
     pipeline = s.pipelines.get(body.get("model_name"))
     if pipeline is None:
         raise APIError(f"model {body.get('model_name')} not found")
-    header, encoded = image.split(",", 1) if isinstance(image, str) and "," in image else _unhandled_body()
-    del body["image"], image  # ~0.5 MB each: only the base64 part is kept
     dims, area_ratio, color_format = inference_options(body)
     validator = body.get("validator")
     if not (isinstance(validator, str) and await s.storage.validator_known(validator)):
         warnings.warn("this picture was not validate", ImageWarning)
-    try:
-        data = base64.b64decode(encoded)
-    except (binascii.Error, ValueError) as error:
-        raise Unhandled("the image is not valid base64") from error
+    _, data = split_data_url(image)
+    del body["image"], image  # ~0.5 MB each: the decoded bytes are all that is kept
     if data:
         size = await s.run_cpu(image_size, data)
         if list(size) != [int(d) for d in dims] or any(d != int(d) for d in dims):
             raise APIError(f"imageDims {dims} do not match the image, which is {size[0]}x{size[1]}")
     await s.storage.require_user(user)
+    encoded = base64.b64encode(data).decode("ascii")  # what the models receive, in canonical base64
     processed = await run_pipeline(pipeline, encoded, data, s.http, dims, area_ratio, color_format, s.cpu,
                                    s.early_decodes, s.learner)
     return jsonify(await s.storage.save_inference(user, folder, data, processed, pipeline.id))
@@ -312,22 +293,6 @@ async def feedback_negative():
     require(body["userId"], body["inferenceId"], message="missing argument(s)")
     inference = await services().storage.save_annotated_feedback(body["userId"], body["inferenceId"], boxes)
     return jsonify(inference)
-
-
-def keys_present(body, keys: tuple[str, ...], message: str) -> None:
-    """`key in body` as the original tested it: a null body fails with Python's own words."""
-    if body is None or isinstance(body, (int, float, bool)):
-        raise APIError(f"argument of type '{type(body).__name__}' is not iterable")
-    if not all(isinstance(body, dict) and key in body for key in keys):
-        raise APIError(message)
-
-
-def list_of_boxes(boxes) -> list:
-    if boxes is None:
-        raise APIError("'NoneType' object is not iterable")
-    if not isinstance(boxes, list):
-        raise APIError("boxes must be a list")
-    return boxes
 
 
 @routes.post("/new-batch-import")

@@ -85,3 +85,32 @@ def split_data_url(value: str) -> tuple[str, bytes]:
         return header, base64.b64decode(encoded)
     except (binascii.Error, ValueError) as error:
         raise Unhandled(f"the image is not valid base64: {error}") from error
+
+
+def require(*values, message: str) -> None:
+    if not all(values):
+        raise APIError(message)
+
+
+async def object_body() -> dict:
+    """The JSON object body; anything else fails as the original's `data.get` did (Unhandled)."""
+    body = await json_body()
+    if not isinstance(body, dict):
+        raise Unhandled("the body is not a JSON object")
+    return body
+
+
+def keys_present(body, keys: tuple[str, ...], message: str) -> None:
+    """`key in body` as the original tested it: a null body fails with Python's own words."""
+    if body is None or isinstance(body, (int, float, bool)):
+        raise APIError(f"argument of type '{type(body).__name__}' is not iterable")
+    if not all(isinstance(body, dict) and key in body for key in keys):
+        raise APIError(message)
+
+
+def list_of_boxes(boxes) -> list:
+    if boxes is None:
+        raise APIError("'NoneType' object is not iterable")
+    if not isinstance(boxes, list):
+        raise APIError("boxes must be a list")
+    return boxes
