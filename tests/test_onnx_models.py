@@ -122,3 +122,21 @@ async def test_onnx_pipeline_through_inf_and_a_broken_one_is_not_offered(service
     assert status == 200, body
     assert [b["label"] for b in body["boxes"]] == ["000 Brassica napus", "008 Lolium temulentum"]
     assert body["boxes"][0]["box"] == {"topX": 20, "topY": 20, "bottomX": 100, "bottomY": 80}
+
+
+def test_rt_detr_style_export_folder(tmp_path):
+    """A Hugging Face RT-DETR export answers per-query logits and (cx, cy, w, h) fractions."""
+    folder = tmp_path / "rtdetr"
+    (folder / "onnx").mkdir(parents=True)
+    logits = np.array([[[4.0, -4.0], [-6.0, -6.0], [-4.0, 3.0]]], np.float32)  # 3 queries, 2 classes
+    centres = np.array([[[0.2, 0.3, 0.2, 0.2], [0.5, 0.5, 0.1, 0.1], [0.7, 0.6, 0.2, 0.4]]], np.float32)
+    nodes = [helper.make_node("Constant", [], ["logits"], value=numpy_helper.from_array(logits)),
+             helper.make_node("Constant", [], ["pred_boxes"], value=numpy_helper.from_array(centres))]
+    graph = helper.make_graph(nodes, "rtdetr", [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, [1, 3, 64, 64])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, 2]),
+                               helper.make_tensor_value_info("pred_boxes", TensorProto.FLOAT, [1, 3, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), folder / "onnx" / "model.onnx")
+    (folder / "config.json").write_text(json.dumps({"model_type": "rt_detr", "id2label": {"0": "seed", "1": "debris"}}))
+    boxes = load_onnx_model(str(folder)).detect(tray())
+    assert [b["label"] for b in boxes] == ["seed", "debris"]
+    assert boxes[0]["box"] == pytest.approx({"topX": 0.1, "topY": 0.2, "bottomX": 0.3, "bottomY": 0.4})
