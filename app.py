@@ -73,10 +73,7 @@ async def get_user_id():
     except (KeyError, TypeError, ValueError) as error:  # e.g. missing claims, bad base64 padding
         raise APIError(str(error) if not isinstance(error, KeyError) else repr(error.args[0])) from error
     if settings().is_local and not email:
-        body = await json_body()
-        email = body.get("email") if isinstance(body, dict) else None
-        if body is None or not isinstance(body, dict):
-            raise Unhandled("local mode needs a JSON body with an email")
+        email = (await object_body()).get("email")
     email = email or DEFAULT_EMAIL
     current_context().context = f"retrieving user id for email {email}"
     current_context().sentence = f"Error retrieving user id for email {email}"

@@ -41,17 +41,15 @@ class Services:
     pipelines: PipelineRegistry
     http: httpx.AsyncClient
     learner: Learner
-    embedded: EmbeddedPostgres | None = None
     # Image decoding and encoding: one thread per core, so concurrent requests queue here
     # instead of holding a decoded picture each (memory) and fighting for the GIL.
-    cpu: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nachet-cpu"))
-
+    cpu: ThreadPoolExecutor
+    # /inf requests processed at once by this worker; the others wait before parsing their body.
+    inference_slots: asyncio.Semaphore
+    embedded: EmbeddedPostgres | None = None
     # Pictures decoded while their detector works: each holds ~6 MB of pixels until cropped,
     # so only a few requests at a time get the head start; the others decode after detection.
     early_decodes: Budget = field(default_factory=lambda: Budget(4))
-    # /inf requests processed at once by this worker; the others wait before parsing their body.
-    inference_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(12))
 
     async def run_cpu(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.cpu, function, *args)
@@ -101,8 +99,8 @@ def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embe
     return Services(
         settings, pool, blobs, Storage(pool, blobs), PipelineRegistry(pool, fernet),
         make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s),
-        Learner(pool, blobs, shared_features(), cpu), embedded,
-        cpu=cpu, inference_slots=asyncio.Semaphore(settings.max_concurrent_inferences),
+        Learner(pool, blobs, shared_features(), cpu), cpu, asyncio.Semaphore(settings.max_concurrent_inferences),
+        embedded,
     )
 
 
