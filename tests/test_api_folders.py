@@ -13,6 +13,15 @@ async def post(client, path, body=None, **kwargs):
 
 
 # -- /create-dir ------------------------------------------------------------------------------------
+async def test_responses_are_compact_sorted_json_with_a_newline(client, user):
+    response = await client.post("/create-dir", json={"container_name": str(user), "folder_name": "raw"})
+    raw = await response.get_data()
+    assert raw.startswith(b'["') and raw.endswith(b'"]\n') and b" " not in raw
+    response = await client.post("/get-directories", json={"container_name": str(user)})
+    raw = await response.get_data()
+    assert raw.startswith(b'{"folders":[{"folder_name":"') and response.headers["Content-Type"] == "application/json"
+
+
 async def test_create_dir(client, user, blob_store):
     status, body = await post(client, "/create-dir", {"container_name": str(user), "folder_name": "lab 1"})
     assert status == 200 and uuid.UUID(body[0])

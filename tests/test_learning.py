@@ -173,3 +173,34 @@ async def test_unusual_pictures_through_inf(client, user, builtin, kind):
         "folder_name": "General", "container_name": str(user)})
     assert status == 200, body
     assert body["totalBoxes"] == (0 if kind == "tiny" else 3)
+
+
+async def test_new_labels_reach_every_worker_by_notification(client, user, builtin, services, settings):
+    """No direct calls: the upload's job is claimed by a background worker, and a second
+    "worker" (another Learner on the same database) refits when it hears of the new examples."""
+    import asyncio
+    import time
+
+    from model_inference.local.learning import Learner
+    from nachet.runtime import shared_features
+
+    other = Learner(services.pool, services.blobs, shared_features(), services.cpu)
+    await services.learner.start()
+    await other.start()
+    try:
+        status, session = await post(client, "/new-batch-import", {"container_name": str(user), "nb_pictures": 1})
+        image, _ = make_tray(950, 4, kinds=["pale_cream"], touch_prob=0.0, size=SIZE)
+        started = time.monotonic()
+        assert await post(client, "/upload-picture", {
+            "container_name": str(user), "session_id": session["session_id"], "seed_name": "Iva axillaris",
+            "image": png_url(image)}) == (200, [True])
+        while time.monotonic() - started < 15:
+            if other.classifier is not None and "Iva axillaris" in other.classifier.names.values():
+                break
+            await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - started
+        assert other.classifier is not None and "Iva axillaris" in other.classifier.names.values()
+        print(f"new label known to another worker after {elapsed:.2f} s")
+    finally:
+        await other.stop()
+        await services.learner.stop()
