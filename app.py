@@ -14,21 +14,30 @@ from quart import Blueprint, Quart, abort, current_app, g, jsonify, request
 from quart_cors import cors
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from nachet.config import ConfigError, Settings, load_settings
-from nachet.http import (
-    APIError, Unhandled, context, current_context, envelope, error_context_of, json_body, keys_present,
-    list_of_boxes, object_body, require, split_data_url,
-)
-from nachet.memory import tune_malloc
-from nachet.images import check_header, check_image, detect_mime
-from nachet.runtime import Services, close_services, open_services
-from nachet.vouch import COOKIE, ForgedCookie, decode_vouch_cookie
 from model_inference.errors import ModelError
 from model_inference.imaging import image_size
 from model_inference.insertion import install_test_pipeline_rows
 from model_inference.local.lazy import check_embedder_file
 from model_inference.postprocess import check_color_format
 from model_inference.runner import run_pipeline
+from nachet.config import ConfigError, Settings, load_settings
+from nachet.http import (
+    APIError,
+    context,
+    current_context,
+    envelope,
+    error_context_of,
+    json_body,
+    keys_present,
+    list_of_boxes,
+    object_body,
+    require,
+    split_data_url,
+)
+from nachet.images import check_header, check_image, detect_mime
+from nachet.memory import tune_malloc
+from nachet.runtime import Services, close_services, open_services
+from nachet.vouch import COOKIE, ForgedCookie, decode_vouch_cookie
 from storage import DatastoreError
 from storage.facade import sha256
 
@@ -143,7 +152,7 @@ async def infer(body: dict):
     dims, area_ratio, color_format = inference_options(body)
     validator = body.get("validator")
     if not (isinstance(validator, str) and await s.storage.validator_known(validator)):
-        warnings.warn("this picture was not validate", ImageWarning)
+        warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
     _, data = split_data_url(image)
     del body["image"], image  # ~0.5 MB each: the decoded bytes are all that is kept
     if data:

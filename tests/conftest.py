@@ -2,7 +2,6 @@
 blob store, all on loopback or local sockets, started once per session."""
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -128,7 +127,7 @@ async def services(settings, pool, blob_store) -> Services:
 
 
 @pytest.fixture
-def storage(services) -> Storage:
+def storage(services):
     return services.storage
 
 

@@ -1,5 +1,4 @@
 """/health, /get-user-id, /seeds, /seed-data, /reload-seed-data, CORS and the body limit."""
-import uuid
 
 import pytest
 
@@ -44,7 +43,10 @@ async def test_get_user_id_errors(client):
     client.set_cookie("localhost", "jxVouchCookie", "abc")
     assert await (await client.post("/get-user-id")).get_json() == [
         "API Error retrieving user id for email None : Incorrect padding"]
-    import base64, gzip, jwt
+    import base64
+    import gzip
+
+    import jwt
 
     no_claims = base64.urlsafe_b64encode(gzip.compress(jwt.encode({"x": 1}, "k" * 32, "HS256").encode())).decode()
     client.set_cookie("localhost", "jxVouchCookie", no_claims)

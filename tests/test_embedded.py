@@ -6,9 +6,7 @@ import sys
 import uuid
 
 import asyncpg
-import pytest
 
-from datastore.db import create_pool
 from datastore.embedded import start_embedded
 from datastore.migrate import migrate
 from nachet.config import load_settings

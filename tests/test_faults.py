@@ -7,7 +7,7 @@ from datastore.blob.azure import AzureBlobStore
 from datastore.blob.fs import FsBlobStore
 from storage import Storage, StorageUnavailable
 from storage.layout import container_name
-from tests.conftest import BOTH_BLOB_STORES, AZURITE_API_VERSION, azurite_connection_string, free_port, png_bytes
+from tests.conftest import AZURITE_API_VERSION, BOTH_BLOB_STORES, azurite_connection_string, free_port, png_bytes
 
 pytestmark = BOTH_BLOB_STORES
 

@@ -2,7 +2,6 @@
 import json
 import uuid
 
-import cv2
 import numpy as np
 import onnx
 import pytest

@@ -9,9 +9,9 @@ from ..errors import ModelError
 from ..models import ModelSpec
 from .base import RunContext, Work
 from .builtin import builtin_classifier, builtin_detector
-from .onnx import onnx_classifier, onnx_detector
 from .classifiers import ensemble_a, ensemble_b, swin
 from .detectors import seed_detector, six_seeds
+from .onnx import onnx_classifier, onnx_detector
 from .test_model import test_model
 
 Adapter = Callable[[ModelSpec, Work, RunContext], Awaitable[None]]

@@ -8,7 +8,6 @@ from ..errors import UpstreamError
 from ..models import ModelSpec
 from .base import RunContext, Work, boxes_of
 
-
 _JSON_SAFE = re.compile(r"[A-Za-z0-9+/=]*")
 
 
