@@ -56,9 +56,17 @@ def _live_holders(pgdata: Path, drop: int | None = None) -> list[int]:
         pids = json.loads(path.read_text())
     except (OSError, ValueError):
         pids = []
-    live = [p for p in pids if p != drop and psutil.pid_exists(p)]
+    live = [p for p in pids if p != drop and _alive(p)]
     path.write_text(json.dumps(live))
     return live
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (a crashed worker not yet reaped by its master holds nothing)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _pg_ctl_stop(pgdata: Path, system_user: str | None) -> None:
@@ -87,7 +95,8 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
         _live_holders(pgdata)
     server = get_server(pgdata, cleanup_mode=None)
     pg = EmbeddedPostgres(pgdata=pgdata, server=server)
-    _ensure_database(server)
+    with PostgresServer._lock:  # several workers start at once: one creates the database
+        _ensure_database(server)
     return pg
 
 

@@ -129,6 +129,7 @@ def _seal(value: str, fernet: Fernet | None) -> str:
 async def insert_pipelines(conn: asyncpg.Connection, parsed: PipelineFile, fernet: Fernet | None) -> list[str]:
     """Write the file's models and pipelines; every worker reloads once the transaction commits."""
     async with conn.transaction():
+        await queries.lock_pipelines(conn)
         model_ids = {}
         for model in parsed.models:
             task = await queries.task_id(conn, model.task)
@@ -172,6 +173,7 @@ TEST_MODEL = ModelEntry(
 async def install_test_pipeline_rows(pool: asyncpg.Pool) -> None:
     """The spec's test pipeline (`GET /test`): test_pipeline -> test_model1, active, not default."""
     async with pool.acquire() as conn, conn.transaction():
+        await queries.lock_pipelines(conn)
         task = await queries.task_id(conn, TEST_MODEL.task)
         data = {"endpoint": TEST_MODEL.endpoint, "api_key": TEST_MODEL.api_key,
                 "content_type": TEST_MODEL.content_type, "deployment_platform": TEST_MODEL.deployment_platform,
@@ -191,6 +193,7 @@ async def install_builtin_pipeline_rows(pool: asyncpg.Pool, *, make_default: boo
     """The embedded default's pipeline: built-in detector -> built-in learning classifier. Added
     once (marked default unless another pipeline already is); True if it was added now."""
     async with pool.acquire() as conn, conn.transaction():
+        await queries.lock_pipelines(conn)  # several workers start at once: one installs it
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pipeline WHERE name = $1)", BUILTIN_PIPELINE):
             return False
         ids = []

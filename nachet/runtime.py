@@ -76,20 +76,21 @@ async def open_services(settings: Settings, *, seed_default_user: bool = True) -
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         pool = await create_pool(url, settings.db_schema, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        connection_string = settings.azure_connection_string
+        blobs = open_blob_store(
+            settings.data_dir, connection_string.get_secret_value() if connection_string else None,
+            settings.azure_api_version,
+        )
+        services = make_services(settings, pool, blobs, embedded)
+        if seed_default_user:
+            await services.storage.ensure_user(DEFAULT_USER_EMAIL)
+            if settings.embedded_db:  # a production database gets it only through the CLI
+                await install_builtin_pipeline_rows(pool)
+        return services
     except BaseException:
-        if embedded is not None:
+        if embedded is not None:  # give back this process's hold on the embedded server
             await asyncio.to_thread(embedded.stop)
         raise
-    connection_string = settings.azure_connection_string
-    blobs = open_blob_store(
-        settings.data_dir, connection_string.get_secret_value() if connection_string else None, settings.azure_api_version
-    )
-    services = make_services(settings, pool, blobs, embedded)
-    if seed_default_user:
-        await services.storage.ensure_user(DEFAULT_USER_EMAIL)
-        if settings.embedded_db:  # a production database gets it only through the CLI
-            await install_builtin_pipeline_rows(pool)
-    return services
 
 
 def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embedded=None) -> Services:

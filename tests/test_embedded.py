@@ -84,3 +84,40 @@ def test_invalid_configuration_lists_every_problem(tmp_path):
     lines = [l for l in result.stderr.splitlines() if l.startswith("configuration error")]
     assert len(lines) == 3, result.stderr
     assert any("NACHET_MAX_CONTENT_LENGTH" in l for l in lines)
+
+
+def test_two_workers_start_together_on_a_fresh_data_dir_and_stop_the_server(tmp_path):
+    """hypercorn -w 2 on a new data directory: one creates the database and installs the default
+    pipeline, both serve, and the last one to stop shuts the embedded server down."""
+    import json
+    import signal
+    import time
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "NACHET_DATA_DIR": str(tmp_path)}
+    server = subprocess.Popen([sys.executable, "-m", "hypercorn", "-b", f"127.0.0.1:{port}", "-w", "2", "app:app"],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        holders = []
+        while time.monotonic() < deadline:
+            try:
+                holders = json.loads((tmp_path / "pg" / ".handle_pids.json").read_text())
+                if len(holders) == 2:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        assert len(holders) == 2, server.stdout.read() if server.poll() is not None else holders
+        time.sleep(1)  # both workers through their start-up
+        listed = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/model-endpoints-metadata").read())
+        assert [p["pipeline_name"] for p in listed] == ["Local seed detector + feedback classifier"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=60)[0]
+    assert "Traceback" not in output, output
+    assert not (tmp_path / "pg" / "postmaster.pid").exists()

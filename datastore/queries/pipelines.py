@@ -65,5 +65,10 @@ async def upsert_pipeline(
     return pipeline_id
 
 
+async def lock_pipelines(conn: Connection) -> None:
+    """Serialise writers of pipelines and models until the transaction ends (one default)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('nachet.pipelines'))")
+
+
 async def notify_reload(conn: Connection) -> None:
     await conn.execute("SELECT pg_notify('nachet_pipelines', 'reload')")
