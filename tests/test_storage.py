@@ -243,3 +243,25 @@ async def test_seed_data(storage):
     assert (await storage.seed_data("Brassica napus"))["seed_name"] == "Brassica napus"
     assert isinstance(await storage.seed_data("seeds"), list)
     assert await storage.seed_data("Martian bean") is None
+
+
+async def test_labels_match_whole_names_not_suffixes_or_wildcards(storage, user):
+    for label in ("napus", "%napus", "Brassica _apus"):
+        with pytest.raises(errors.SeedNotFoundError):
+            await storage.save_inference(user, None, png_bytes(), detected(label), None)
+    saved = await storage.save_inference(user, None, png_bytes(), detected("012 ambrosia ARTEMISIIFOLIA"), None)
+    assert saved["boxes"][0]["box_id"]
+
+
+async def test_archive_moves_a_picture_with_several_seeds_once(storage, user, pool, blob_store):
+    dev_email = f"dev-{uuid.uuid4().hex[:8]}@example.org"
+    await storage.create_user(dev_email)
+    folder = await storage.create_picture_set(user, 1, "many")
+    (picture_id,) = await storage.upload_pictures(user, folder, [png_bytes()], seed_name="Cirsium arvense")
+    async with pool.acquire() as conn:  # a verified inference later added two more species
+        await conn.execute("""INSERT INTO picture_seed (picture_id, seed_id)
+                              SELECT $1, id FROM seed WHERE name IN ('Brassica napus', 'Lolium temulentum')""", picture_id)
+    assert await storage.delete_directory_request(user, folder) is True
+    archive = await storage.delete_directory_with_archive(user, folder, dev_email)
+    moved = await rows(pool, "SELECT id FROM picture WHERE picture_set_id = $1", archive)
+    assert [r["id"] for r in moved] == [picture_id]
