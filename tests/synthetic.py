@@ -159,3 +159,18 @@ def match(found: list[tuple], truth: list[tuple], threshold: float = 0.5) -> int
 def pixel_boxes(detected: list[dict], width: int, height: int) -> list[tuple]:
     return [(d["box"]["topX"] * width, d["box"]["topY"] * height, d["box"]["bottomX"] * width,
              d["box"]["bottomY"] * height) for d in detected]
+
+
+def unusual(image: np.ndarray, kind: str) -> np.ndarray:
+    """The same tray as the pictures users also send: grey, 16-bit, with alpha, tiny or huge."""
+    if kind == "grey":
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if kind == "16-bit":
+        return image.astype(np.uint16) * 257
+    if kind == "rgba":
+        return cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+    if kind == "tiny":
+        return image[:20, :24]
+    if kind == "huge":
+        return cv2.resize(image, (4000, 3000), interpolation=cv2.INTER_LINEAR)
+    raise ValueError(kind)

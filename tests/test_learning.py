@@ -8,7 +8,7 @@ import pytest
 
 from model_inference.insertion import BUILTIN_PIPELINE, install_builtin_pipeline_rows
 from model_inference.local.classifier import Examples, SeedClassifier
-from tests.synthetic import iou, make_tray
+from tests.synthetic import iou, make_tray, unusual
 
 SPECIES = {
     "dark_round": "Brassica napus",
@@ -158,15 +158,7 @@ def test_committed_embedder_matches_its_checksum_and_torch():
 
 @pytest.mark.parametrize("kind", ["grey", "16-bit", "rgba", "tiny"])
 async def test_unusual_pictures_through_inf(client, user, builtin, kind):
-    image, truth = make_tray(910, 3, touch_prob=0.0, size=SIZE)
-    if kind == "grey":
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    elif kind == "16-bit":
-        image = image.astype(np.uint16) * 257
-    elif kind == "rgba":
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
-    else:
-        image = image[:20, :24]
+    image = unusual(make_tray(910, 3, touch_prob=0.0, size=SIZE)[0], kind)
     h, w = image.shape[:2]
     status, body = await post(client, "/inf", {
         "model_name": BUILTIN_PIPELINE, "image": png_url(image), "imageDims": [w, h],
