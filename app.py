@@ -14,7 +14,6 @@ from quart import Blueprint, Quart, abort, current_app, g, jsonify, request
 from quart_cors import cors
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from model_inference.errors import ModelError
 from model_inference.imaging import image_size
 from model_inference.insertion import install_test_pipeline_rows
 from model_inference.local.lazy import check_embedder_file
@@ -383,10 +382,6 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
     @app.errorhandler(DatastoreError)
     async def datastore_error(error: DatastoreError):
         return envelope(f"Datastore Error {current_context().context} : {error.message}", error.status)
-
-    @app.errorhandler(ModelError)
-    async def model_error(error: ModelError):
-        return envelope(f"API Error {current_context().context} : {error.message}", error.status)
 
     @app.errorhandler(RequestEntityTooLarge)
     async def too_large(error: RequestEntityTooLarge):

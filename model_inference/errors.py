@@ -1,16 +1,11 @@
-"""Errors of the inference path. Each carries the message after "API Error during
+"""Errors of the inference path: each carries the message after "API Error during
 classification : " and the HTTP status (400 for a bad request, 502/504 for a failing model)."""
 from __future__ import annotations
 
-
-class ModelError(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+from nachet.errors import APIError
 
 
-class PipelineNotFound(ModelError):
+class ModelError(APIError):
     pass
 
 

@@ -55,7 +55,10 @@ def build_pipeline(row, fernet: Fernet | None) -> tuple[Pipeline | None, dict]:
         if protocol is None:
             log.warning("pipeline %s: model %s has no known protocol; /inf will refuse it", row["name"], spec.name)
         elif protocol.startswith("onnx-"):
-            from .local.onnx_models import OnnxModelError, load_onnx_model  # numpy etc. only when used
+            from .local.onnx_models import (  # numpy etc. only when used
+                OnnxModelError,
+                load_onnx_model,
+            )
 
             try:
                 load_onnx_model(spec.endpoint)

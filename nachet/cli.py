@@ -88,7 +88,11 @@ async def _pipelines(settings, args) -> int:
     from cryptography.fernet import Fernet
 
     from datastore.queries.pipelines import notify_reload
-    from model_inference.insertion import PipelineInsertionError, insert_pipelines, load_pipeline_file
+    from model_inference.insertion import (
+        PipelineInsertionError,
+        insert_pipelines,
+        load_pipeline_file,
+    )
 
     if args.action == "insert":
         try:
@@ -115,7 +119,10 @@ async def _pipelines(settings, args) -> int:
                 flag = " (default)" if meta.get("default") else ""
                 print(f"{meta['pipeline_name']}{flag}: {' -> '.join(map(str, meta['models']))}")
         elif args.action == "install-builtin":
-            from model_inference.insertion import BUILTIN_PIPELINE, install_builtin_pipeline_rows
+            from model_inference.insertion import (
+                BUILTIN_PIPELINE,
+                install_builtin_pipeline_rows,
+            )
 
             added = await install_builtin_pipeline_rows(services.pool)
             print(f"{BUILTIN_PIPELINE}: {'installed' if added else 'already installed'}")

@@ -17,16 +17,9 @@ from dataclasses import dataclass
 
 from quart import g, jsonify, request
 
+from .errors import APIError
+
 log = logging.getLogger("nachet.http")
-
-
-class APIError(Exception):
-    """A request the route refuses, with the message the client sees."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 class Unhandled(Exception):

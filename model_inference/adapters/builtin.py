@@ -7,7 +7,9 @@ from .base import RunContext, Work, require_boxes
 
 
 async def builtin_detector(model: ModelSpec, work: Work, ctx: RunContext) -> None:
-    from ..local.detector import detect_seeds  # OpenCV and scikit-image load on first use
+    from ..local.detector import (
+        detect_seeds,  # OpenCV and scikit-image load on first use
+    )
 
     work.pixels = await ctx.run_cpu(decode_bgr, work.image)
     boxes = await ctx.run_cpu(detect_seeds, work.pixels)

@@ -8,7 +8,10 @@ from .base import RunContext, Work, boxes_of, require_boxes
 
 
 def _model(spec: ModelSpec):
-    from ..local.onnx_models import OnnxModelError, load_onnx_model  # ONNX Runtime loads on first use
+    from ..local.onnx_models import (  # ONNX Runtime loads on first use
+        OnnxModelError,
+        load_onnx_model,
+    )
 
     try:
         return load_onnx_model(spec.endpoint)
