@@ -31,7 +31,7 @@ def build_pipeline(row, fernet: Fernet | None) -> tuple[Pipeline | None, dict]:
         "pipeline_name": row["name"],
         "model_name": row["name"],
         "default": row["is_default"],
-        **{k: v for k, v in data.items()},
+        **data,
     }
     order = data.get("models") if isinstance(data.get("models"), list) else list(linked)
     specs = []

@@ -9,7 +9,7 @@ import httpx
 
 from ..errors import ModelError, UpstreamError
 from ..http import call_model
-from ..imaging import crop_boxes, decode, decode_and_crop, encode_crops
+from ..imaging import crop_boxes, crop_fraction, decode, decode_and_crop, decode_bgr, encode_crops
 from ..models import ModelSpec
 
 
@@ -59,6 +59,24 @@ class RunContext:
     async def run_cpu(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
+    async def pixels(self, work: Work):
+        """The picture decoded for the in-process models, once per request."""
+        if work.pixels is None:
+            work.pixels = await self.run_cpu(decode_bgr, work.image)
+        return work.pixels
+
+    async def label_boxes_in_process(self, model: ModelSpec, work: Work, classify) -> None:
+        """Crop every box from the decoded picture and label it with `classify(crops)`, an
+        awaitable answering the classifier protocol's top-N list per crop."""
+        boxes = require_boxes(model, work)
+        work.result[0].setdefault("filename", "default_filename")
+        if not boxes:
+            return
+        pixels = await self.pixels(work)
+        crops = [crop_fraction(pixels, box["box"]) for box in boxes]
+        for box, answer in zip(boxes, await classify(crops)):
+            box.update(label=answer[0]["label"], score=answer[0]["score"], topN=answer)
+
     async def call(self, model: ModelSpec, body: bytes):
         return await call_model(self.client, model, body, self.pipeline)
 
@@ -70,12 +88,12 @@ class RunContext:
         return asyncio.get_running_loop().run_in_executor(self.executor, decode, work.image)
 
     async def crop(self, work: Work, decoded: asyncio.Future | None) -> None:
-        loop, boxes = asyncio.get_running_loop(), work.result[0]["boxes"]
+        boxes = work.result[0]["boxes"]
         try:
             if decoded is None:  # decode and crop in one go: no decoded picture waits in the queue
-                work.crops = await loop.run_in_executor(self.executor, decode_and_crop, work.image, boxes)
+                work.crops = await self.run_cpu(decode_and_crop, work.image, boxes)
             else:
-                work.crops = await loop.run_in_executor(self.executor, crop_boxes, await decoded, boxes)
+                work.crops = await self.run_cpu(crop_boxes, await decoded, boxes)
         except ModelError:
             raise
         except Exception as error:  # truncated or corrupt beyond its header
@@ -105,7 +123,7 @@ def boxes_of(model: ModelSpec, answer) -> list[dict]:
         if not isinstance(box, dict) or not all(isinstance(box.get(k), (int, float)) for k in
                                                 ("topX", "topY", "bottomX", "bottomY")):
             raise UpstreamError(f"model {model.name} answered a box without its four coordinates")
-        if not all(0 <= box[k] <= 1 for k in box if k in ("topX", "topY", "bottomX", "bottomY")):
+        if not all(0 <= box[k] <= 1 for k in ("topX", "topY", "bottomX", "bottomY")):
             raise ModelError(f"model {model.name} returned box coordinates outside 0..1: {box}", 400)
         if box["topX"] > box["bottomX"] or box["topY"] > box["bottomY"]:
             raise ModelError(f"model {model.name} returned an inverted box: {box}", 400)

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from ..errors import ModelError
-from ..imaging import crop_fraction, decode_bgr
 from ..models import ModelSpec
-from .base import RunContext, Work, boxes_of, require_boxes
+from .base import RunContext, Work, boxes_of
 
 
 def _model(spec: ModelSpec):
-    from ..local.onnx_models import (  # ONNX Runtime loads on first use
-        OnnxModelError,
-        load_onnx_model,
-    )
+    from ..local.onnx_models import OnnxModelError, load_onnx_model  # ONNX Runtime loads on first use
 
     try:
         return load_onnx_model(spec.endpoint)
@@ -21,21 +17,11 @@ def _model(spec: ModelSpec):
 
 async def onnx_detector(model: ModelSpec, work: Work, ctx: RunContext) -> None:
     onnx = _model(model)
-    if work.pixels is None:
-        work.pixels = await ctx.run_cpu(decode_bgr, work.image)
-    answer = {"filename": "default_filename", "boxes": await ctx.run_cpu(onnx.detect, work.pixels)}
+    answer = {"filename": "default_filename", "boxes": await ctx.run_cpu(onnx.detect, await ctx.pixels(work))}
     boxes_of(model, answer)
     work.result = [answer]
 
 
 async def onnx_classifier(model: ModelSpec, work: Work, ctx: RunContext) -> None:
     onnx = _model(model)
-    boxes = require_boxes(model, work)
-    work.result[0].setdefault("filename", "default_filename")
-    if not boxes:
-        return
-    if work.pixels is None:
-        work.pixels = await ctx.run_cpu(decode_bgr, work.image)
-    crops = [crop_fraction(work.pixels, box["box"]) for box in boxes]
-    for box, answer in zip(boxes, await ctx.run_cpu(onnx.classify, crops)):
-        box.update(label=answer[0]["label"], score=answer[0]["score"], topN=answer)
+    await ctx.label_boxes_in_process(model, work, lambda crops: ctx.run_cpu(onnx.classify, crops))
