@@ -72,6 +72,20 @@ def _guard(method):
     return wrapper
 
 
+async def _folder_named(conn: asyncpg.Connection, owner_id: UUID, ref: Any) -> UUID | None:
+    """The id a client's folder reference means: the owner's folder of that name, else the
+    reference itself when it is a UUID (the frontend sends a selected folder's id). None: neither."""
+    if not isinstance(ref, str) or not ref:
+        return None
+    folder_id = await folders.find_folder_by_name(conn, owner_id, ref)
+    if folder_id is not None:
+        return folder_id
+    try:
+        return UUID(ref)
+    except ValueError:
+        return None
+
+
 async def _fetch_owned(fetch, conn, user_id: UUID, ident: Any, not_found: DatastoreError, not_owner) -> asyncpg.Record:
     """The row `fetch` finds for a client-sent id, if `user_id` owns it: else not_found (also
     for a malformed id) or NotOwnerError(not_owner(row))."""
@@ -270,12 +284,9 @@ class Storage:
         """/del: the frontend sends the folder's id once one is selected, its name otherwise."""
         async with self._unit() as unit:
             user = await self._user(unit.conn, user_id)
-            folder_id = await folders.find_folder_by_name(unit.conn, user["id"], name_or_id)
+            folder_id = await _folder_named(unit.conn, user["id"], name_or_id)
             if folder_id is None:
-                try:
-                    folder_id = UUID(name_or_id)
-                except ValueError:
-                    raise FolderNotFoundError("directory does not exist") from None
+                raise FolderNotFoundError("directory does not exist")
             folder = await self._owned_folder(unit.conn, user["id"], folder_id)
             await self._delete_folder(unit, user["id"], folder)
         return True
@@ -376,14 +387,7 @@ class Storage:
 
     async def _target_folder(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record:
         """The user's folder named (or identified) by `folder_ref`, else the default "General"."""
-        folder_id = None
-        if isinstance(folder_ref, str) and folder_ref:
-            folder_id = await folders.find_folder_by_name(conn, user["id"], folder_ref)
-            if folder_id is None:
-                try:
-                    folder_id = UUID(folder_ref)
-                except ValueError:
-                    pass
+        folder_id = await _folder_named(conn, user["id"], folder_ref)
         folder = await folders.get_folder(conn, folder_id) if folder_id else None
         if folder is None or folder["owner_id"] != user["id"]:
             folder = await folders.get_folder(conn, user["default_set_id"]) if user["default_set_id"] else None
