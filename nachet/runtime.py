@@ -3,9 +3,12 @@ blob store and the storage facade. Shared by the web app and the command line.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
+import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -119,4 +122,21 @@ async def close_services(services: Services) -> None:
     await services.pool.close()
     await services.blobs.close()
     if services.embedded is not None:
-        await asyncio.to_thread(services.embedded.stop)
+        with termination_deferred():
+            await asyncio.to_thread(services.embedded.stop)
+
+
+@contextlib.contextmanager
+def termination_deferred():
+    """Ignore SIGTERM and SIGINT while the embedded database stops (a bounded wait): hypercorn's
+    master terminates the workers still running as soon as one exits, and a worker killed in
+    pg_ctl would leave the server stopping after the whole process tree is gone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

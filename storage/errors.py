@@ -19,7 +19,11 @@ class UserAlreadyExistsError(DatastoreError):
     pass
 
 
-class FolderNotFoundError(DatastoreError):
+class NotFoundError(DatastoreError):
+    """What the request names does not exist (or no longer does)."""
+
+
+class FolderNotFoundError(NotFoundError):
     pass
 
 
@@ -39,15 +43,7 @@ class DefaultFolderError(DatastoreError):
     pass
 
 
-class PictureNotFoundError(DatastoreError):
-    pass
-
-
 class SeedNotFoundError(DatastoreError):
-    pass
-
-
-class InferenceNotFoundError(DatastoreError):
     pass
 
 

@@ -7,9 +7,12 @@ a whole blob container.
 """
 from __future__ import annotations
 
+import asyncio
+import copy
 import functools
 import hashlib
 import logging
+import random
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -20,15 +23,15 @@ from datastore.db import transaction
 from datastore.queries import examples, folders, inferences, pictures, seeds, users
 
 from . import layout
+from . import messages as say
 from .errors import (
     DatastoreError,
     DefaultFolderError,
     FeedbackError,
     FolderExistsError,
     FolderNotFoundError,
-    InferenceNotFoundError,
+    NotFoundError,
     NotOwnerError,
-    PictureNotFoundError,
     SeedNotFoundError,
     StorageUnavailable,
     UserAlreadyExistsError,
@@ -50,50 +53,59 @@ _DB_DOWN = (
 )
 
 
+RETRIES = 3  # attempts of a whole unit of work that lost a deadlock or serialization conflict
+_CONFLICTS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
 def _guard(method):
-    """Turn infrastructure failures into StorageUnavailable (HTTP 503) with a clear message."""
+    """Retry a unit of work that lost a lock conflict (its blobs were already compensated by
+    the unit), and turn infrastructure failures into StorageUnavailable (HTTP 503)."""
 
     @functools.wraps(method)
     async def wrapper(*args, **kwargs):
-        try:
-            return await method(*args, **kwargs)
-        except DatastoreError:
-            raise
-        except BlobNotFound as error:
-            log.error("blob missing in %s: %s", method.__name__, error)
-            raise DatastoreError(f"the stored image is missing: {error}") from error
-        except BlobError as error:
-            log.error("blob store failure in %s: %s", method.__name__, error)
-            raise StorageUnavailable("the blob storage is unavailable") from error
-        except _DB_DOWN as error:
-            log.error("database failure in %s: %s", method.__name__, error)
-            raise StorageUnavailable("the database is unavailable") from error
+        for attempt in range(1, RETRIES + 1):
+            try:
+                return await method(*args, **kwargs)
+            except DatastoreError:
+                raise
+            except _CONFLICTS as error:
+                log.warning("%s lost a lock conflict (attempt %d of %d): %s", method.__name__, attempt, RETRIES, error)
+                if attempt == RETRIES:
+                    raise StorageUnavailable("the database is busy, try again") from error
+                await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
+            except BlobNotFound as error:
+                log.error("blob missing in %s: %s", method.__name__, error)
+                raise DatastoreError(f"the stored image is missing: {error}") from error
+            except BlobError as error:
+                log.error("blob store failure in %s: %s", method.__name__, error)
+                raise StorageUnavailable("the blob storage is unavailable") from error
+            except _DB_DOWN as error:
+                log.error("database failure in %s: %s", method.__name__, error)
+                raise StorageUnavailable("the database is unavailable") from error
 
     return wrapper
 
 
 async def _folder_named(conn: asyncpg.Connection, owner_id: UUID, ref: Any) -> UUID | None:
-    """The id a client's folder reference means: the owner's folder of that name, else the
-    reference itself when it is a UUID (the frontend sends a selected folder's id). None: neither."""
+    """The id a client's folder reference means: the id of one of the owner's folders, else the
+    owner's folder of that name (the frontend sends a selected folder's id). None: neither."""
     if not isinstance(ref, str) or not ref:
         return None
-    folder_id = await folders.find_folder_by_name(conn, owner_id, ref)
-    if folder_id is not None:
-        return folder_id
     try:
-        return UUID(ref)
+        folder_id: UUID | None = UUID(ref)
     except ValueError:
-        return None
+        folder_id = None
+    return await folders.find_owned_folder(conn, owner_id, folder_id, ref)
 
 
-async def _fetch_owned(fetch, conn, user_id: UUID, ident: Any, not_found: DatastoreError, not_owner) -> asyncpg.Record:
-    """The row `fetch` finds for a client-sent id, if `user_id` owns it: else not_found (also
-    for a malformed id) or NotOwnerError(not_owner(row))."""
-    row = await fetch(conn, as_uuid(ident, not_found))
+async def _fetch_owned(fetch, conn, user_id: UUID, ident: Any, not_found: str, not_owner: str) -> asyncpg.Record:
+    """The row `fetch` finds for a client-sent id, if `user_id` owns it (§4.22's messages)."""
+    error = NotFoundError(not_found)
+    row = await fetch(conn, as_uuid(ident, error))
     if row is None:
-        raise not_found
+        raise error
     if row["owner_id"] != user_id:
-        raise NotOwnerError(not_owner(row))
+        raise NotOwnerError(not_owner)
     return row
 
 
@@ -121,8 +133,8 @@ class Storage:
 
     # -- users -------------------------------------------------------------------------------------
     @staticmethod
-    async def _user(conn: asyncpg.Connection, user_id: Any) -> asyncpg.Record:
-        error = UserNotFoundError(f"User not found based on the given id: {user_id}")
+    async def _user(conn: asyncpg.Connection, user_id: Any, not_found: str | None = None) -> asyncpg.Record:
+        error = UserNotFoundError(not_found or say.user_not_found(user_id))
         user = await users.get_user(conn, as_uuid(user_id, error))
         if user is None:
             raise error
@@ -138,9 +150,9 @@ class Storage:
 
     @_guard
     async def require_user(self, user_id: Any) -> UUID:
-        """The id of an existing user (checked before work that costs more than a query)."""
+        """The id of an existing /inf user (checked before any model is called)."""
         async with self.pool.acquire() as conn:
-            return (await self._user(conn, user_id))["id"]
+            return (await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN))["id"]
 
     @_guard
     async def create_user(self, email: str) -> UUID:
@@ -226,11 +238,16 @@ class Storage:
             {"picture_set_uuid": str(folder_id)},
         )
 
-    @staticmethod
-    async def _owned_folder(conn: asyncpg.Connection, user_id: UUID, folder_id: Any) -> asyncpg.Record:
-        return await _fetch_owned(folders.get_folder, conn, user_id, folder_id,
-                                  FolderNotFoundError(f"Folder not found: {folder_id}"),
-                                  lambda row: f"User can't access this folder: {folder_id}")
+    async def _owned_folder(self, conn: asyncpg.Connection, user: asyncpg.Record, folder_ref: Any, *,
+                            not_found: str, not_owner: str, lock: str | None = None) -> asyncpg.Record:
+        """The user's folder `folder_ref` names, checked and then locked ("write": adding to it,
+        "delete"); a folder deleted meanwhile is `not_found` too."""
+        row = await _fetch_owned(folders.get_folder, conn, user["id"], folder_ref, not_found, not_owner)
+        if lock is not None:
+            row = await folders.get_folder(conn, row["id"], lock)
+            if row is None:
+                raise FolderNotFoundError(not_found)
+        return row
 
     @_guard
     async def create_picture_set(self, user_id: Any, nb_pictures: int, folder_name: str | None = None) -> UUID:
@@ -247,7 +264,7 @@ class Storage:
     @_guard
     async def get_directories(self, user_id: Any) -> list[dict]:
         async with self.pool.acquire() as conn:
-            uid = as_uuid(user_id, UserNotFoundError(f"User not found based on the given id: {user_id}"))
+            uid = as_uuid(user_id, UserNotFoundError(say.user_not_found(user_id)))
             rows = await folders.list_directories(conn, uid)
             if not rows:
                 await self._user(conn, uid)  # only on the empty path: tell "no user" from "no folder"
@@ -259,12 +276,22 @@ class Storage:
         """Whether the folder holds validated pictures the user may let CFIA keep."""
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
-            folder = await self._owned_folder(conn, user["id"], folder_id)
+            folder = await self._owned_folder(conn, user, folder_id, not_found=say.folder_not_found(folder_id),
+                                              not_owner=say.not_folder_owner(user_id, folder_id))
             return bool(await folders.validated_picture_ids(conn, folder["id"]))
 
-    async def _delete_folder(self, unit: Unit, user_id: UUID, folder: asyncpg.Record) -> None:
+    async def _folder_to_delete(self, unit: Unit, user_id: Any, folder_id: Any) -> tuple[asyncpg.Record, ...]:
+        """(user, folder) for the deletion routes, the folder locked against new writers."""
+        user = await self._user(unit.conn, user_id)
+        folder = await self._owned_folder(unit.conn, user, folder_id, not_found=say.folder_not_found(folder_id),
+                                          not_owner=say.cannot_delete_folder(user_id, folder_id), lock="delete")
         if folder["is_default"]:
-            raise DefaultFolderError("Can't delete the user's default folder")
+            raise DefaultFolderError(say.cannot_delete_default_folder(user_id))
+        return user, folder
+
+    async def _delete_folder(self, unit: Unit, user_id: UUID, folder: asyncpg.Record) -> None:
+        """Delete a folder locked "delete": no writer can add a picture any more, so the list of
+        blobs to remove after the commit is complete."""
         container = layout.container_name(user_id)
         for picture_id in await folders.picture_ids(unit.conn, folder["id"]):
             unit.delete_after_commit(container, layout.picture_blob(folder["name"], picture_id))
@@ -274,8 +301,7 @@ class Storage:
     @_guard
     async def delete_directory_permanently(self, user_id: Any, folder_id: Any) -> bool:
         async with self._unit() as unit:
-            user = await self._user(unit.conn, user_id)
-            folder = await self._owned_folder(unit.conn, user["id"], folder_id)
+            user, folder = await self._folder_to_delete(unit, user_id, folder_id)
             await self._delete_folder(unit, user["id"], folder)
         return True
 
@@ -287,7 +313,7 @@ class Storage:
             folder_id = await _folder_named(unit.conn, user["id"], name_or_id)
             if folder_id is None:
                 raise FolderNotFoundError("directory does not exist")
-            folder = await self._owned_folder(unit.conn, user["id"], folder_id)
+            user, folder = await self._folder_to_delete(unit, user_id, folder_id)
             await self._delete_folder(unit, user["id"], folder)
         return True
 
@@ -297,10 +323,7 @@ class Storage:
         if not dev_email:
             raise DatastoreError("archiving is not configured (DEV_USER_EMAIL is not set)")
         async with self._unit() as unit:
-            user = await self._user(unit.conn, user_id)
-            folder = await self._owned_folder(unit.conn, user["id"], folder_id)
-            if folder["is_default"]:
-                raise DefaultFolderError("Can't delete the user's default folder")
+            user, folder = await self._folder_to_delete(unit, user_id, folder_id)
             dev_id = await users.get_user_id_by_email(unit.conn, dev_email)
             if dev_id is None:
                 raise UserNotFoundError(f"the archive user {dev_email} is not registered")
@@ -310,18 +333,19 @@ class Storage:
             if archive is None:
                 raise FolderExistsError(f"the archive already holds a folder {archive_name}")
             src, dst = layout.container_name(user["id"]), layout.container_name(dev_id)
-            await unit.put(
-                dst, layout.marker_blob(archive_name), layout.marker_content(archive_name, folder["id"]),
-                {"picture_set_uuid": str(folder["id"])},
-            )
+            await unit.put(dst, layout.marker_blob(archive_name),
+                           layout.marker_content(archive_name, folder["id"]), {"picture_set_uuid": str(folder["id"])})
             for picture_id in validated:
-                name = layout.picture_blob(archive_name, picture_id)
-                data = await self.blobs.download(src, layout.picture_blob(folder["name"], picture_id))
-                await unit.put(dst, name, data, layout.picture_tags(picture_id, archive["id"]))
                 row = await pictures.get_picture(unit.conn, picture_id)
+                if row is None:  # cannot happen while the folder is locked; never a TypeError
+                    continue
+                source = layout.picture_blob(folder["name"], picture_id)
+                name = layout.picture_blob(archive_name, picture_id)
+                await unit.put(dst, name, await self.blobs.download(src, source),
+                               layout.picture_tags(picture_id, archive["id"]))
                 metadata = dict(row["picture"]) if isinstance(row["picture"], dict) else {}
                 await pictures.move_picture(unit.conn, picture_id, archive["id"], {**metadata, "link": name})
-                unit.delete_after_commit(src, layout.picture_blob(folder["name"], picture_id))
+                unit.delete_after_commit(src, source)
             await self._delete_folder(unit, user["id"], folder)
         return archive["id"]
 
@@ -340,7 +364,8 @@ class Storage:
         """Store labelled pictures (batch import): each is validated at once by its picture_seed row."""
         async with self._unit() as unit:
             user = await self._user(unit.conn, user_id)
-            folder = await self._owned_folder(unit.conn, user["id"], folder_id)
+            folder = await self._owned_folder(unit.conn, user, folder_id, not_found=say.UPLOAD_FAILED,
+                                              not_owner=say.not_folder_owner(user_id, folder_id), lock="write")
             if seed_id:
                 seed = await seeds.get_seed(unit.conn, as_uuid(seed_id, SeedNotFoundError(f"Seed not found: {seed_id}")))
                 if seed is None:
@@ -372,44 +397,50 @@ class Storage:
         """The picture's latest inference (or None) and its bytes."""
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
-            picture = await self._owned_picture(conn, user["id"], picture_id)
+            picture = await _fetch_owned(pictures.get_picture, conn, user["id"], picture_id,
+                                         say.picture_not_found(picture_id),
+                                         say.cannot_access_picture(user_id, picture_id))
             row = await inferences.latest_inference_of_picture(conn, picture["id"])
             inference = await rebuild_inference(conn, row) if row else None
         folder = layout.folder_name(picture["folder_name"], picture["is_default"])
-        data = await self.blobs.download(layout.container_name(user["id"]), layout.picture_blob(folder, picture["id"]))
+        try:
+            data = await self.blobs.download(layout.container_name(user["id"]), layout.picture_blob(folder, picture["id"]))
+        except BlobNotFound:  # deleted with its folder since the rows were read
+            raise NotFoundError(say.picture_not_found(picture_id)) from None
         return inference, data
 
-    @staticmethod
-    async def _owned_picture(conn: asyncpg.Connection, user_id: UUID, picture_id: Any) -> asyncpg.Record:
-        return await _fetch_owned(pictures.get_picture, conn, user_id, picture_id,
-                                  PictureNotFoundError(f"Picture not found: {picture_id}"),
-                                  lambda row: f"User can't access this picture: {picture_id}")
-
     async def _target_folder(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record:
-        """The user's folder named (or identified) by `folder_ref`, else the default "General"."""
+        """The user's folder named (or identified) by `folder_ref`, else the default "General";
+        locked for writing. A folder deleted while the request ran is not found."""
         folder_id = await _folder_named(conn, user["id"], folder_ref)
-        folder = await folders.get_folder(conn, folder_id) if folder_id else None
-        if folder is None or folder["owner_id"] != user["id"]:
-            folder = await folders.get_folder(conn, user["default_set_id"]) if user["default_set_id"] else None
+        if folder_id is not None:
+            folder = await folders.get_folder(conn, folder_id, "write")
+            if folder is None:
+                raise FolderNotFoundError(say.folder_not_found(folder_ref))
+            return folder
+        folder = await folders.get_folder(conn, user["default_set_id"], "write") if user["default_set_id"] else None
         if folder is None:  # a user whose General folder was lost (possible in the original)
             created = await folders.insert_folder(conn, user["id"], layout.DEFAULT_FOLDER, 0)
             if created is None:
                 raise FolderNotFoundError("the user has no default folder")
             await users.set_default_set(conn, user["id"], created["id"])
-            folder = await folders.get_folder(conn, created["id"])
+            folder = await folders.get_folder(conn, created["id"], "write")
         return folder
 
     @_guard
     async def save_inference(
-        self, user_id: Any, folder_ref: Any, image: bytes, result: dict, pipeline_id: UUID | None
+        self, user_id: Any, folder_ref: Any, image: bytes, result: dict, pipeline_id: UUID | None,
+        image_dims: list[float] | None = None,
     ) -> dict:
         """Store the picture, the inference, its boxes and their candidate seeds in one unit, and
-        return `result` completed with the ids (spec §6.1). Nothing is written if any part fails.
-        Ids are made here so every table is written in one batched statement."""
+        return a copy of `result` completed with the ids (spec §6.1). Nothing is written if any
+        part fails. Ids are made here so every table is written in one batched statement;
+        `image_dims` (the size the boxes are in) is kept so feedback boxes can be mapped back."""
+        result = copy.deepcopy(result)  # a retried unit starts again from the models' answer
         boxes = result.get("boxes") or []
         async with self._unit() as unit:
             conn = unit.conn
-            user = await self._user(conn, user_id)
+            user = await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
             folder = await self._target_folder(conn, user, folder_ref)
             labels = [g["label"] for box in boxes for g in _guesses(box)]
             found = await seeds.resolve_labels(conn, [label for label in labels if isinstance(label, str)])
@@ -422,6 +453,8 @@ class Storage:
                                           {"link": name, "description": "Uploaded through the API"}, picture_id)
             await unit.put(layout.container_name(user["id"]), name, image, layout.picture_tags(picture_id, folder["id"]))
             summary = {k: result.get(k) for k in ("filename", "labelOccurrence", "totalBoxes", "models")}
+            if image_dims:
+                summary["imageDims"] = list(image_dims)
             inference_id = await inferences.insert_inference(conn, picture_id, user["id"], pipeline_id, summary)
             objects, guesses = [], []
             for box in boxes:
@@ -454,23 +487,41 @@ class Storage:
             return await pictures.validator_known(conn, digest)
 
     # -- inferences and feedback ---------------------------------------------------------------------
-    @staticmethod
-    async def _owned_inference(conn: asyncpg.Connection, user_id: UUID, inference_id: Any) -> asyncpg.Record:
-        return await _fetch_owned(inferences.get_inference_row, conn, user_id, inference_id,
-                                  InferenceNotFoundError(f"Inference not found: {inference_id}"),
-                                  lambda row: f"User can't access this picture: {row['picture_id']}")
+    async def _inference_for_feedback(self, conn, user_id: Any, inference_id: Any,
+                                      verified_message: str) -> tuple[asyncpg.Record, asyncpg.Record]:
+        """(user, inference) for a feedback route, in the writers' lock order: the folder held for
+        writing, then the inference held until commit (two feedbacks on one inference queue up)."""
+        user = await self._user(conn, user_id)
+        row = await self._owned_inference(conn, user, user_id, inference_id)
+        locked = None
+        if await folders.get_folder(conn, row["folder_id"], "write") is not None:
+            locked = await inferences.lock_inference(conn, row["id"])
+        if locked is None:  # deleted with its folder while we were on our way
+            raise NotFoundError(say.inference_not_found(inference_id))
+        if locked["verified"]:
+            raise FeedbackError(verified_message)
+        return user, row
 
     @_guard
     async def get_inference(self, user_id: Any, inference_id: Any) -> dict:
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
-            row = await self._owned_inference(conn, user["id"], inference_id)
-            return await rebuild_inference(conn, row)
+            return await rebuild_inference(conn, await self._owned_inference(conn, user, user_id, inference_id))
+
+    @staticmethod
+    async def _owned_inference(conn, user: asyncpg.Record, user_ref: Any, inference_id: Any) -> asyncpg.Record:
+        error = NotFoundError(say.inference_not_found(inference_id))
+        row = await inferences.get_inference_row(conn, as_uuid(inference_id, error))
+        if row is None:
+            raise error
+        if row["owner_id"] != user["id"]:  # the original checks the picture's owner
+            raise NotOwnerError(say.cannot_access_picture(user_ref, row["picture_id"]))
+        return row
 
     async def _boxes_of(self, conn, inference_id: UUID, box_ids: list[Any]) -> list[asyncpg.Record]:
         found = []
         for box_id in box_ids:
-            error = FeedbackError(f"Box not found in this inference: {box_id}")
+            error = FeedbackError(say.box_not_found(box_id))
             obj = await inferences.get_object(conn, as_uuid(box_id, error))
             if obj is None or obj["inference_id"] != inference_id:
                 raise error
@@ -481,17 +532,17 @@ class Storage:
     async def save_perfect_feedback(self, user_id: Any, inference_id: Any, box_ids: list[Any]) -> dict:
         """Confirm the listed boxes as the model labelled them; return the updated inference."""
         async with transaction(self.pool) as conn:
-            user = await self._user(conn, user_id)
-            row = await self._owned_inference(conn, user["id"], inference_id)
-            if row["verified"]:
-                raise FeedbackError(f"Can't add feedback to a verified inference, id: {row['id']}")
+            user, row = await self._inference_for_feedback(conn, user_id, inference_id,
+                                                           say.verified_inference(inference_id))
+            dims = _image_dims(row)
             jobs = []
             for obj in await self._boxes_of(conn, row["id"], box_ids):
                 await inferences.verify_object(conn, obj["id"], obj["top_id"])
                 seed_id = await inferences.seed_of_guess(conn, obj["top_id"])
                 if seed_id is not None:
                     metadata = obj["box_metadata"] if isinstance(obj["box_metadata"], dict) else {}
-                    jobs.append((row["picture_id"], seed_id, obj["id"], _stored_coordinates(metadata), "feedback"))
+                    jobs.append((row["picture_id"], seed_id, obj["id"], _job_box(_stored_coordinates(metadata), dims),
+                                 "feedback"))
             await inferences.verify_inference_if_resolved(conn, row["id"], user["id"])
             await examples.enqueue(conn, jobs)
             return await rebuild_inference(conn, await inferences.get_inference_row(conn, row["id"]))
@@ -500,16 +551,15 @@ class Storage:
     async def save_annotated_feedback(self, user_id: Any, inference_id: Any, boxes: list[dict]) -> dict:
         """Apply the user's corrections (relabel, move, delete, add boxes); return the inference."""
         async with transaction(self.pool) as conn:
-            user = await self._user(conn, user_id)
-            row = await self._owned_inference(conn, user["id"], inference_id)
-            if row["verified"]:
-                raise FeedbackError(f"Can't add feedback to a verified inference, id: {row['id']}")
+            user, row = await self._inference_for_feedback(conn, user_id, inference_id,
+                                                           say.already_verified(inference_id))
+            dims = _image_dims(row)
             jobs = []
             for box in boxes:
                 corrected = await self._correct_box(conn, row["id"], box)
                 if corrected is not None:
                     object_id, seed_id, coordinates = corrected
-                    jobs.append((row["picture_id"], seed_id, object_id, coordinates, "feedback"))
+                    jobs.append((row["picture_id"], seed_id, object_id, _job_box(coordinates, dims), "feedback"))
             await inferences.verify_inference_if_resolved(conn, row["id"], user["id"])
             await examples.enqueue(conn, jobs)
             return await rebuild_inference(conn, await inferences.get_inference_row(conn, row["id"]))
@@ -557,6 +607,19 @@ class Storage:
             guess = await inferences.insert_seed_obj(conn, seed["id"], obj["id"], 0.0)
         await inferences.verify_object(conn, obj["id"], guess)
         return obj["id"], seed["id"], coordinates
+
+
+def _image_dims(inference: asyncpg.Record) -> list[float] | None:
+    """The [width, height] the inference's boxes are in (None for inferences saved before it was kept)."""
+    summary = inference["inference"] if isinstance(inference["inference"], dict) else {}
+    dims = summary.get("imageDims")
+    return dims if isinstance(dims, list) and len(dims) == 2 else None
+
+
+def _job_box(coordinates: dict | None, dims: list[float] | None) -> dict | None:
+    if coordinates is None:
+        return None
+    return {**coordinates, "imageDims": dims} if dims else coordinates
 
 
 def _guesses(box: dict) -> list[dict]:

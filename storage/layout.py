@@ -9,7 +9,10 @@ from uuid import UUID
 from .errors import InvalidFolderNameError
 
 DEFAULT_FOLDER = "General"
-MAX_FOLDER_NAME = 255
+# In UTF-8 bytes: a name is one path segment of the file store, which also holds
+# "<name>.json.tags.json" (255 bytes at most on common filesystems), and Azure blob names
+# (1 024 characters) hold "<user id>/<name>/<name>.json" of an archived folder.
+MAX_FOLDER_NAME_BYTES = 200
 
 
 def container_name(user_id: UUID) -> str:
@@ -25,7 +28,8 @@ def picture_blob(folder: str, picture_id: UUID) -> str:
 
 
 def marker_blob(folder: str) -> str:
-    return f"{folder}/{folder}.json"
+    """`<folder>/<folder>.json`; an archived folder `<user id>/<name>` has `<user id>/<name>/<name>.json`."""
+    return f"{folder}/{folder.rsplit('/', 1)[-1]}.json"
 
 
 def marker_content(folder: str, folder_id: UUID) -> bytes:
@@ -42,8 +46,8 @@ def check_folder_name(name: str) -> str:
     """A folder name is a blob prefix: refuse what would nest, escape or be unreadable."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidFolderNameError("invalid folder name: the name is empty")
-    if len(name) > MAX_FOLDER_NAME:
-        raise InvalidFolderNameError(f"invalid folder name: longer than {MAX_FOLDER_NAME} characters")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_FOLDER_NAME_BYTES:
+        raise InvalidFolderNameError(f"invalid folder name: longer than {MAX_FOLDER_NAME_BYTES} bytes in UTF-8")
     if "/" in name or "\\" in name:
         raise InvalidFolderNameError("invalid folder name: '/' and '\\' are not allowed")
     if name in (".", ".."):
@@ -52,4 +56,7 @@ def check_folder_name(name: str) -> str:
         raise InvalidFolderNameError("invalid folder name: leading or trailing spaces are not allowed")
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in name):
         raise InvalidFolderNameError("invalid folder name: control characters are not allowed")
-    return unicodedata.normalize("NFC", name)
+    name = unicodedata.normalize("NFC", name)
+    if len(name.encode("utf-8")) > MAX_FOLDER_NAME_BYTES:  # NFC can lengthen some scripts
+        raise InvalidFolderNameError(f"invalid folder name: longer than {MAX_FOLDER_NAME_BYTES} bytes in UTF-8")
+    return name

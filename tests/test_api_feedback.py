@@ -55,14 +55,14 @@ async def test_feedback_on_another_users_inference_changes_nothing(client, stora
     status, body = await post(client, "/feedback-positive",
                               {"userId": str(stranger), "inferenceId": inference["inference_id"], "boxes": boxes})
     assert status == 400 and body[0].startswith(
-        "Datastore Error giving a positive feedback : User can't access this picture")
+        f"Datastore Error giving a positive feedback : User can't access this picture, user uuid :{stranger}, picture : ")
 
 
 async def test_positive_feedback_unknown_box(client, user, inference):
     ghost = str(uuid.UUID(int=3))
     assert await post(client, "/feedback-positive", {"userId": str(user), "inferenceId": inference["inference_id"],
                                                      "boxes": [{"boxId": ghost}]}) == (
-        400, [f"Datastore Error giving a positive feedback : Box not found in this inference: {ghost}"])
+        400, [f"Datastore Error giving a positive feedback : Error: could not get inference object for id {ghost}"])
 
 
 async def test_negative_feedback_relabel_edit_and_add(client, user, storage, inference):

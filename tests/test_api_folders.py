@@ -47,7 +47,8 @@ async def test_create_dir_bad_bodies(client, raw):
 
 @pytest.mark.parametrize("name,reason", [
     ("a/b", "'/' and '\\' are not allowed"), ("..", "'.' and '..' are not allowed"),
-    ("x" * 300, "longer than 255 characters")])
+    ("x" * 201, "longer than 200 bytes in UTF-8"), ("é" * 101, "longer than 200 bytes in UTF-8"),
+    ("x" * 250, "longer than 200 bytes in UTF-8")])
 async def test_create_dir_bad_names_write_nothing(client, user, storage, name, reason):
     status, body = await post(client, "/create-dir", {"container_name": str(user), "folder_name": name})
     assert status == 400 and body == [f"Datastore Error creating directory : invalid folder name: {reason}"]
@@ -157,7 +158,8 @@ async def test_upload_picture_into_someone_elses_folder(client, user, storage):
     body = {"container_name": str(user), "session_id": str(session), "seed_name": "Brassica napus",
             "image": data_url(png_bytes())}
     assert await post(client, "/upload-picture", body) == (
-        400, [f"Datastore Error uploading picture : User can't access this folder: {session}"])
+        400, [f"Datastore Error uploading picture : User isn't owner of this folder, user uuid :{user}, "
+              f"folder uuid : {session}"])
 
 
 # -- /get-picture ----------------------------------------------------------------------------------------
@@ -176,7 +178,7 @@ async def test_get_picture_errors(client, user):
     assert await post(client, "/get-picture", {"picture_id": "x"}) == (400, [missing])
     ghost = str(uuid.UUID(int=5))
     assert await post(client, "/get-picture", {"container_name": str(user), "picture_id": ghost}) == (
-        400, [f"Datastore Error retrieving the picture : Picture not found: {ghost}"])
+        400, [f"Datastore Error retrieving the picture : Picture not found based on the given id: {ghost}"])
 
 
 # -- deletion ------------------------------------------------------------------------------------------------
@@ -189,7 +191,7 @@ async def test_delete_request_and_permanently(client, user, storage, blob_store)
     assert await post(client, "/delete-permanently", ident) == (200, True)
     assert await blob_store.list(container_name(user), "d/") == []
     assert await post(client, "/delete-permanently", ident) == (
-        400, [f"Datastore Error deleting directory : Folder not found: {session}"])
+        400, [f"Datastore Error deleting directory : Picture set not found based on the given id: {session}"])
 
 
 @pytest.mark.parametrize("path,message", [
@@ -205,9 +207,9 @@ async def test_delete_routes_missing_arguments(client, path, message):
 async def test_general_cannot_be_deleted(client, user, storage):
     general = {f["folder_name"]: f for f in await storage.get_directories(user)}["General"]["picture_set_id"]
     assert await post(client, "/delete-permanently", {"container_name": str(user), "folder_uuid": general}) == (
-        400, ["Datastore Error deleting directory : Can't delete the user's default folder"])
+        400, [f"Datastore Error deleting directory : User can't delete the default picture set, user uuid :{user}"])
     assert await post(client, "/del", {"container_name": str(user), "folder_name": "General"}) == (
-        400, ["Datastore Error deleting directory : Can't delete the user's default folder"])
+        400, [f"Datastore Error deleting directory : User can't delete the default picture set, user uuid :{user}"])
 
 
 async def test_del_accepts_a_name_or_an_id(client, user, storage, blob_store):
@@ -226,7 +228,8 @@ async def test_delete_someone_elses_folder(client, user, storage):
     other = await storage.create_user(f"o-{uuid.uuid4().hex[:6]}@example.org")
     theirs = await storage.create_picture_set(other, 0, "theirs")
     assert await post(client, "/delete-permanently", {"container_name": str(user), "folder_uuid": str(theirs)}) == (
-        400, [f"Datastore Error deleting directory : User can't access this folder: {theirs}"])
+        400, [f"Datastore Error deleting directory : User can't delete this folder, user uuid :{user}, "
+              f"folder name : {theirs}"])
     assert "theirs" in [f["folder_name"] for f in await storage.get_directories(other)]
 
 

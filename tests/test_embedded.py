@@ -88,10 +88,11 @@ def test_invalid_configuration_lists_every_problem(tmp_path):
 
 def test_two_workers_start_together_on_a_fresh_data_dir_and_stop_the_server(tmp_path):
     """hypercorn -w 2 on a new data directory: one creates the database and installs the default
-    pipeline, both serve, and the last one to stop shuts the embedded server down."""
+    pipeline, both serve, and the last one to stop shuts the embedded server down before the
+    master exits (hypercorn terminates the remaining workers as soon as one has exited)."""
     import json
     import signal
-    import time
+    import threading
     import urllib.request
 
     from tests.conftest import free_port
@@ -100,24 +101,34 @@ def test_two_workers_start_together_on_a_fresh_data_dir_and_stop_the_server(tmp_
     env = {**os.environ, "NACHET_DATA_DIR": str(tmp_path)}
     server = subprocess.Popen([sys.executable, "-m", "hypercorn", "-b", f"127.0.0.1:{port}", "-w", "2", "app:app"],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    both_serving = threading.Event()
+
+    def read_output():
+        for line in server.stdout:
+            lines.append(line)
+            if sum("Running on" in seen and "[INFO]" in seen for seen in lines) >= 2:
+                both_serving.set()
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 60
-        holders = []
-        while time.monotonic() < deadline:
-            try:
-                holders = json.loads((tmp_path / "pg" / ".handle_pids.json").read_text())
-                if len(holders) == 2:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                    break
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.1)
-        assert len(holders) == 2, server.stdout.read() if server.poll() is not None else holders
-        time.sleep(1)  # both workers through their start-up
+        assert both_serving.wait(120), "".join(lines)  # each worker logs it once its start-up is done
+        assert len(json.loads((tmp_path / "pg" / ".handle_pids.json").read_text())) == 2
         listed = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/model-endpoints-metadata").read())
         assert [p["pipeline_name"] for p in listed] == ["Local seed detector + feedback classifier"]
     finally:
         server.send_signal(signal.SIGTERM)
-        output = server.communicate(timeout=60)[0]
+        server.wait(90)
+        reader.join(10)
+    output = "".join(lines)
     assert "Traceback" not in output, output
-    assert not (tmp_path / "pg" / "postmaster.pid").exists()
+    assert not (tmp_path / "pg" / "postmaster.pid").exists(), output
+
+
+def test_a_configuration_error_under_hypercorn_exits_non_zero(tmp_path):
+    env = {**os.environ, "NACHET_MAX_CONTENT_LENGTH": "big", "NACHET_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "hypercorn", "-b", "127.0.0.1:0", "app:app"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "configuration error: NACHET_MAX_CONTENT_LENGTH" in result.stderr

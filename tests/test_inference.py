@@ -298,7 +298,7 @@ async def test_unvalidated_picture_warns_last(local_client, user):
     ({"image": "no comma"}, (400, ["Unhandled API error : Error during classification"])),
     ({"image": "data:image/png;base64," + base64.b64encode(b"not an image").decode()},
      (400, [CTX + "the image could not be read: UnidentifiedImageError"])),
-    ({"container_name": "not-a-user"}, (400, ["Datastore Error during classification : User not found based on the given id: not-a-user"])),
+    ({"container_name": "not-a-user"}, (400, ["Datastore Error during classification : Datastore Unhandled Error"])),
 ])
 async def test_bad_input_writes_nothing(local_client, user, pool, change, expected):
     await local_client.get("/test")

@@ -205,7 +205,7 @@ async def test_feedback_checks_owner_and_box(storage, user):
     stranger = await storage.create_user(f"s-{uuid.uuid4().hex[:8]}@example.org")
     with pytest.raises(errors.NotOwnerError):
         await storage.save_perfect_feedback(stranger, saved["inference_id"], [saved["boxes"][0]["box_id"]])
-    with pytest.raises(errors.FeedbackError, match="Box not found"):
+    with pytest.raises(errors.FeedbackError, match="could not get inference object for id"):
         await storage.save_perfect_feedback(user, saved["inference_id"], [other["boxes"][0]["box_id"]])
 
 

@@ -33,18 +33,34 @@ async def insert_folder(conn: Connection, owner_id: UUID, name: str | None, nb_p
     )
 
 
-async def get_folder(conn: Connection, folder_id: UUID) -> Record | None:
-    """The folder with its owner and whether it is the owner's default ("General") folder."""
+# Lock order, the same for every writer: folder row, then its pictures, then their inferences,
+# objects and examples. Writers into a folder hold its row FOR KEY SHARE; deleting it takes
+# FOR UPDATE, so a deletion waits for the writers in flight and then sees all their pictures,
+# and a writer that comes after finds the folder gone.
+_LOCKS = {None: "", "write": "FOR KEY SHARE OF ps", "delete": "FOR UPDATE OF ps"}
+
+
+async def get_folder(conn: Connection, folder_id: UUID, lock: str | None = None) -> Record | None:
+    """The folder with its owner and whether it is the owner's default ("General") folder;
+    lock: None, "write" (adding to it) or "delete". None when it does not exist (any more)."""
     return await conn.fetchrow(
-        """SELECT ps.id, ps.name, ps.owner_id, (u.default_set_id = ps.id) AS is_default
-             FROM picture_set ps JOIN users u ON u.id = ps.owner_id
-            WHERE ps.id = $1""",
+        f"""SELECT ps.id, ps.name, ps.owner_id, (u.default_set_id = ps.id) AS is_default
+              FROM picture_set ps JOIN users u ON u.id = ps.owner_id
+             WHERE ps.id = $1 {_LOCKS[lock]}""",
         folder_id,
     )
 
 
-async def find_folder_by_name(conn: Connection, owner_id: UUID, name: str) -> UUID | None:
-    return await conn.fetchval("SELECT id FROM picture_set WHERE owner_id = $1 AND name = $2", owner_id, name)
+async def find_owned_folder(conn: Connection, owner_id: UUID, folder_id: UUID | None, name: str) -> UUID | None:
+    """The owner's folder a client's reference means: the folder with that id, else the folder
+    with that name (a folder may be named like another folder's id)."""
+    return await conn.fetchval(
+        """SELECT id FROM picture_set WHERE owner_id = $1 AND (id = $2 OR name = $3)
+            ORDER BY (id IS NOT DISTINCT FROM $2) DESC LIMIT 1""",
+        owner_id,
+        folder_id,
+        name,
+    )
 
 
 async def list_directories(conn: Connection, user_id: UUID) -> list[Record]:

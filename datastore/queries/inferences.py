@@ -53,11 +53,17 @@ async def set_top(conn: Connection, object_id: UUID, seed_obj_id: UUID) -> None:
 async def get_inference_row(conn: Connection, inference_id: UUID) -> Record | None:
     """The inference with its picture's owner (for the ownership check)."""
     return await conn.fetchrow(
-        """SELECT i.id, i.inference, i.picture_id, i.pipeline_id, i.verified, ps.owner_id
+        """SELECT i.id, i.inference, i.picture_id, i.pipeline_id, i.verified, ps.owner_id, ps.id AS folder_id
              FROM inference i JOIN picture p ON p.id = i.picture_id JOIN picture_set ps ON ps.id = p.picture_set_id
             WHERE i.id = $1""",
         inference_id,
     )
+
+
+async def lock_inference(conn: Connection, inference_id: UUID) -> Record | None:
+    """Hold the inference for feedback (after its folder, in the writers' lock order): two
+    feedbacks on one inference run one after the other. None if it was deleted meanwhile."""
+    return await conn.fetchrow("SELECT id, verified FROM inference WHERE id = $1 FOR UPDATE", inference_id)
 
 
 async def latest_inference_of_picture(conn: Connection, picture_id: UUID) -> Record | None:

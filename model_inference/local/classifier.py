@@ -83,12 +83,24 @@ class SeedClassifier:
             w -= rate * (x1.T @ ((p - onehot) * balance) / len(y) + l2 * w)
         return w
 
+    def _latest_correction_wins(self, similarity: np.ndarray) -> np.ndarray:
+        """Among the examples nearly identical to a crop, the latest (highest id: rows come in id
+        order) is the user's last word on that seed; earlier ones with another label no longer
+        count for that crop."""
+        near = similarity >= NEAR_DUPLICATE
+        if not near.any():
+            return similarity
+        latest = np.where(near, np.arange(similarity.shape[1]), -1).max(1)
+        label = self._labels[np.maximum(latest, 0)]
+        superseded = near & (self._labels[None, :] != label[:, None]) & (latest >= 0)[:, None]
+        return np.where(superseded, -1.0, similarity)
+
     def predict(self, embeddings: np.ndarray | None, hand: np.ndarray, top_n: int = 5) -> list[list[dict]]:
         """Top-N {label, score} per crop, best first."""
         if not self.size:
             return [[{"label": UNKNOWN, "score": 1.0}] for _ in range(len(hand))]
         vectors = self._vectorise(embeddings if self._use_embedding else None, hand)
-        similarity = vectors @ self._vectors.T
+        similarity = self._latest_correction_wins(vectors @ self._vectors.T)
         per_class = np.full((len(vectors), len(self.classes)), -1.0)
         for c in range(len(self.classes)):
             per_class[:, c] = similarity[:, self._labels == c].max(1)

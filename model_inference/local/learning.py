@@ -23,6 +23,7 @@ from ..imaging import crop_fraction, decode_bgr
 log = logging.getLogger(__name__)
 MAX_SEEDS_PER_UPLOAD = 50
 MAX_ATTEMPTS = 3
+JOB_LEASE_S = 300.0  # a job whose worker died is taken again after this
 
 
 class Learner:
@@ -31,7 +32,7 @@ class Learner:
         self.pool, self.blobs, self.features, self.executor = pool, blobs, features, executor
         self.classifier = None  # no examples yet (numpy and the model load with the first ones)
         self.refresh_s = refresh_s
-        self._rows: list = []
+        self._rows: dict = {}  # example id -> row, in id order
         self._version = (0, 0)
         self._wake = asyncio.Event()
         self._refresh_lock = asyncio.Lock()
@@ -43,21 +44,20 @@ class Learner:
 
     # -- the model ----------------------------------------------------------------------------------
     async def refresh(self) -> bool:
-        """Load new examples (all of them if some were deleted) and refit; True if it changed."""
+        """Load new examples (all of them if some were deleted) and refit; True if it changed.
+        Rows are keyed by id and read in one snapshot, so none is ever loaded twice."""
         async with self._refresh_lock:
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
                 count, last = await queries.version(conn)
                 if (count, last) == self._version:
                     return False
-                incremental = count >= len(self._rows) and last >= self._version[1]
-                start = self._version[1] if incremental else 0
-                rows = await queries.examples_after(conn, start)
-            self._rows = (self._rows if incremental else []) + list(rows)
-            if len(self._rows) != count:  # rows deleted and added since: take them all again
-                async with self.pool.acquire() as conn:
-                    self._rows = list(await queries.examples_after(conn, 0))
-            self.classifier = await self._cpu(_fit, self._rows)
-            self._version = (len(self._rows), max((r["id"] for r in self._rows), default=0))
+                rows = dict(self._rows)
+                rows.update((r["id"], r) for r in await queries.examples_after(conn, self._version[1]))
+                if len(rows) != count:  # some were deleted (or committed late): take them all again
+                    rows = {r["id"]: r for r in await queries.examples_after(conn, 0)}
+            self._rows = rows
+            self.classifier = await self._cpu(_fit, list(rows.values()))
+            self._version = (len(rows), max(rows, default=0))
             if self.classifier is not None:
                 log.info("built-in classifier: %d examples of %d seeds (%s)", self.classifier.size,
                          len(self.classifier.classes), self.classifier.mode)
@@ -75,22 +75,32 @@ class Learner:
 
     # -- the job queue --------------------------------------------------------------------------------
     async def work_once(self) -> bool:
-        """Turn one queued job into examples; False when the queue is empty."""
+        """Turn one queued job into examples; False when the queue is empty.
+
+        Three short steps, so no lock is held while the crops are computed: lease the job, compute
+        its examples, then write them while holding the folder, picture and object in the
+        writers' lock order (a deletion in between makes the job a no-op, never a deadlock)."""
+        async with self.pool.acquire() as conn:
+            job = await queries.claim_job(conn, JOB_LEASE_S)
+        if job is None:
+            return False
+        try:
+            rows = await self._examples_of(job)
+        except Exception as error:  # a missing blob, an unreadable picture: retry, then drop
+            log.warning("example job %s failed (%s)", job["id"], error)
+            async with self.pool.acquire() as conn:
+                await queries.release_job(conn, job, retry=job["attempts"] < MAX_ATTEMPTS)
+            return True
         async with self.pool.acquire() as conn, conn.transaction():
-            job = await queries.claim_job(conn)
-            if job is None:
-                return False
-            try:
-                rows = await self._examples_of(conn, job)
+            if not await queries.lock_sources(conn, job["picture_id"], job["object_id"]):
+                rows = []  # the picture or box was deleted under us: nothing to learn
+            if await queries.finish_job(conn, job) and rows:
                 await queries.add_examples(conn, rows, job["object_id"])
-            except Exception as error:  # a missing blob, an unreadable picture: retry, then drop
-                log.warning("example job %s failed (%s)", job["id"], error)
-                if job["attempts"] + 1 < MAX_ATTEMPTS:
-                    await queries.retry_job(conn, job)
         return True
 
-    async def _examples_of(self, conn, job) -> list[tuple]:
-        picture = await pictures.get_picture(conn, job["picture_id"])
+    async def _examples_of(self, job) -> list[tuple]:
+        async with self.pool.acquire() as conn:
+            picture = await pictures.get_picture(conn, job["picture_id"])
         if picture is None:
             return []
         folder = layout.folder_name(picture["folder_name"], picture["is_default"])
@@ -169,8 +179,9 @@ def _crops_for(data: bytes, box) -> list:
     from .detector import detect_seeds
 
     pixels = decode_bgr(data)
-    h, w = pixels.shape[:2]
     if box:
+        # pixels of the inference's imageDims (the size the client drew on), else of the picture
+        w, h = box.get("imageDims") or (pixels.shape[1], pixels.shape[0])
         fraction = {"topX": box["topX"] / w, "topY": box["topY"] / h, "bottomX": box["bottomX"] / w,
                     "bottomY": box["bottomY"] / h}
         return [crop_fraction(pixels, fraction)]
