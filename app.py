@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import signal
 import sys
 import warnings
@@ -14,7 +15,6 @@ from quart import Blueprint, Quart, abort, current_app, g, jsonify, request
 from quart_cors import cors
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from model_inference.imaging import image_size
 from model_inference.insertion import install_test_pipeline_rows
 from model_inference.local.lazy import check_embedder_file
 from model_inference.postprocess import check_color_format
@@ -33,7 +33,7 @@ from nachet.http import (
     require,
     split_data_url,
 )
-from nachet.images import check_header, check_image, detect_mime
+from nachet.images import check_header, check_image, check_picture, detect_mime
 from nachet.memory import tune_malloc
 from nachet.process import stop_hypercorn_master
 from nachet.runtime import Services, close_services, open_services
@@ -156,20 +156,27 @@ async def infer(body: dict):
     _, data = split_data_url(image)
     del body["image"], image  # ~0.5 MB each: the decoded bytes are all that is kept
     if data:
-        size = await s.run_cpu(image_size, data)
-        if list(size) != [int(d) for d in dims] or any(d != int(d) for d in dims):
-            raise APIError(f"imageDims {dims} do not match the image, which is {size[0]}x{size[1]}")
+        warn_if_other_aspect(dims, await s.run_cpu(check_picture, data))
     await s.storage.require_user(user)
     encoded = base64.b64encode(data).decode("ascii")  # what the models receive, in canonical base64
     processed = await run_pipeline(pipeline, encoded, data, s.http, dims, area_ratio, color_format, s.cpu,
                                    s.early_decodes, s.learner)
-    return jsonify(await s.storage.save_inference(user, folder, data, processed, pipeline.id))
+    return jsonify(await s.storage.save_inference(user, folder, data, processed, pipeline.id, dims))
+
+
+def warn_if_other_aspect(dims, picture) -> None:
+    """Boxes are scaled to imageDims whatever they are (spec §8): a client drawing on a resized
+    canvas sends its size. A different shape, though, usually means the wrong numbers."""
+    aspect, sent = picture.width / picture.height, dims[0] / dims[1]
+    if abs(sent / aspect - 1) > 0.02:
+        log.warning("imageDims %s differ in aspect ratio from the picture (%dx%d, as shown)", dims,
+                    picture.width, picture.height)
 
 
 def inference_options(body: dict):
     dims = body["imageDims"]
     if not (isinstance(dims, list) and len(dims) == 2 and all(
-            isinstance(d, (int, float)) and not isinstance(d, bool) and d > 0 for d in dims)):
+            isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) and d > 0 for d in dims)):
         raise APIError("imageDims must be two positive numbers: [width, height]")
     area_ratio = body.get("area_ratio", 0.5)
     if isinstance(area_ratio, bool) or not isinstance(area_ratio, (int, float)) or not 0 <= area_ratio <= 1:

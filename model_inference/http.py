@@ -2,11 +2,13 @@
 (model and cause) instead of an opaque transport error."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import socket
 import ssl
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
@@ -43,7 +45,9 @@ async def call_model(client: httpx.AsyncClient, model: ModelSpec, body: bytes, p
         cause, status = f"model {model.name} has an invalid endpoint URL", 502
     except httpx.HTTPError as error:
         reason = _reason(error)
-        if reason is None and isinstance(error, httpx.TimeoutException):
+        if reason == "closed":
+            cause, status = f"model {model.name} closed the connection", 502
+        elif reason is None and isinstance(error, httpx.TimeoutException):
             cause, status = f"model {model.name} did not answer in time", 504
         else:
             cause, status = f"model {model.name} is unreachable ({reason or type(error).__name__})", 502
@@ -59,18 +63,32 @@ async def call_model(client: httpx.AsyncClient, model: ModelSpec, body: bytes, p
             cause, status = f"model {model.name} refused the request (HTTP {code})", 502
         else:
             try:
-                return json.loads(response.content)
+                return json.loads(response.content, parse_constant=_refuse_non_finite)
+            except NonFinite:
+                cause, status = f"model {model.name} answered a number that is not finite (NaN or Infinity)", 502
             except (ValueError, UnicodeDecodeError):
                 cause, status = f"model {model.name} answered with a body that is not JSON", 502
     log.error("pipeline %s, model %s: %s", pipeline, model.name, cause)
     raise UpstreamError(cause, status)
 
 
+class NonFinite(ValueError):
+    """NaN, Infinity or -Infinity in a model's JSON (Python's json accepts them; JSON does not)."""
+
+
+def _refuse_non_finite(token: str):
+    raise NonFinite(token)
+
+
 def _reason(error: Exception) -> str | None:
-    """The root cause of a failed connection from the exception chain (None: none found)."""
+    """The root cause of a failed connection from the exception chain (None: none found;
+    "closed": the model hung up or reset the connection)."""
     seen, current = set(), error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, (aiohttp.ServerDisconnectedError, ConnectionResetError, BrokenPipeError)) or \
+                getattr(current, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
+            return "closed"
         if isinstance(current, ConnectionRefusedError) or "refused" in str(current).lower():
             return "connection refused"
         if isinstance(current, socket.gaierror):

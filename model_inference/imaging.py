@@ -12,15 +12,6 @@ from .errors import ModelError
 _SAVE_AS = {"MPO": "JPEG"}  # Pillow opens some camera JPEGs as MPO; crops are plain JPEG
 
 
-def image_size(data: bytes) -> tuple[int, int]:
-    """Width and height from the header only (no pixel decoding)."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except Exception as error:  # any unreadable image: the client sent it
-        raise ModelError(f"the image could not be read: {type(error).__name__}", 400) from error
-
-
 def decode(data: bytes) -> Image.Image:
     """The picture's pixels, decoded once for every crop."""
     image = Image.open(io.BytesIO(data))
@@ -52,18 +43,45 @@ def decode_and_crop(data: bytes, boxes: list[dict]) -> list[str]:
 
 
 def decode_bgr(data: bytes):
-    """Pixels as an OpenCV array (BGR, 8-bit) for the built-in models: any depth, grey or RGBA."""
+    """Pixels as an OpenCV array (BGR, 8-bit) for the built-in models: any depth, grey or RGBA,
+    turned as a browser shows the picture (EXIF orientation), so boxes land on the seeds the user
+    sees and scale with the size the browser reports."""
     import cv2
     import numpy as np
 
     from .local.detector import to_bgr
 
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # orientation ignored
     if pixels is None:  # formats OpenCV lacks (GIF...): through Pillow
         with Image.open(io.BytesIO(data)) as image:
             rgb = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
         pixels = rgb[..., [2, 1, 0, 3]] if rgb.shape[2] == 4 else rgb[..., ::-1]
-    return to_bgr(np.ascontiguousarray(pixels))
+    return to_bgr(np.ascontiguousarray(orient(pixels, exif_orientation(data))))
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF Orientation tag (1: as stored), read from the header."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            value = int(image.getexif().get(0x0112) or 1)
+    except Exception:
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def orient(pixels, orientation: int):
+    """Pixels (rows, columns[, channels]) turned as EXIF `orientation` asks (as PIL.ImageOps.exif_transpose)."""
+    import numpy as np
+
+    if orientation in (5, 6, 7, 8):
+        pixels = np.swapaxes(pixels, 0, 1)  # transpose, then the flip that makes the rotation
+    flip_rows = orientation in (3, 4, 7, 8)
+    flip_columns = orientation in (2, 3, 6, 7)
+    if flip_rows:
+        pixels = pixels[::-1]
+    if flip_columns:
+        pixels = pixels[:, ::-1]
+    return pixels
 
 
 def crop_fraction(pixels, box: dict):

@@ -1,10 +1,12 @@
 """Run a pipeline on one picture and post-process the answer (spec §6 steps 9-11)."""
 from __future__ import annotations
 
+import math
+
 import httpx
 
 from .adapters import RunContext, Work, adapter_for
-from .errors import ModelError
+from .errors import ModelError, UpstreamError
 from .models import Pipeline
 from .postprocess import process_inference_results
 
@@ -28,6 +30,8 @@ async def run_pipeline(
                          local=local)
     for model, adapter in zip(pipeline.models, adapters):
         await adapter(model, work, context)
+        if not _finite(work.result):  # in-process models too: never stored, never sent as JSON
+            raise UpstreamError(f"model {model.name} answered a number that is not finite (NaN or Infinity)")
     result = work.result
     if not isinstance(result, list) or not result or not isinstance(result[0], dict):
         raise ModelError(f"Error while processing inference results :\n pipeline {pipeline.name} produced no result")
@@ -37,3 +41,13 @@ async def run_pipeline(
     processed["models"] = [{"name": m.name, "version": m.version} for m in pipeline.models]
     processed.setdefault("filename", "default_filename")
     return processed
+
+
+def _finite(value) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    return True

@@ -166,3 +166,16 @@ def data_url(data: bytes, mime: str = "image/png") -> str:
     import base64
 
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height but holds no pixels: what a decompression bomb shows a
+    reader of the header (the pixels would never be reached if the size is refused first)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)) + \
+        chunk(b"IEND", b"")

@@ -34,6 +34,9 @@ class ModelServer:
                 with server.lock:
                     server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
                 status, answer = server.answer(self.path, self.headers, body)
+                if status is None:  # hang up without answering
+                    self.close_connection = True
+                    return
                 if server.delay_s:
                     time.sleep(server.delay_s)
                 raw = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
@@ -58,6 +61,12 @@ class ModelServer:
             return int(kind[len("status"):]), {"error": "as asked"}
         if kind == "notjson":
             return 200, b"<html>oops</html>"
+        if kind in ("nan", "infinity"):
+            score = b"NaN" if kind == "nan" else b"-Infinity"
+            return 200, b'{"filename": "tmp", "boxes": [{"box": {"topX": 0.1, "topY": 0.1, "bottomX": 0.3, ' \
+                        b'"bottomY": 0.4}, "label": "seed", "score": ' + score + b"}]}"
+        if kind == "hangup":
+            return None, None
         if kind == "detect":
             json.loads(body)["input_data"]["data"][0]
             return 200, {"filename": "tmp", "boxes": self.boxes}

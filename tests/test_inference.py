@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from app import ImageWarning
 from model_inference.insertion import insert_pipelines, load_pipeline_file
 from storage.layout import container_name
-from tests.conftest import DATA, data_url, png_bytes
+from tests.conftest import DATA, data_url, png_bytes, png_header
 from tests.model_server import KEY, ModelServer
 
 CTX = "API Error during classification : "
@@ -168,6 +168,9 @@ async def test_inference_goes_to_the_named_folder(client, user, storage, pipelin
     ("notjson", 502, "model seed-detector-1 answered with a body that is not JSON"),
     ("refused", 502, "model seed-detector-1 is unreachable (connection refused)"),
     ("outside", 400, "model seed-detector-1 returned box coordinates outside 0..1"),
+    ("nan", 502, "model seed-detector-1 answered a number that is not finite (NaN or Infinity)"),
+    ("infinity", 502, "model seed-detector-1 answered a number that is not finite (NaN or Infinity)"),
+    ("hangup", 502, "model seed-detector-1 closed the connection"),
 ])
 async def test_upstream_failures_are_named_and_nothing_is_written(
     services, model_server, tmp_path, client, user, pool, blob_store, path, status, message
@@ -292,7 +295,16 @@ async def test_unvalidated_picture_warns_last(local_client, user):
     ({"imageDims": [0, 300]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
     ({"imageDims": [400]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
     ({"imageDims": "400x300"}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-    ({"imageDims": [401, 300]}, (400, [CTX + "imageDims [401, 300] do not match the image, which is 400x300"])),
+    ({"imageDims": [-400, 300]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
+    ({"imageDims": [float("nan"), 300]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
+    ({"imageDims": [400, float("inf")]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
+    ({"imageDims": ["400", "300"]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
+    ({"imageDims": [400, 300, 3]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
+    ({"imageDims": [True, 300]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
+    ({"image": data_url(png_header(100_001, 1_000))}, (400, [CTX + "invalid file size: 100001x1000"])),
+    ({"image": data_url(png_bytes(400, 300, fmt="JPEG")[:-600], "image/jpeg")},
+     (400, [CTX + "the image is truncated or corrupt"])),
+    ({"image": data_url(png_bytes(400, 300)[:-40])}, (400, [CTX + "the image is truncated or corrupt"])),
     ({"area_ratio": 1.5}, (400, [CTX + "area_ratio must be a number between 0 and 1"])),
     ({"color_format": "cmyk"}, (400, [CTX + "Error while processing inference results :\n object of type 'NoneType' has no len()"])),
     ({"image": "no comma"}, (400, ["Unhandled API error : Error during classification"])),
@@ -300,8 +312,27 @@ async def test_unvalidated_picture_warns_last(local_client, user):
      (400, [CTX + "the image could not be read: UnidentifiedImageError"])),
     ({"container_name": "not-a-user"}, (400, ["Datastore Error during classification : Datastore Unhandled Error"])),
 ])
-async def test_bad_input_writes_nothing(local_client, user, pool, change, expected):
+async def test_bad_input_writes_nothing(local_client, user, pool, blob_store, change, expected):
     await local_client.get("/test")
     assert await post(local_client, {**inf_body("test_pipeline", user), **change}) == expected
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM inference WHERE user_id = $1", user) == 0
+        assert await conn.fetchval("SELECT count(*) FROM picture p JOIN picture_set s ON s.id = p.picture_set_id "
+                                   "WHERE s.owner_id = $1", user) == 0
+    if not change.get("container_name"):
+        assert [b.name for b in await blob_store.list(container_name(user))] == ["General/General.json"]
+
+
+@pytest.mark.parametrize("dims,expected", [
+    ([638, 559], {"topX": 49, "topY": 38, "bottomX": 548, "bottomY": 313}),
+    ([319, 279.5], {"topX": 24, "topY": 19, "bottomX": 274, "bottomY": 156}),  # a canvas at half size
+    ([1000, 500], {"topX": 78, "topY": 34, "bottomX": 860, "bottomY": 280}),  # another shape: logged
+])
+async def test_boxes_are_scaled_to_any_image_dims(local_client, user, caplog, dims, expected):
+    """The original's contract (spec §8): any two positive numbers; the boxes are in their units."""
+    await local_client.get("/test")
+    image = (DATA / "1310_1.png").read_bytes()
+    status, result = await post(local_client, {**inf_body("test_pipeline", user, image=image), "imageDims": dims})
+    assert status == 200, result
+    assert result["boxes"][0]["box"] == expected
+    assert ("differ in aspect ratio" in caplog.text) == (dims == [1000, 500])
