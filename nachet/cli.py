@@ -10,6 +10,8 @@
   pipelines reload        make every running worker and replica reload its pipelines
   pipelines install-builtin   add the offline pipeline (built-in detector -> learning classifier)
   serve-models            serve the built-in models over the Azure ML protocol (POST /score)
+  fsck [--repair]         report rows without blobs, blobs without rows and dangling folder
+                          markers (exit 1 when any); --repair fixes them
 """
 from __future__ import annotations
 
@@ -50,7 +52,28 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--header", default="azureml-model-deployment", help="header naming the deployment")
     serve.add_argument("--onnx", action="append", default=[], metavar="NAME=PATH",
                        help="also serve an ONNX model file or export folder under a deployment name")
+    fsck = sub.add_parser("fsck", help="check that rows and blobs agree (exit 1 on any finding)")
+    fsck.add_argument("--repair", action="store_true", help="delete orphan blobs, rewrite lost markers, "
+                      "delete picture rows whose blob is lost")
+    fsck.add_argument("--grace", type=float, default=60.0, metavar="SECONDS",
+                      help="ignore blobs written this recently (requests in flight; default 60)")
     return parser
+
+
+async def _fsck(settings, args) -> int:
+    from storage import fsck
+
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        findings = await fsck.check(services.pool, services.blobs, args.grace)
+        for finding in findings:
+            print(finding)
+        repaired = await fsck.repair(services.pool, services.blobs, findings) if args.repair and findings else 0
+    finally:
+        await close_services(services)
+    summary = f"{len(findings)} finding(s)" + (f", {repaired} repaired" if args.repair else "")
+    print(summary, file=sys.stderr)
+    return 1 if findings else 0
 
 
 async def _migrate(settings) -> int:
@@ -186,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_pipelines(settings, args))
         if args.command == "serve-models":
             return asyncio.run(_serve_models(settings, args))
+        if args.command == "fsck":
+            return asyncio.run(_fsck(settings, args))
         return asyncio.run(_db(settings))
     except ConfigError as error:
         for problem in error.problems:

@@ -57,6 +57,17 @@ async def test_list_by_prefix_with_tags(blob_store):
     assert listed[1].size == 5 and listed[1].tags == {"picture_uuid": "p1", "picture_set_uuid": "s1"}
     assert [b.name for b in await blob_store.list(name, "f1")] == ["f1/f1.json", "f1/p1", "f10/p2"]
     assert len(await blob_store.list(name)) == 4
+    assert all(b.modified is not None and b.modified.tzinfo is not None for b in listed)
+
+
+async def test_containers_by_prefix(blob_store):
+    tag = uuid.uuid4().hex[:8]
+    names = [f"user-{tag}-a", f"user-{tag}-b"]
+    for name in names:
+        await blob_store.create_container(name)
+    assert [c for c in await blob_store.containers(f"user-{tag}")] == names
+    for name in names:
+        await blob_store.delete_container(name)
 
 
 async def test_find_by_tag(blob_store):

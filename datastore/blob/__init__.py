@@ -7,6 +7,7 @@ Names follow the original layout (datastore-spec §3): container `user-<uuid>`, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
@@ -27,12 +28,14 @@ class BlobInfo:
     name: str
     size: int
     tags: dict[str, str] = field(default_factory=dict)
+    modified: datetime | None = None  # last write (UTC)
 
 
 class BlobStore(Protocol):
     async def create_container(self, container: str) -> None: ...
     async def container_exists(self, container: str) -> bool: ...
     async def delete_container(self, container: str) -> None: ...
+    async def containers(self, prefix: str = "") -> list[str]: ...
     async def upload(
         self, container: str, name: str, data: bytes, *, tags: dict[str, str] | None = None, overwrite: bool = True
     ) -> None: ...

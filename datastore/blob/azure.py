@@ -39,6 +39,12 @@ class AzureBlobStore:
         except AzureError as error:
             raise _translate(error, f"container {container}") from error
 
+    async def containers(self, prefix: str = "") -> list[str]:
+        try:
+            return sorted([c.name async for c in self._service.list_containers(name_starts_with=prefix or None)])
+        except AzureError as error:
+            raise _translate(error, "the container list") from error
+
     async def delete_container(self, container: str) -> None:
         try:
             await self._service.delete_container(container)
@@ -70,7 +76,7 @@ class AzureBlobStore:
         client = self._service.get_container_client(container)
         try:
             return [
-                BlobInfo(b.name, b.size, dict(b.tags or {}))
+                BlobInfo(b.name, b.size, dict(b.tags or {}), b.last_modified)
                 async for b in client.list_blobs(name_starts_with=prefix or None, include=["tags"])
             ]
         except AzureError as error:

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 from . import BlobError, BlobExists, BlobInfo, BlobNotFound
@@ -100,7 +101,9 @@ class FsBlobStore:
                     name = path.relative_to(base).as_posix()
                     if name.startswith(prefix):
                         tags = self._tags(self._paths(container, name)[1])
-                        found.append(BlobInfo(name, path.stat().st_size, tags))
+                        stat = path.stat()
+                        found.append(BlobInfo(name, stat.st_size, tags,
+                                              datetime.fromtimestamp(stat.st_mtime, timezone.utc)))
         return sorted(found, key=lambda b: b.name)
 
     def _find_by_tag(self, container: str, key: str, value: str) -> list[str]:
@@ -118,6 +121,11 @@ class FsBlobStore:
         if tags is None:
             tags = self._tags(self._paths(src_c, src)[1])
         self._upload(dst_c, dst, data, tags, True)
+
+    def _containers(self, prefix: str) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name.startswith(prefix))
 
     def _delete_container(self, container: str) -> None:
         path = self._container(container)
@@ -141,6 +149,9 @@ class FsBlobStore:
 
     async def container_exists(self, container: str) -> bool:
         return await self._run(self._container(container).is_dir)
+
+    async def containers(self, prefix: str = "") -> list[str]:
+        return await self._run(self._containers, prefix)
 
     async def delete_container(self, container: str) -> None:
         await self._run(self._delete_container, container)
