@@ -65,12 +65,16 @@ def _is_marker(name: str) -> bool:
     return bool(folder) and file == f"{folder.rsplit('/', 1)[-1]}.json"
 
 
-async def check(pool: asyncpg.Pool, blobs: BlobStore, grace_s: float = 60.0) -> list[Finding]:
+async def check(pool: asyncpg.Pool, blobs: BlobStore, grace_s: float = 60.0,
+                only: set[str] | None = None) -> list[Finding]:
+    """Every finding, or those of the containers in `only`."""
     async with pool.acquire() as conn:
         expected = await _expected(conn)
     recent = datetime.now(timezone.utc) - timedelta(seconds=grace_s)
     findings = []
     for container in sorted(set(expected) | set(await blobs.containers("user-"))):
+        if only is not None and container not in only:
+            continue
         wanted = dict(expected.get(container, {}))
         try:
             stored = await blobs.list(container)
