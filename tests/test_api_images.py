@@ -6,7 +6,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.conftest import DATA, data_url, png_bytes
+from tests.conftest import DATA, data_url, png_bytes, png_header
 
 CTX = "API Error validating image : "
 
@@ -80,3 +80,15 @@ async def test_header_must_name_the_real_format(client):
         400, [CTX + "invalid file header: data:image/jpg;base64"])
     assert await validate(client, "data:image/," + base64.b64encode(png_bytes()).decode()) == (
         400, [CTX + "invalid file header: data:image/"])
+
+
+async def test_a_100_001_by_1_000_png_is_refused_before_decoding_on_every_image_route(client, user, storage):
+    """One pixel over 100 M: refused from the header (the test PNG has no pixel data at all)."""
+    bomb = data_url(png_header(100_001, 1_000))
+    assert await validate(client, bomb) == (400, [CTX + "invalid file size: 100001x1000"])
+    session = await storage.create_picture_set(user, 1, "bombs")
+    response = await client.post("/upload-picture", json={
+        "container_name": str(user), "session_id": str(session), "seed_name": "Brassica napus", "image": bomb})
+    assert (response.status_code, await response.get_json()) == (
+        400, ["API Error uploading picture : invalid file size: 100001x1000"])
+    # /inf: tests/test_inference.py::test_bad_input_writes_nothing

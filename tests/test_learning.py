@@ -196,3 +196,105 @@ async def test_new_labels_reach_every_worker_by_notification(client, user, built
     finally:
         await other.stop()
         await services.learner.stop()
+
+
+async def test_exif_orientation_is_applied_for_the_builtin_models(client, user, builtin):
+    """A phone JPEG stored landscape with Orientation=6 is shown portrait by the browser, which
+    sends the portrait size: the boxes must land on the seeds as shown."""
+    import io
+
+    from PIL import Image
+
+    from model_inference.imaging import orient
+
+    shown, truth = make_tray(920, 3, touch_prob=0.0, size=(540, 960))
+    stored = np.ascontiguousarray(np.rot90(shown, 1))
+    assert np.array_equal(orient(stored, 6), shown)
+    picture = Image.fromarray(stored[..., ::-1])
+    exif = picture.getexif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=95, exif=exif)
+    status, body = await post(client, "/inf", {
+        "model_name": BUILTIN_PIPELINE, "image": "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(),
+        "imageDims": [540, 960], "folder_name": "General", "container_name": str(user)})
+    assert status == 200, body
+    found = [(b["box"]["topX"], b["box"]["topY"], b["box"]["bottomX"], b["box"]["bottomY"]) for b in body["boxes"]]
+    assert len(found) == 3 and all(max(iou(f, seed.box) for f in found) >= 0.5 for seed in truth), (found, truth)
+
+
+async def test_unknown_seed_is_never_a_training_label(client, user, builtin, storage):
+    """"Unknown seed" is the classifier's placeholder: an upload labelled with it, a box confirmed
+    with it or corrected to it teaches nothing."""
+    from tests.test_storage import detected
+
+    uid = str(user)
+    _, session = await post(client, "/new-batch-import", {"container_name": uid, "nb_pictures": 1})
+    image, _ = make_tray(960, 2, touch_prob=0.0, size=SIZE)
+    assert await post(client, "/upload-picture", {"container_name": uid, "session_id": session["session_id"],
+                                                  "seed_name": "Unknown seed", "image": png_url(image)}) == (200, [True])
+    confirmed = await storage.save_inference(user, None, cv2.imencode(".png", image)[1].tobytes(),
+                                             detected("Unknown seed"), None, [960, 540])
+    assert (await post(client, "/feedback-positive", {"userId": uid, "inferenceId": confirmed["inference_id"],
+                                                      "boxes": [{"boxId": confirmed["boxes"][0]["box_id"]}]}))[0] == 200
+    corrected = await storage.save_inference(user, None, cv2.imencode(".png", image)[1].tobytes(),
+                                             detected("Brassica napus"), None, [960, 540])
+    box = corrected["boxes"][0]
+    assert (await post(client, "/feedback-negative", {"userId": uid, "inferenceId": corrected["inference_id"], "boxes": [
+        {"boxId": box["box_id"], "label": "Unknown seed", "classId": "", "box": box["box"]}]}))[0] == 200
+    async with builtin.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM example_job") == 0
+    await learn(builtin)
+    assert builtin.learner.classifier is None
+
+
+async def test_the_latest_correction_of_a_seed_wins(client, user, builtin):
+    """Each correction of the same crop is newer than the one before: the last is the answer."""
+    uid = str(user)
+    image, _ = make_tray(970, 1, kinds=["olive_thin"], touch_prob=0.0, size=SIZE)
+    for label in ("Carduus nutans", "Iva axillaris", "Solanum nigrum"):
+        body = await infer(client, user, image)
+        box = body["boxes"][0]
+        assert (await post(client, "/feedback-negative", {"userId": uid, "inferenceId": body["inference_id"], "boxes": [
+            {"boxId": box["box_id"], "label": label, "classId": "", "box": box["box"]}]}))[0] == 200
+        await learn(builtin)
+        answer = (await infer(client, user, image))["boxes"][0]
+        assert answer["label"] == label and answer["score"] > 0.5, answer
+
+
+def test_classifier_prefers_the_latest_of_identical_examples():
+    hand, embedding = np.ones((3, 61), np.float32), np.ones((3, 16), np.float32)  # one crop, three labels
+    model = SeedClassifier(Examples(seed_ids=[1, 2, 3], names={1: "a", 2: "b", 3: "c"}, embeddings=embedding,
+                                    hand=hand))
+    best = model.predict(embedding[:1], hand[:1])[0][0]
+    assert best["label"] == "c" and best["score"] > 0.5
+
+
+async def test_refreshes_never_load_an_example_twice(builtin):
+    """Examples committed out of id order, deleted and added between refreshes: the classifier
+    always holds each stored example exactly once."""
+    from model_inference.local.learning import Learner
+    from nachet.runtime import shared_features
+
+    learner = Learner(builtin.pool, builtin.blobs, shared_features(), builtin.cpu)
+    seed = await builtin.pool.fetchval("SELECT id FROM seed WHERE name = 'Brassica napus'")
+    features = np.random.default_rng(3).random(61, dtype=np.float32).tobytes()
+    insert = "INSERT INTO seed_example (seed_id, features, source) VALUES ($1, $2, 'upload') RETURNING id"
+
+    async def stored() -> int:
+        return await builtin.pool.fetchval("SELECT count(*) FROM seed_example")
+
+    for round_ in range(3):
+        async with builtin.pool.acquire() as late, late.transaction():
+            await late.fetchval(insert, seed, features)  # takes an id now, commits after the others
+            for _ in range(5):
+                await builtin.pool.fetchval(insert, seed, features)
+            await learner.refresh()
+            assert learner.classifier.size == await stored()
+        await learner.refresh()
+        assert learner.classifier.size == await stored()
+        await builtin.pool.execute("DELETE FROM seed_example WHERE id IN (SELECT id FROM seed_example LIMIT 2)")
+        await builtin.pool.fetchval(insert, seed, features)
+        await learner.refresh()
+        await learner.refresh()
+        assert learner.classifier.size == await stored() == len(set(learner._rows)), round_
