@@ -27,13 +27,14 @@ class Unit:
     doomed: list[tuple[str, str]] = field(default_factory=list)
 
     async def put(self, container: str, name: str, data: bytes, tags: dict[str, str] | None = None) -> None:
-        """Upload (creating the container of a known user on first write) and remember it."""
+        """Upload (creating the container of a known user on first write). It is remembered
+        before the upload: a write that fails half way (blob stored, tags not) is removed too."""
+        self.written.append((container, name))
         try:
             await self.blobs.upload(container, name, data, tags=tags)
         except BlobNotFound:
             await self.blobs.create_container(container)
             await self.blobs.upload(container, name, data, tags=tags)
-        self.written.append((container, name))
 
     def delete_after_commit(self, container: str, name: str) -> None:
         self.doomed.append((container, name))
@@ -51,6 +52,8 @@ async def unit_of_work(pool: asyncpg.Pool, blobs: BlobStore) -> AsyncIterator[Un
             for container, name in reversed(unit.written):
                 try:
                     await blobs.delete(container, name)
+                except BlobNotFound:  # never written
+                    pass
                 except Exception as error:  # the original error matters more; leave a trace
                     log.warning("could not remove blob %s/%s after a failed transaction: %s", container, name, error)
         raise

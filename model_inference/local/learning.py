@@ -38,6 +38,7 @@ class Learner:
         self._refresh_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
         self._listener: asyncpg.Connection | None = None
+        self._stopped = False
 
     async def _cpu(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
@@ -120,6 +121,7 @@ class Learner:
 
     # -- background -----------------------------------------------------------------------------------
     async def start(self) -> None:
+        self._stopped = False
         await self.refresh()
         try:
             self._listener = await self.pool.acquire()
@@ -127,14 +129,17 @@ class Learner:
             await self._listener.add_listener(queries.CHANNEL_EXAMPLES, self._on_examples)
         except (OSError, asyncpg.PostgresError) as error:
             log.warning("built-in classifier: cannot listen for new labels (%s); polling", error)
-        self._tasks = [asyncio.ensure_future(self._work_forever()), asyncio.ensure_future(self._refresh_forever())]
+        self._tasks += [asyncio.ensure_future(self._work_forever()), asyncio.ensure_future(self._refresh_forever())]
         self._wake.set()  # jobs left from before the start
 
     def _on_jobs(self, *_) -> None:
         self._wake.set()
 
     def _on_examples(self, *_) -> None:
-        asyncio.ensure_future(self._refresh_quietly())
+        if not self._stopped:
+            task = asyncio.ensure_future(self._refresh_quietly())
+            self._tasks.append(task)
+            task.add_done_callback(lambda done: done in self._tasks and self._tasks.remove(done))
 
     async def _refresh_quietly(self) -> None:
         try:
@@ -161,7 +166,8 @@ class Learner:
             await self._refresh_quietly()
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        self._stopped = True  # notifications still queued must not refresh from a closing pool
+        for task in list(self._tasks):
             task.cancel()
         if self._listener is not None:
             try:
