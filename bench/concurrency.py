@@ -162,8 +162,15 @@ def main() -> int:
         load = asyncio.run(run(f"http://127.0.0.1:{port}", users, args.clients, args.seconds))
         elapsed = time.monotonic() - started
     finally:
+        stopping = time.monotonic()
         server.send_signal(signal.SIGTERM)
-        server.wait(120)
+        try:
+            server.wait(120)
+            print(f"server stopped {time.monotonic() - stopping:.1f} s after SIGTERM")
+        except subprocess.TimeoutExpired:
+            print("server still running 120 s after SIGTERM: killed")
+            subprocess.run(["pkill", "-9", "-P", str(server.pid)], check=False)
+            server.kill()
     fsck = subprocess.run(cli + ["fsck", "--grace", "0"], env=env, cwd=ROOT, capture_output=True, text=True)
     total = sum(load.statuses.values())
     errors_5xx = sum(n for (_, status), n in load.statuses.items() if status >= 500)
@@ -178,7 +185,8 @@ def main() -> int:
     for message, n in load.messages.most_common():
         print(f"  {n:5d}  {message}")
     findings = [line for line in fsck.stdout.splitlines() if line]
-    print(f"fsck: exit {fsck.returncode}, {len(findings)} finding(s)")
+    kinds = collections.Counter(line.split(":")[0] for line in findings)
+    print(f"fsck: exit {fsck.returncode}, {len(findings)} finding(s) " + str(dict(kinds)))
     for line in findings[:20]:
         print("  " + line)
     server_errors = sum("Traceback" in line for line in (work / "server.log").read_text().splitlines())
