@@ -3,6 +3,7 @@
 # (seed detector -> Swin, 4 boxes), model latency 50 ms and 0 ms, concurrency 1/8/64, one
 # hypercorn worker on the embedded default; then the same with 5 000 pictures already stored.
 # Usage: bash bench/inference.sh [results-dir]     (about 6 minutes)
+#        PART=c8 bash bench/inference.sh [dir]     only 50 ms models at c=8 (about 40 s): before/after pairs
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here")
 shared="$root/../shared/bench"
@@ -47,6 +48,11 @@ run() {  # tag latency concurrencies [extra args]
       --model-server "http://127.0.0.1:$mport" --server-pid "$server" --aux-pid "$pg" --aux-pid "$models" \
       --tag "$1" --label nachet-rebuilt --out-dir "$out" "${@:4}"
 }
+if [ "${PART:-}" = c8 ]; then
+  run lat50 50 8
+  python "$shared/loadgen.py" summarize "$out"
+  exit 0
+fi
 run lat50 50 1,8,64
 run lat0 0 1,8
 count() { python - "$user" <<PY
