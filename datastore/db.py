@@ -4,10 +4,19 @@ from __future__ import annotations
 import json
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from nachet.config import mask_url
+
+
+def mask_url(url: str) -> str:
+    """A database URL with its password replaced by `***`, fit for an error line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class DatabaseUnavailable(Exception):

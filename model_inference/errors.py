@@ -2,15 +2,14 @@
 classification : " and the HTTP status (400 for a bad request, 502/504 for a failing model)."""
 from __future__ import annotations
 
-from nachet.errors import APIError
+from storage.errors import ServiceError
 
 
-class ModelError(APIError):
-    pass
+class ModelError(ServiceError):
+    """A request the inference path refuses (bad picture, options or pipeline): HTTP 400."""
 
 
 class UpstreamError(ModelError):
     """A model endpoint failed: named, logged with the pipeline and model, HTTP 502 (504 timeout)."""
 
-    def __init__(self, message: str, status: int = 502):
-        super().__init__(message, status)
+    status = 502

@@ -7,7 +7,6 @@ import io
 
 from PIL import Image
 
-from .errors import ModelError
 
 _SAVE_AS = {"MPO": "JPEG"}  # Pillow opens some camera JPEGs as MPO; crops are plain JPEG
 

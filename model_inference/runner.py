@@ -1,9 +1,8 @@
 """Run a pipeline on one picture and post-process the answer (spec §6 steps 9-11)."""
 from __future__ import annotations
 
+import base64
 import math
-
-import httpx
 
 from .adapters import RunContext, Work, adapter_for
 from .errors import ModelError, UpstreamError
@@ -11,23 +10,11 @@ from .models import Pipeline
 from .postprocess import process_inference_results
 
 
-async def run_pipeline(
-    pipeline: Pipeline,
-    image_b64: str,
-    image: bytes,
-    client: httpx.AsyncClient,
-    image_dims,
-    area_ratio: float = 0.5,
-    color_format: str = "hex",
-    executor=None,
-    early_decodes=None,
-    local=None,
-) -> dict:
+async def run_pipeline(pipeline: Pipeline, image: bytes, context: RunContext, image_dims,
+                       area_ratio: float = 0.5, color_format: str = "hex") -> dict:
     """The processed result (boxes in pixels, colours, counts, models), ready to be saved."""
     adapters = [adapter_for(model) for model in pipeline.models]  # refuse unknown protocols first
-    work = Work(image_b64=image_b64, image=image)
-    context = RunContext(client=client, pipeline=pipeline.name, executor=executor, early_decodes=early_decodes,
-                         local=local)
+    work = Work(image_b64=base64.b64encode(image).decode("ascii"), image=image)  # what HTTP models receive
     for model, adapter in zip(pipeline.models, adapters):
         await adapter(model, work, context)
         if not _finite(work.result):  # in-process models too: never stored, never sent as JSON

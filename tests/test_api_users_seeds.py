@@ -3,7 +3,7 @@
 import pytest
 
 from nachet.config import load_settings
-from nachet.vouch import make_vouch_cookie
+from api.vouch import make_vouch_cookie
 from tests.conftest import SCHEMA
 
 

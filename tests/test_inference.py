@@ -9,7 +9,7 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from app import ImageWarning
+from model_inference.service import ImageWarning
 from model_inference.insertion import insert_pipelines, load_pipeline_file
 from storage.layout import container_name
 from tests.conftest import DATA, data_url, png_bytes, png_header

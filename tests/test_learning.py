@@ -176,7 +176,7 @@ async def test_new_labels_reach_every_worker_by_notification(client, user, built
     from model_inference.local.learning import Learner
     from nachet.runtime import shared_features
 
-    other = Learner(services.pool, services.blobs, shared_features(), services.cpu)
+    other = Learner(services.pool, services.storage.picture_bytes, shared_features(), services.cpu)
     await services.learner.start()
     await other.start()
     try:
@@ -276,7 +276,7 @@ async def test_refreshes_never_load_an_example_twice(builtin):
     from model_inference.local.learning import Learner
     from nachet.runtime import shared_features
 
-    learner = Learner(builtin.pool, builtin.blobs, shared_features(), builtin.cpu)
+    learner = Learner(builtin.pool, builtin.storage.picture_bytes, shared_features(), builtin.cpu)
     seed = await builtin.pool.fetchval("SELECT id FROM seed WHERE name = 'Brassica napus'")
     features = np.random.default_rng(3).random(61, dtype=np.float32).tobytes()
     insert = "INSERT INTO seed_example (seed_id, features, source) VALUES ($1, $2, 'upload') RETURNING id"

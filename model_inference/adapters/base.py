@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from ..cpu import run_cpu
 from ..errors import ModelError, UpstreamError
 from ..http import call_model
 from ..imaging import crop_boxes, crop_fraction, decode, decode_and_crop, decode_bgr, encode_crops
@@ -57,7 +58,7 @@ class RunContext:
     crop_concurrency: int = 16
 
     async def run_cpu(self, function, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+        return await run_cpu(self.executor, function, *args)
 
     async def pixels(self, work: Work):
         """The picture decoded for the in-process models, once per request."""
@@ -85,7 +86,7 @@ class RunContext:
         if self.early_decodes is None or not self.early_decodes.take():
             return None
         work.release_slot = self.early_decodes.give
-        return asyncio.get_running_loop().run_in_executor(self.executor, decode, work.image)
+        return run_cpu(self.executor, decode, work.image)
 
     async def crop(self, work: Work, decoded: asyncio.Future | None) -> None:
         boxes = work.result[0]["boxes"]

@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Awaitable, Callable
+from uuid import UUID
 
 import asyncpg
 
-from datastore.blob import BlobStore
 from datastore.queries import examples as queries
-from datastore.queries import pictures
-from storage import layout
 
+from ..cpu import run_cpu
 from ..imaging import crop_fraction, decode_bgr
 
 log = logging.getLogger(__name__)
+PictureLoader = Callable[[UUID], Awaitable["bytes | None"]]  # a stored picture's bytes, None if gone
 MAX_SEEDS_PER_UPLOAD = 50
 MAX_ATTEMPTS = 3
 JOB_LEASE_S = 300.0  # a job whose worker died is taken again after this
 
 
 class Learner:
-    def __init__(self, pool: asyncpg.Pool, blobs: BlobStore, features, executor=None,
+    def __init__(self, pool: asyncpg.Pool, load_picture: PictureLoader, features, executor=None,
                  refresh_s: float = 60.0):
-        self.pool, self.blobs, self.features, self.executor = pool, blobs, features, executor
+        self.pool, self.load_picture, self.features, self.executor = pool, load_picture, features, executor
         self.classifier = None  # no examples yet (numpy and the model load with the first ones)
         self.refresh_s = refresh_s
         self._rows: dict = {}  # example id -> row, in id order
@@ -41,7 +42,7 @@ class Learner:
         self._stopped = False
 
     async def _cpu(self, function, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+        return await run_cpu(self.executor, function, *args)
 
     # -- the model ----------------------------------------------------------------------------------
     async def refresh(self) -> bool:
@@ -100,13 +101,9 @@ class Learner:
         return True
 
     async def _examples_of(self, job) -> list[tuple]:
-        async with self.pool.acquire() as conn:
-            picture = await pictures.get_picture(conn, job["picture_id"])
-        if picture is None:
+        data = await self.load_picture(job["picture_id"])
+        if data is None:  # deleted meanwhile
             return []
-        folder = layout.folder_name(picture["folder_name"], picture["is_default"])
-        data = await self.blobs.download(layout.container_name(picture["owner_id"]),
-                                         layout.picture_blob(folder, picture["id"]))
         crops = await self._cpu(_crops_for, data, job["box"])
         embeddings, hand = await self._cpu(self.features, crops)
         return [(job["seed_id"], None if embeddings is None else embeddings[i].astype("float32").tobytes(),

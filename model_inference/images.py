@@ -1,16 +1,21 @@
-"""Image checks of /image-validation (spec §5), with Pillow detecting the real format.
+"""Image checks before anything runs: /image-validation and /upload-picture (spec §5) and /inf
+(size from the header, truncation), with Pillow detecting the real format.
 
 All of it decodes pixels, so callers run it in a thread.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import warnings
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from .http import APIError, Unhandled
+from storage.errors import Unhandled
+
+from .errors import ModelError
 
 # Refuse anything beyond 100 MP before decoding: a decompression bomb is a clear 400. Every entry
 # point checks the size itself, so Pillow's own warning (raised between 1x and 2x) is noise.
@@ -19,6 +24,18 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 ORIENTATION = 0x0112  # EXIF tag: how the browser turns the picture before showing it
 _FORMAT_TO_EXTENSION = {"MPO": "jpeg", "JPEG": "jpeg", "DIB": "bmp"}
+
+
+def split_data_url(value: object) -> tuple[str, bytes]:
+    """`data:<header>,<base64>` -> (header, bytes). No comma or bad base64 is Unhandled, as in
+    the original; base64 decoding stays lenient (characters outside the alphabet are dropped)."""
+    if not isinstance(value, str) or "," not in value:
+        raise Unhandled("the image is not a data URL (no comma)")
+    header, encoded = value.split(",", 1)
+    try:
+        return header, base64.b64decode(encoded)
+    except (binascii.Error, ValueError) as error:
+        raise Unhandled(f"the image is not valid base64: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -37,22 +54,22 @@ def check_image(data: bytes, valid_extensions, valid_dimension: dict[str, int]) 
     try:
         image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise APIError("invalid file size: the image has too many pixels") from None
+        raise ModelError("invalid file size: the image has too many pixels") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise Unhandled(f"not an image: {error}") from error
     width, height = image.size[0], image.size[1]
     if width > valid_dimension["width"] and height > valid_dimension["height"]:
-        raise APIError(f"invalid file size: {width}x{height}")
+        raise ModelError(f"invalid file size: {width}x{height}")
     if width * height > MAX_PIXELS:
-        raise APIError(f"invalid file size: {width}x{height}")
+        raise ModelError(f"invalid file size: {width}x{height}")
     fmt = (image.format or "").upper()
     try:
         image.thumbnail((100, 150))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise APIError("invalid file not resizable") from None
+        raise ModelError("invalid file not resizable") from None
     extension = _FORMAT_TO_EXTENSION.get(fmt, fmt.lower())
     if extension not in valid_extensions:
-        raise APIError(f"invalid file extension: {extension}")
+        raise ModelError(f"invalid file extension: {extension}")
     return CheckedImage(extension, width, height)
 
 
@@ -69,14 +86,14 @@ def check_picture(data: bytes) -> Picture:
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
-        raise APIError("invalid file size: the image has too many pixels") from None
+        raise ModelError("invalid file size: the image has too many pixels") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise APIError(f"the image could not be read: {type(error).__name__}") from error
+        raise ModelError(f"the image could not be read: {type(error).__name__}") from error
     width, height = image.size
     if width * height > MAX_PIXELS:
-        raise APIError(f"invalid file size: {width}x{height}")
+        raise ModelError(f"invalid file size: {width}x{height}")
     if width <= 0 or height <= 0 or not _complete(image, data):
-        raise APIError("the image is truncated or corrupt")
+        raise ModelError("the image is truncated or corrupt")
     try:
         turned = int(image.getexif().get(ORIENTATION) or 1) in (5, 6, 7, 8)
     except Exception:  # a broken EXIF block does not make the picture unusable
@@ -125,7 +142,7 @@ def _jpeg_complete(data: bytes) -> bool:
 
 def check_header(header: str, image: CheckedImage) -> None:
     if header.lower() != f"data:image/{image.extension};base64":
-        raise APIError(f"invalid file header: {header}")
+        raise ModelError(f"invalid file header: {header}")
 
 
 def detect_mime(data: bytes) -> str:
