@@ -1,5 +1,6 @@
 """Nachet backend: the Quart app factory. It wires the services extension, the blueprints (api/)
 and the error handlers that turn every failure into the original's envelope (spec §1.3)."""
+
 from __future__ import annotations
 
 import logging
@@ -23,13 +24,13 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
     config = config or load_settings()
     app = Quart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_content_length_mb * 1024 * 1024
-    NachetServices(app, config, ready)
+    NachetServices(config, ready).init_app(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
 
     @app.before_request
     async def name_error_context() -> None:
-        g.error_context = error_context_of(app.view_functions.get(request.endpoint))
+        g.error_context = error_context_of(app.view_functions.get(request.endpoint or ""))
         if request.content_length and request.content_length > app.config["MAX_CONTENT_LENGTH"]:
             raise RequestEntityTooLarge()  # from the header, before the body is read
 
@@ -50,8 +51,13 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
         return envelope(f"Unhandled API error : {current_context().sentence}", 400)
 
     origins = config.cors_origins
-    return cors(app, allow_origin=origins, allow_methods=["GET", "POST", "OPTIONS"], allow_credentials=True,
-                max_age=86400)
+    return cors(
+        app,
+        allow_origin=origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_credentials=True,
+        max_age=86400,
+    )
 
 
 def _load_app() -> Quart:

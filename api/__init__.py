@@ -1,5 +1,6 @@
 """The HTTP API: one blueprint per area, each handler parsing its typed body (requests.py) and
 calling one service method; errors become the original's envelope in app.py."""
+
 from .feedback import feedback
 from .folders import folders
 from .inference import inference

@@ -1,5 +1,6 @@
 """Reading request bodies as the original did: `request.get_json()` semantics, parsed straight
 from the bytes (the /inf body is ~0.5 MB: it is not cached)."""
+
 from __future__ import annotations
 
 import json

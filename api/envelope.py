@@ -6,6 +6,7 @@
 A route declares its context and sentence with @context; a handler may refine it (e.g. to name
 the email it is working on).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """The user's feedback on an inference: confirm boxes, or correct them (spec §4.12, §4.13)."""
+
 from __future__ import annotations
 
 from quart import Blueprint, jsonify
@@ -15,11 +16,15 @@ feedback = Blueprint("feedback", __name__)
 @context("giving a positive feedback", "Error giving a positive feedback")
 async def feedback_positive():
     body = await parse(FeedbackBody)
-    return jsonify(await services().storage.save_perfect_feedback(body.userId, body.inferenceId, body.box_ids))
+    return jsonify(
+        await services().storage.save_perfect_feedback(body.userId, body.inferenceId, body.box_ids)
+    )
 
 
 @feedback.post("/feedback-negative")
 @context("giving a negative feedback", "Error giving a negative feedback")
 async def feedback_negative():
     body = await parse(CorrectionBody)
-    return jsonify(await services().storage.save_annotated_feedback(body.userId, body.inferenceId, body.boxes))
+    return jsonify(
+        await services().storage.save_annotated_feedback(body.userId, body.inferenceId, body.boxes)
+    )

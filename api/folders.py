@@ -1,5 +1,6 @@
 """Folders (picture sets): create, list, and the deletion routes (spec §4.6, §4.7, §4.9-4.11,
 §4.14, §4.20, §4.21)."""
+
 from __future__ import annotations
 
 from quart import Blueprint, jsonify
@@ -31,7 +32,9 @@ async def create_dir():
 @context("initiating batch upload", "Error initiating batch upload")
 async def new_batch_import():
     body = await parse(BatchImportBody)
-    folder = await services().storage.create_picture_set(body.container_name, body.nb_pictures, body.folder_name)
+    folder = await services().storage.create_picture_set(
+        body.container_name, body.nb_pictures, body.folder_name
+    )
     return jsonify({"session_id": folder})
 
 
@@ -60,15 +63,18 @@ async def delete_request():
 @context("deleting directory", "Error deleting directory")
 async def delete_permanently():
     body = await parse(DeletePermanentlyBody)
-    return jsonify(await services().storage.delete_directory_permanently(body.container_name, body.folder_uuid))
+    return jsonify(
+        await services().storage.delete_directory_permanently(body.container_name, body.folder_uuid)
+    )
 
 
 @folders.post("/delete-with-archive")
 @context("deleting directory", "Error deleting directory")
 async def delete_with_archive():
     body = await parse(FolderBody)
-    await services().storage.delete_directory_with_archive(body.container_name, body.folder_uuid,
-                                                           settings().dev_user_email)
+    await services().storage.delete_directory_with_archive(
+        body.container_name, body.folder_uuid, settings().dev_user_email
+    )
     return jsonify(True)
 
 

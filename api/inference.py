@@ -1,5 +1,6 @@
 """Inference: run a pipeline on a picture, list the pipelines, the test hook (spec §4.2, §4.4,
 §4.19)."""
+
 from __future__ import annotations
 
 from quart import Blueprint, abort, jsonify
@@ -20,8 +21,16 @@ async def infer():
     service = services().inference
     async with service.slot():  # bodies (~0.5 MB) are read only when a slot is free
         body = await parse(InferenceBody, pipelines=service.pipelines)
-        order = InferenceOrder(body.container_name, body.folder_name, body.image, body.image_dims, body.model_name,
-                               body.validator, body.area_ratio, body.color_format)
+        order = InferenceOrder(
+            body.container_name,
+            body.folder_name,
+            body.image,
+            body.image_dims,
+            body.model_name,
+            body.validator,
+            body.area_ratio,
+            body.color_format,
+        )
         return jsonify(await service.infer(order))
 
 

@@ -1,4 +1,5 @@
 """Pictures: labelled uploads and reading one back (spec §4.8, §4.15)."""
+
 from __future__ import annotations
 
 import base64
@@ -31,6 +32,13 @@ async def upload_picture():
     _, data = split_data_url(body.image)
     s = settings()
     await services().inference.run_cpu(check_image, data, s.valid_extensions, s.valid_dimension)
-    await services().storage.upload_pictures(body.container_name, body.session_id, [data], body.seed_name,
-                                             body.seed_id, body.zoom_level, body.nb_seeds)
+    await services().storage.upload_pictures(
+        body.container_name,
+        body.session_id,
+        [data],
+        body.seed_name,
+        body.seed_id,
+        body.zoom_level,
+        body.nb_seeds,
+    )
     return jsonify([True])

@@ -4,12 +4,21 @@ original's messages in the original's order: presence first, then each value in 
 Ids stay whatever JSON the client sent (`Text`): the original accepted any value there and the
 storage answers an unknown or malformed id with its own message, printing the id as sent.
 """
+
 from __future__ import annotations
 
 import math
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from model_inference.postprocess import check_color_format
 from storage.errors import ServiceError
@@ -109,10 +118,15 @@ class BatchImportBody(Body):
     @model_validator(mode="before")
     @classmethod
     def _arguments(cls, raw: Any) -> Any:
-        keys_present(raw, ("container_name", "nb_pictures"),
-                     "missing request arguments: either container_name or nb_pictures is missing")
+        keys_present(
+            raw,
+            ("container_name", "nb_pictures"),
+            "missing request arguments: either container_name or nb_pictures is missing",
+        )
         count = raw["nb_pictures"]
-        if not raw["container_name"] or not isinstance(count, int) or count <= 0:  # True passes, as in the original
+        if (
+            not raw["container_name"] or not isinstance(count, int) or count <= 0
+        ):  # True passes, as in the original
             raise ServiceError("wrong request arguments: either container_name or nb_pictures is wrong")
         return {**raw, "nb_pictures": int(count), "folder_name": raw.get("folder_name") or None}
 
@@ -138,8 +152,14 @@ class UploadBody(Body):
     @model_validator(mode="before")
     @classmethod
     def _present(cls, raw: Any) -> Any:
-        if not all((raw.get("container_name"), raw.get("seed_name") or raw.get("seed_id"), raw.get("image"),
-                    raw.get("session_id"))):
+        if not all(
+            (
+                raw.get("container_name"),
+                raw.get("seed_name") or raw.get("seed_id"),
+                raw.get("image"),
+                raw.get("session_id"),
+            )
+        ):
             raise ServiceError(cls.missing)
         return raw
 
@@ -165,8 +185,11 @@ class FeedbackBody(Body):
     @model_validator(mode="before")
     @classmethod
     def _arguments(cls, raw: Any) -> Any:
-        keys_present(raw, ("userId", "inferenceId", "boxes"),
-                     "missing request arguments: either userId, inferenceId or boxes is missing")
+        keys_present(
+            raw,
+            ("userId", "inferenceId", "boxes"),
+            "missing request arguments: either userId, inferenceId or boxes is missing",
+        )
         boxes = raw["boxes"]
         if boxes is None:
             raise ServiceError("'NoneType' object is not iterable")
@@ -204,7 +227,8 @@ class InferenceBody(Body):
     missing = "missing request arguments: either folder_name, container_name, imageDims or image is missing"
     model_name: Text = Field(None, validate_default=True)
     image_dims: Annotated[Any, WithJsonSchema({"type": "array", "items": {"type": "number"}})] = Field(
-        alias="imageDims")
+        alias="imageDims"
+    )
     area_ratio: Number = 0.5
     color_format: str = Field("hex", validate_default=True)
     image: Text
@@ -222,8 +246,14 @@ class InferenceBody(Body):
     @field_validator("image_dims")
     @classmethod
     def _dims(cls, dims: Any) -> list[float]:
-        if not (isinstance(dims, list) and len(dims) == 2 and all(
-                isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) and d > 0 for d in dims)):
+        if not (
+            isinstance(dims, list)
+            and len(dims) == 2
+            and all(
+                isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) and d > 0
+                for d in dims
+            )
+        ):
             raise ServiceError("imageDims must be two positive numbers: [width, height]")
         return dims
 

@@ -1,5 +1,6 @@
 """Who the caller is, the seed catalogue, image validation and the health check (spec §4.1,
 §4.3, §4.5, §4.16-4.18)."""
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,9 @@ def cookie_email(cookie: str | None) -> str | None:
 async def image_validation():
     header, data = split_data_url((await parse(ImageBody)).image)
     s = settings()
-    check_header(header, await services().inference.run_cpu(check_image, data, s.valid_extensions, s.valid_dimension))
+    check_header(
+        header, await services().inference.run_cpu(check_image, data, s.valid_extensions, s.valid_dimension)
+    )
     await services().storage.record_validator(sha256(data))
     return jsonify([sha256(data)])
 

@@ -4,6 +4,7 @@ With NACHET_VOUCH_JWT_SECRET (HS256) or NACHET_VOUCH_JWT_PUBLIC_KEY (RS256/ES256
 signature and expiry are verified; without either, the token is decoded unverified as the
 original did (development only; a warning is logged at start-up).
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,7 +26,7 @@ def decode_vouch_cookie(value: str, secret: str | None = None, public_key: str |
         try:
             return jwt.decode(
                 token,
-                key=secret or public_key,
+                key=secret or public_key or "",
                 algorithms=["HS256"] if secret else ["RS256", "ES256"],
                 options={"require": ["exp"], "verify_aud": False},
             )

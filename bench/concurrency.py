@@ -6,6 +6,7 @@ the same few users and folders. Prints requests, statuses, 5xx, "Unhandled" answ
 
 Usage: python bench/concurrency.py [--clients 16] [--seconds 120] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,9 +56,17 @@ class Load:
     async def post(self, path: str, body: dict):
         response = await self.client.post(path, json=body)
         self.statuses[(path, response.status_code)] += 1
-        data = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
+        data = (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else None
+        )
         if response.status_code >= 400:
-            text = data[0] if isinstance(data, list) and data and isinstance(data[0], str) else response.text[:80]
+            text = (
+                data[0]
+                if isinstance(data, list) and data and isinstance(data[0], str)
+                else response.text[:80]
+            )
             self.unhandled += text.startswith("Unhandled")
             self.messages[_shape(text)] += 1
         return response.status_code, data
@@ -65,36 +74,72 @@ class Load:
     async def step(self, rng: random.Random) -> None:
         user = rng.choice(self.users)
         folders, inferences = self.folders[user], self.inferences[user]
-        action = rng.choices(["inf", "upload", "new", "feedback", "read", "delete", "request"],
-                             [25, 20, 10, 15, 15, 10, 5])[0]
+        action = rng.choices(
+            ["inf", "upload", "new", "feedback", "read", "delete", "request"], [25, 20, 10, 15, 15, 10, 5]
+        )[0]
         if action == "new" or (action in ("upload", "delete", "request") and not folders):
             status, body = await self.post("/new-batch-import", {"container_name": user, "nb_pictures": 2})
             if status == 200:
                 folders.append(body["session_id"])
         elif action == "inf":
             folder = rng.choice(folders) if folders and rng.random() < 0.7 else "General"
-            status, body = await self.post("/inf", {
-                "model_name": "test_pipeline", "image": rng.choice(self.images), "imageDims": [320, 240],
-                "folder_name": folder, "container_name": user})
+            status, body = await self.post(
+                "/inf",
+                {
+                    "model_name": "test_pipeline",
+                    "image": rng.choice(self.images),
+                    "imageDims": [320, 240],
+                    "folder_name": folder,
+                    "container_name": user,
+                },
+            )
             if status == 200:
                 inferences.append(body)
         elif action == "upload":
-            await self.post("/upload-picture", {"container_name": user, "session_id": rng.choice(folders),
-                                                "seed_name": rng.choice(SEEDS), "image": rng.choice(self.images)})
+            await self.post(
+                "/upload-picture",
+                {
+                    "container_name": user,
+                    "session_id": rng.choice(folders),
+                    "seed_name": rng.choice(SEEDS),
+                    "image": rng.choice(self.images),
+                },
+            )
         elif action == "feedback" and inferences:
             inference = inferences.pop(rng.randrange(len(inferences)))
             box = inference["boxes"][0]
             if rng.random() < 0.5:
-                await self.post("/feedback-positive", {"userId": user, "inferenceId": inference["inference_id"],
-                                                       "boxes": [{"boxId": box["box_id"]}]})
+                await self.post(
+                    "/feedback-positive",
+                    {
+                        "userId": user,
+                        "inferenceId": inference["inference_id"],
+                        "boxes": [{"boxId": box["box_id"]}],
+                    },
+                )
             else:
-                await self.post("/feedback-negative", {"userId": user, "inferenceId": inference["inference_id"],
-                                                       "boxes": [{"boxId": box["box_id"], "label": rng.choice(SEEDS),
-                                                                  "classId": "", "box": box["box"]}]})
+                await self.post(
+                    "/feedback-negative",
+                    {
+                        "userId": user,
+                        "inferenceId": inference["inference_id"],
+                        "boxes": [
+                            {
+                                "boxId": box["box_id"],
+                                "label": rng.choice(SEEDS),
+                                "classId": "",
+                                "box": box["box"],
+                            }
+                        ],
+                    },
+                )
         elif action == "read":
             status, body = await self.post("/get-directories", {"container_name": user})
-            pictures = [p["picture_id"] for f in (body or {}).get("folders", []) for p in f["pictures"]] \
-                if status == 200 else []
+            pictures = (
+                [p["picture_id"] for f in (body or {}).get("folders", []) for p in f["pictures"]]
+                if status == 200
+                else []
+            )
             if pictures:
                 await self.post("/get-picture", {"container_name": user, "picture_id": rng.choice(pictures)})
         elif action == "delete":
@@ -135,22 +180,50 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--server-root", type=Path, default=ROOT,
-                        help="checkout whose app serves the load (e.g. an older commit); fsck is this one's")
+    parser.add_argument(
+        "--server-root",
+        type=Path,
+        default=ROOT,
+        help="checkout whose app serves the load (e.g. an older commit); fsck is this one's",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="nachet-concurrency-"))
-    env = {**os.environ, "NACHET_DATA_DIR": str(work), "NACHET_ENV": "test", "DEV_USER_EMAIL": "archive@example.org"}
+    env = {
+        **os.environ,
+        "NACHET_DATA_DIR": str(work),
+        "NACHET_ENV": "test",
+        "DEV_USER_EMAIL": "archive@example.org",
+    }
     for name in ("NACHET_DB_URL", "NACHET_AZURE_STORAGE_CONNECTION_STRING"):
         env.pop(name, None)
     cli = [sys.executable, "-m", "nachet"]
-    users = [subprocess.run(cli + ["users", "add", f"load{i}@example.org"], env=env, cwd=args.server_root, check=True,
-                            capture_output=True, text=True).stdout.strip() for i in range(4)]
-    subprocess.run(cli + ["users", "add", "archive@example.org"], env=env, cwd=args.server_root, check=True,
-                   capture_output=True)
+    users = [
+        subprocess.run(
+            cli + ["users", "add", f"load{i}@example.org"],
+            env=env,
+            cwd=args.server_root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        for i in range(4)
+    ]
+    subprocess.run(
+        cli + ["users", "add", "archive@example.org"],
+        env=env,
+        cwd=args.server_root,
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     log = open(work / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "hypercorn", "-b", f"127.0.0.1:{port}", "-w", str(args.workers),
-                               "app:app"], env=env, cwd=args.server_root, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hypercorn", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "app:app"],
+        env=env,
+        cwd=args.server_root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         for _ in range(600):
             try:
@@ -174,8 +247,10 @@ def main() -> int:
     fsck = subprocess.run(cli + ["fsck", "--grace", "0"], env=env, cwd=ROOT, capture_output=True, text=True)
     total = sum(load.statuses.values())
     errors_5xx = sum(n for (_, status), n in load.statuses.items() if status >= 500)
-    print(f"{args.clients} clients, {args.workers} workers, {elapsed:.0f} s: {total} requests "
-          f"({total / elapsed:.1f}/s), 5xx {errors_5xx}, Unhandled {load.unhandled}")
+    print(
+        f"{args.clients} clients, {args.workers} workers, {elapsed:.0f} s: {total} requests "
+        f"({total / elapsed:.1f}/s), 5xx {errors_5xx}, Unhandled {load.unhandled}"
+    )
     by_route = collections.defaultdict(dict)
     for (path, status), n in sorted(load.statuses.items()):
         by_route[path][status] = n

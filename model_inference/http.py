@@ -1,5 +1,6 @@
 """Model calls over HTTP: one shared httpx.AsyncClient per process, and every failure named
 (model and cause) instead of an opaque transport error."""
+
 from __future__ import annotations
 
 import errno
@@ -30,7 +31,10 @@ def make_client(connect_timeout: float, read_timeout: float) -> httpx.AsyncClien
 
 
 def headers_for(model: ModelSpec) -> dict[str, str]:
-    headers = {"Content-Type": model.content_type or "application/json", "Authorization": f"Bearer {model.api_key}"}
+    headers = {
+        "Content-Type": model.content_type or "application/json",
+        "Authorization": f"Bearer {model.api_key}",
+    }
     if model.deployment_platform:
         headers[model.deployment_platform] = model.name
     return headers
@@ -65,7 +69,10 @@ async def call_model(client: httpx.AsyncClient, model: ModelSpec, body: bytes, p
             try:
                 return json.loads(response.content, parse_constant=_refuse_non_finite)
             except NonFinite:
-                cause, status = f"model {model.name} answered a number that is not finite (NaN or Infinity)", 502
+                cause, status = (
+                    f"model {model.name} answered a number that is not finite (NaN or Infinity)",
+                    502,
+                )
             except (ValueError, UnicodeDecodeError):
                 cause, status = f"model {model.name} answered with a body that is not JSON", 502
     log.error("pipeline %s, model %s: %s", pipeline, model.name, cause)
@@ -83,11 +90,13 @@ def _refuse_non_finite(token: str):
 def _reason(error: Exception) -> str | None:
     """The root cause of a failed connection from the exception chain (None: none found;
     "closed": the model hung up or reset the connection)."""
-    seen, current = set(), error
+    seen: set[int] = set()
+    current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (aiohttp.ServerDisconnectedError, ConnectionResetError, BrokenPipeError)) or \
-                getattr(current, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
+        if isinstance(
+            current, (aiohttp.ServerDisconnectedError, ConnectionResetError, BrokenPipeError)
+        ) or getattr(current, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
             return "closed"
         if isinstance(current, ConnectionRefusedError) or "refused" in str(current).lower():
             return "connection refused"

@@ -3,6 +3,7 @@
 
 All of it decodes pixels, so callers run it in a thread.
 """
+
 from __future__ import annotations
 
 import base64
@@ -76,6 +77,7 @@ def check_image(data: bytes, valid_extensions, valid_dimension: dict[str, int]) 
 @dataclass(frozen=True)
 class Picture:
     """A picture sent to /inf: its size as a browser shows it (EXIF orientation applied)."""
+
     width: int
     height: int
 
@@ -133,7 +135,7 @@ def _jpeg_complete(data: bytes) -> bool:
             continue
         if marker == 0xD9:  # end of image before any scan
             return False
-        length = int.from_bytes(data[i + 2:i + 4], "big")
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
         if marker == 0xDA:  # start of scan: entropy-coded data, then more scans, then the end
             return data.find(b"\xff\xd9", i + 2 + length) != -1
         i += 2 + length

@@ -1,12 +1,12 @@
 """Image work of the inference path, run in a thread: decode once, crop every box, encode each
 crop once in the picture's own format (as the original's detector step did)."""
+
 from __future__ import annotations
 
 import base64
 import io
 
 from PIL import Image
-
 
 _SAVE_AS = {"MPO": "JPEG"}  # Pillow opens some camera JPEGs as MPO; crops are plain JPEG
 
@@ -26,8 +26,12 @@ def crop_boxes(image: Image.Image, boxes: list[dict]) -> list[str]:
     crops = []
     for entry in boxes:
         box = entry["box"]
-        region = (int(box["topX"] * width), int(box["topY"] * height),
-                  int(box["bottomX"] * width), int(box["bottomY"] * height))
+        region = (
+            int(box["topX"] * width),
+            int(box["topY"] * height),
+            int(box["bottomX"] * width),
+            int(box["bottomY"] * height),
+        )
         crop = image.crop(region)
         if fmt == "JPEG" and crop.mode not in ("RGB", "L", "CMYK"):
             crop = crop.convert("RGB")
@@ -69,7 +73,8 @@ def exif_orientation(data: bytes) -> int:
 
 
 def orient(pixels, orientation: int):
-    """Pixels (rows, columns[, channels]) turned as EXIF `orientation` asks (as PIL.ImageOps.exif_transpose)."""
+    """Pixels (rows, columns[, channels]) turned as EXIF `orientation` asks (as
+    PIL.ImageOps.exif_transpose)."""
     import numpy as np
 
     if orientation in (5, 6, 7, 8):
@@ -95,5 +100,7 @@ def encode_crops(pixels, boxes: list[dict]) -> list[str]:
     """Base64 PNG of each box's crop, for HTTP classifiers that follow a built-in detector."""
     import cv2
 
-    return [base64.b64encode(cv2.imencode(".png", crop_fraction(pixels, b["box"]))[1].tobytes()).decode("ascii")
-            for b in boxes]
+    return [
+        base64.b64encode(cv2.imencode(".png", crop_fraction(pixels, b["box"]))[1].tobytes()).decode("ascii")
+        for b in boxes
+    ]

@@ -1,5 +1,6 @@
 """Pipeline files (YAML or JSON, spec §9.1-§9.2) validated and written to the database in one
 transaction; model endpoints and API keys Fernet-encrypted when a key is configured."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -118,7 +119,9 @@ def load_pipeline_file(path: str) -> PipelineFile:
     for pipeline in parsed.pipelines:
         missing = [m for m in pipeline.models if m not in names]
         if missing:
-            raise PipelineInsertionError(f"pipeline {pipeline.pipeline_name} names models the file does not define: {missing}")
+            raise PipelineInsertionError(
+                f"pipeline {pipeline.pipeline_name} names models the file does not define: {missing}"
+            )
     return parsed
 
 
@@ -126,7 +129,9 @@ def _seal(value: str, fernet: Fernet | None) -> str:
     return fernet.encrypt(value.encode()).decode() if fernet else value
 
 
-async def insert_pipelines(conn: asyncpg.Connection, parsed: PipelineFile, fernet: Fernet | None) -> list[str]:
+async def insert_pipelines(
+    conn: asyncpg.Connection, parsed: PipelineFile, fernet: Fernet | None
+) -> list[str]:
     """Write the file's models and pipelines; every worker reloads once the transaction commits."""
     async with conn.transaction():
         await queries.lock_pipelines(conn)
@@ -136,36 +141,61 @@ async def insert_pipelines(conn: asyncpg.Connection, parsed: PipelineFile, ferne
             if task is None:
                 raise PipelineInsertionError(f"model {model.model_name}: unknown task {model.task!r}")
             data = {
-                "endpoint": _seal(model.endpoint, fernet), "api_key": _seal(model.api_key, fernet),
-                "content_type": model.content_type, "deployment_platform": model.deployment_platform,
-                "created_by": model.created_by, "creation_date": model.creation_date,
-                "description": model.description, "version": model.version, "job_name": model.job_name,
-                "dataset": model.dataset_description, "accuracy": model.accuracy,
+                "endpoint": _seal(model.endpoint, fernet),
+                "api_key": _seal(model.api_key, fernet),
+                "content_type": model.content_type,
+                "deployment_platform": model.deployment_platform,
+                "created_by": model.created_by,
+                "creation_date": model.creation_date,
+                "description": model.description,
+                "version": model.version,
+                "job_name": model.job_name,
+                "dataset": model.dataset_description,
+                "accuracy": model.accuracy,
             }
             if model.protocol:
                 data["protocol"] = model.protocol
             model_ids[model.model_name] = await queries.upsert_model(
-                conn, model.model_name, model.endpoint_name, task, str(model.version), data)
+                conn, model.model_name, model.endpoint_name, task, str(model.version), data
+            )
         default = next(p.pipeline_name for p in parsed.pipelines if p.default)
         for pipeline in parsed.pipelines:
             data = {
-                "models": pipeline.models, "created_by": pipeline.created_by,
-                "creation_date": pipeline.creation_date, "description": pipeline.description,
-                "job_name": pipeline.job_name, "version": pipeline.version,
-                "dataset": pipeline.dataset_description, "accuracy": pipeline.accuracy,
+                "models": pipeline.models,
+                "created_by": pipeline.created_by,
+                "creation_date": pipeline.creation_date,
+                "description": pipeline.description,
+                "job_name": pipeline.job_name,
+                "version": pipeline.version,
+                "dataset": pipeline.dataset_description,
+                "accuracy": pipeline.accuracy,
             }
-            await queries.upsert_pipeline(conn, pipeline.pipeline_name, data,
-                                          [model_ids[m] for m in pipeline.models],
-                                          is_default=pipeline.pipeline_name == default)
+            await queries.upsert_pipeline(
+                conn,
+                pipeline.pipeline_name,
+                data,
+                [model_ids[m] for m in pipeline.models],
+                is_default=pipeline.pipeline_name == default,
+            )
         await queries.notify_reload(conn)
     return [p.pipeline_name for p in parsed.pipelines]
 
 
 TEST_MODEL = ModelEntry(
-    task="Classification", endpoint="http://localhost:8080/test_model1", api_key="test_api_key",
-    content_type="application/json", deployment_platform="test_platform", endpoint_name="test_model1",
-    model_name="test_model1", created_by="nachet", creation_date="2024-01-01", version=1,
-    description="canned answer for tests (spec §7.9)", job_name="", dataset_description="", accuracy=1.0,
+    task="Classification",
+    endpoint="http://localhost:8080/test_model1",
+    api_key="test_api_key",
+    content_type="application/json",
+    deployment_platform="test_platform",
+    endpoint_name="test_model1",
+    model_name="test_model1",
+    created_by="nachet",
+    creation_date="2024-01-01",
+    version=1,
+    description="canned answer for tests (spec §7.9)",
+    job_name="",
+    dataset_description="",
+    accuracy=1.0,
     protocol="test",
 )
 
@@ -175,14 +205,23 @@ async def install_test_pipeline_rows(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await queries.lock_pipelines(conn)
         task = await queries.task_id(conn, TEST_MODEL.task)
-        data = {"endpoint": TEST_MODEL.endpoint, "api_key": TEST_MODEL.api_key,
-                "content_type": TEST_MODEL.content_type, "deployment_platform": TEST_MODEL.deployment_platform,
-                "version": 1, "protocol": "test"}
+        data = {
+            "endpoint": TEST_MODEL.endpoint,
+            "api_key": TEST_MODEL.api_key,
+            "content_type": TEST_MODEL.content_type,
+            "deployment_platform": TEST_MODEL.deployment_platform,
+            "version": 1,
+            "protocol": "test",
+        }
         model_id = await queries.upsert_model(conn, "test_model1", "test_model1", task, "1", data)
         current_default = await conn.fetchval("SELECT name FROM pipeline WHERE is_default")
         await queries.upsert_pipeline(
-            conn, "test_pipeline", {"models": ["test_model1"], "version": "1", "description": "test pipeline"},
-            [model_id], is_default=current_default in (None, "test_pipeline"))
+            conn,
+            "test_pipeline",
+            {"models": ["test_model1"], "version": "1", "description": "test pipeline"},
+            [model_id],
+            is_default=current_default in (None, "test_pipeline"),
+        )
         await queries.notify_reload(conn)
 
 
@@ -198,21 +237,52 @@ async def install_builtin_pipeline_rows(pool: asyncpg.Pool, *, make_default: boo
             return False
         ids = []
         for name, task, protocol, description in (
-            ("builtin-seed-detector", "Object Detection", "builtin-detector",
-             "classical computer vision seed detector, runs in the service"),
-            ("builtin-seed-classifier", "Classification", "builtin-classifier",
-             "k-NN / linear classifier on EfficientNet-Lite0 embeddings, learns from labelled uploads and feedback"),
+            (
+                "builtin-seed-detector",
+                "Object Detection",
+                "builtin-detector",
+                "classical computer vision seed detector, runs in the service",
+            ),
+            (
+                "builtin-seed-classifier",
+                "Classification",
+                "builtin-classifier",
+                "k-NN / linear classifier on EfficientNet-Lite0 embeddings, "
+                "learns from labelled uploads and feedback",
+            ),
         ):
-            data = {"endpoint": f"builtin://{name}", "api_key": "", "content_type": "application/json",
-                    "deployment_platform": "", "created_by": "nachet", "creation_date": "2026-11-25",
-                    "description": description, "version": 1, "job_name": "", "dataset": "", "protocol": protocol}
-            ids.append(await queries.upsert_model(conn, name, name, await queries.task_id(conn, task), "1", data))
+            data = {
+                "endpoint": f"builtin://{name}",
+                "api_key": "",
+                "content_type": "application/json",
+                "deployment_platform": "",
+                "created_by": "nachet",
+                "creation_date": "2026-11-25",
+                "description": description,
+                "version": 1,
+                "job_name": "",
+                "dataset": "",
+                "protocol": protocol,
+            }
+            ids.append(
+                await queries.upsert_model(conn, name, name, await queries.task_id(conn, task), "1", data)
+            )
         has_default = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pipeline WHERE is_default)")
-        await queries.upsert_pipeline(conn, BUILTIN_PIPELINE, {
-            "models": ["builtin-seed-detector", "builtin-seed-classifier"], "created_by": "nachet",
-            "creation_date": "2026-11-25", "version": "1", "job_name": "",
-            "description": "Finds every seed on the tray and names it from the examples users labelled "
-                           "(batch imports with a seed name, verified feedback). Runs offline.",
-            "dataset": "this installation's labelled pictures"}, ids, is_default=make_default and not has_default)
+        await queries.upsert_pipeline(
+            conn,
+            BUILTIN_PIPELINE,
+            {
+                "models": ["builtin-seed-detector", "builtin-seed-classifier"],
+                "created_by": "nachet",
+                "creation_date": "2026-11-25",
+                "version": "1",
+                "job_name": "",
+                "description": "Finds every seed on the tray and names it from the examples users labelled "
+                "(batch imports with a seed name, verified feedback). Runs offline.",
+                "dataset": "this installation's labelled pictures",
+            },
+            ids,
+            is_default=make_default and not has_default,
+        )
         await queries.notify_reload(conn)
         return True

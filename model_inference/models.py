@@ -1,4 +1,5 @@
 """What a pipeline is made of, as loaded from the database (spec §9.5)."""
+
 from __future__ import annotations
 
 import logging
@@ -12,21 +13,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelSpec:
-    name: str                 # model_name: the deployment header's value and the protocol key
-    version: object           # as recorded in the response's "models"
+    name: str  # model_name: the deployment header's value and the protocol key
+    version: object  # as recorded in the response's "models"
     endpoint: str = field(repr=False)
     api_key: str = field(repr=False)
     content_type: str = "application/json"
     deployment_platform: str = ""  # the *name* of the routing header (azureml-model-deployment)
-    protocol: str | None = None    # explicit adapter; else chosen from the name (§7.1)
+    protocol: str | None = None  # explicit adapter; else chosen from the name (§7.1)
 
 
 @dataclass(frozen=True)
 class Pipeline:
     id: UUID
     name: str
-    models: tuple[ModelSpec, ...]   # in the order the pipeline lists them
-    metadata: dict                  # what /model-endpoints-metadata serves
+    models: tuple[ModelSpec, ...]  # in the order the pipeline lists them
+    metadata: dict  # what /model-endpoints-metadata serves
     is_default: bool = False
 
 

@@ -1,8 +1,29 @@
 """The 18-colour palette of the original (spec §8.5) and its shade rule."""
+
 from __future__ import annotations
 
-PRIMARY_HEX = ["#ED1C24", "#005AFF", "#57F287", "#664E88", "#EA871E", "#FFEB00", "#87633A", "#FF1493", "#676765"]
-LIGHT_HEX = ["#A6DAF4", "#FF7F7F", "#006F46", "#BD86D2", "#FCBF8D", "#DDD59D", "#BF8654", "#EAD0D6", "#CACACA"]
+PRIMARY_HEX = [
+    "#ED1C24",
+    "#005AFF",
+    "#57F287",
+    "#664E88",
+    "#EA871E",
+    "#FFEB00",
+    "#87633A",
+    "#FF1493",
+    "#676765",
+]
+LIGHT_HEX = [
+    "#A6DAF4",
+    "#FF7F7F",
+    "#006F46",
+    "#BD86D2",
+    "#FCBF8D",
+    "#DDD59D",
+    "#BF8654",
+    "#EAD0D6",
+    "#CACACA",
+]
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:

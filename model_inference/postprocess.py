@@ -1,5 +1,6 @@
 """process_inference_results of the original (spec §8): scale and clip the boxes, mark overlaps,
 count labels and colour boxes by position. Plain JSON numbers throughout."""
+
 from __future__ import annotations
 
 from .errors import ModelError
@@ -24,10 +25,14 @@ def _common(a: dict, b: dict) -> float:
 
 def check_color_format(color_format) -> None:
     if color_format not in PALETTES:
-        raise ModelError("Error while processing inference results :\n object of type 'NoneType' has no len()", 400)
+        raise ModelError(
+            "Error while processing inference results :\n object of type 'NoneType' has no len()", 400
+        )
 
 
-def process_inference_results(data: list, image_dims, area_ratio: float = 0.5, color_format: str = "hex") -> list:
+def process_inference_results(
+    data: list, image_dims, area_ratio: float = 0.5, color_format: str = "hex"
+) -> list:
     check_color_format(color_format)
     try:
         boxes = data[0]["boxes"]

@@ -4,6 +4,7 @@ The cache is safe to lose: it is rebuilt from the database on start, on a `nache
 NOTIFY (sent by `python -m nachet pipelines insert|reload` to every worker and replica), on
 SIGUSR1, and every few minutes in case a notification was missed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,27 +34,34 @@ def build_pipeline(row, fernet: Fernet | None) -> tuple[Pipeline | None, dict]:
         "default": row["is_default"],
         **data,
     }
-    order = data.get("models") if isinstance(data.get("models"), list) else list(linked)
+    listed = data.get("models")
+    order = listed if isinstance(listed, list) else list(linked)
     specs = []
     for name in order:
         model = linked.get(name)
         if model is None:
-            log.error("pipeline %s names model %s, which is not linked to it: pipeline disabled", row["name"], name)
+            log.error(
+                "pipeline %s names model %s, which is not linked to it: pipeline disabled", row["name"], name
+            )
             return None, metadata
         extra = model["data"] if isinstance(model["data"], dict) else {}
-        specs.append(ModelSpec(
-            name=name,
-            version=extra.get("version", model["version"]),
-            endpoint=reveal(extra.get("endpoint", model["endpoint_name"]), fernet),
-            api_key=reveal(extra.get("api_key"), fernet),
-            content_type=extra.get("content_type") or "application/json",
-            deployment_platform=extra.get("deployment_platform") or "",
-            protocol=extra.get("protocol"),
-        ))
+        specs.append(
+            ModelSpec(
+                name=name,
+                version=extra.get("version", model["version"]),
+                endpoint=reveal(extra.get("endpoint", model["endpoint_name"]), fernet),
+                api_key=reveal(extra.get("api_key"), fernet),
+                content_type=extra.get("content_type") or "application/json",
+                deployment_platform=extra.get("deployment_platform") or "",
+                protocol=extra.get("protocol"),
+            )
+        )
     for spec in specs:
         protocol = protocol_of(spec)
         if protocol is None:
-            log.warning("pipeline %s: model %s has no known protocol; /inf will refuse it", row["name"], spec.name)
+            log.warning(
+                "pipeline %s: model %s has no known protocol; /inf will refuse it", row["name"], spec.name
+            )
         elif protocol.startswith("onnx-"):
             from .local.onnx_models import (  # numpy etc. only when used
                 OnnxModelError,

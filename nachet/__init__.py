@@ -1,4 +1,5 @@
 """Operator-facing pieces shared by the service: configuration and the command line."""
+
 import os
 
 # One BLAS thread per process, set before numpy loads (it loads lazily, with the built-in models):

@@ -1,18 +1,19 @@
 """Operator commands: `python -m nachet <command>`.
 
-  migrate                 apply the database migrations and exit
-  users add EMAIL         register a user (General folder + blob container); prints its id
-  users list              list the users
-  users remove EMAIL|ID   delete a user, its folders, pictures, inferences and container
-  db                      start the embedded database alone and print its URL (Ctrl-C stops it)
-  pipelines insert FILE   add or update the pipelines and models of a YAML/JSON pipeline file
-  pipelines list          list the active pipelines and their models
-  pipelines reload        make every running worker and replica reload its pipelines
-  pipelines install-builtin   add the offline pipeline (built-in detector -> learning classifier)
-  serve-models            serve the built-in models over the Azure ML protocol (POST /score)
-  fsck [--repair]         report rows without blobs, blobs without rows and dangling folder
-                          markers (exit 1 when any); --repair fixes them
+migrate                 apply the database migrations and exit
+users add EMAIL         register a user (General folder + blob container); prints its id
+users list              list the users
+users remove EMAIL|ID   delete a user, its folders, pictures, inferences and container
+db                      start the embedded database alone and print its URL (Ctrl-C stops it)
+pipelines insert FILE   add or update the pipelines and models of a YAML/JSON pipeline file
+pipelines list          list the active pipelines and their models
+pipelines reload        make every running worker and replica reload its pipelines
+pipelines install-builtin   add the offline pipeline (built-in detector -> learning classifier)
+serve-models            serve the built-in models over the Azure ML protocol (POST /score)
+fsck [--repair]         report rows without blobs, blobs without rows and dangling folder
+                        markers (exit 1 when any); --repair fixes them
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     users.add_parser("list", help="list users")
     users.add_parser("remove", help="delete a user and all its data").add_argument("user", help="email or id")
     sub.add_parser("db", help="run the embedded database alone for inspection")
-    pipes = sub.add_parser("pipelines", help="manage model pipelines").add_subparsers(dest="action", required=True)
+    pipes = sub.add_parser("pipelines", help="manage model pipelines").add_subparsers(
+        dest="action", required=True
+    )
     pipes.add_parser("insert", help="insert a pipeline file").add_argument("file")
     pipes.add_parser("list", help="list active pipelines")
     pipes.add_parser("reload", help="tell running servers to reload their pipelines")
@@ -48,15 +51,30 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve-models", help="serve the built-in models over the Azure ML protocol")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=12380)
-    serve.add_argument("--key", required=True, help="the API key clients send as 'Authorization: Bearer <key>'")
+    serve.add_argument(
+        "--key", required=True, help="the API key clients send as 'Authorization: Bearer <key>'"
+    )
     serve.add_argument("--header", default="azureml-model-deployment", help="header naming the deployment")
-    serve.add_argument("--onnx", action="append", default=[], metavar="NAME=PATH",
-                       help="also serve an ONNX model file or export folder under a deployment name")
+    serve.add_argument(
+        "--onnx",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also serve an ONNX model file or export folder under a deployment name",
+    )
     fsck = sub.add_parser("fsck", help="check that rows and blobs agree (exit 1 on any finding)")
-    fsck.add_argument("--repair", action="store_true", help="delete orphan blobs, rewrite lost markers, "
-                      "delete picture rows whose blob is lost")
-    fsck.add_argument("--grace", type=float, default=60.0, metavar="SECONDS",
-                      help="ignore blobs written this recently (requests in flight; default 60)")
+    fsck.add_argument(
+        "--repair",
+        action="store_true",
+        help="delete orphan blobs, rewrite lost markers, delete picture rows whose blob is lost",
+    )
+    fsck.add_argument(
+        "--grace",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="ignore blobs written this recently (requests in flight; default 60)",
+    )
     return parser
 
 
@@ -68,7 +86,9 @@ async def _fsck(settings, args) -> int:
         findings = await fsck.check(services.pool, services.blobs, args.grace)
         for finding in findings:
             print(finding)
-        repaired = await fsck.repair(services.pool, services.blobs, findings) if args.repair and findings else 0
+        repaired = (
+            await fsck.repair(services.pool, services.blobs, findings) if args.repair and findings else 0
+        )
     finally:
         await close_services(services)
     summary = f"{len(findings)} finding(s)" + (f", {repaired} repaired" if args.repair else "")
@@ -99,7 +119,10 @@ async def _users(settings, args) -> int:
             print(await storage.create_user(args.email))
         elif args.action == "list":
             for row in await storage.list_users():
-                print(f"{row['id']}  {row['email']}  folders={row['folders']}  since {row['registration_date']:%Y-%m-%d}")
+                print(
+                    f"{row['id']}  {row['email']}  folders={row['folders']}  "
+                    f"since {row['registration_date']:%Y-%m-%d}"
+                )
         else:
             print(f"removed {await storage.remove_user(args.user)}")
     finally:
@@ -134,7 +157,11 @@ async def _pipelines(settings, args) -> int:
                 except PipelineInsertionError as error:
                     print(error.args[0], file=sys.stderr)
                     return 1
-            sealed = "encrypted" if fernet else "in plain text (set NACHET_BLOB_PIPELINE_DECRYPTION_KEY to encrypt)"
+            sealed = (
+                "encrypted"
+                if fernet
+                else "in plain text (set NACHET_BLOB_PIPELINE_DECRYPTION_KEY to encrypt)"
+            )
             print(f"inserted pipelines: {', '.join(names)}; endpoints and keys stored {sealed}")
         elif args.action == "list":
             await services.pipelines.reload()
@@ -175,7 +202,9 @@ async def _serve_models(settings, args) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         print(f"serving models on http://{args.host}:{args.port}/score", flush=True)
-        await serve(create_server(services.learner, args.key, args.header, onnx), config, shutdown_trigger=stop.wait)
+        await serve(
+            create_server(services.learner, args.key, args.header, onnx), config, shutdown_trigger=stop.wait
+        )
     finally:
         await close_services(services)
     return 0
@@ -192,7 +221,8 @@ async def _db(settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await asyncio.to_thread(embedded.stop)
+    if embedded is not None:
+        await asyncio.to_thread(embedded.stop)
     return 0
 
 

@@ -3,15 +3,18 @@
 Every problem is reported on its own line, naming its variable; secrets are `SecretStr`, never
 printed or logged (a database URL is shown with its password masked).
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any
 
 from dotenv import load_dotenv
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 from datastore.db import mask_url
@@ -85,7 +88,9 @@ class Settings(BaseSettings):
     @classmethod
     def _dimension(cls, value: Any) -> Any:
         parsed = _json(value)
-        if not (isinstance(parsed, dict) and all(isinstance(parsed.get(k), int) for k in ("width", "height"))):
+        if not (
+            isinstance(parsed, dict) and all(isinstance(parsed.get(k), int) for k in ("width", "height"))
+        ):
             raise ValueError('expected a JSON object {"width": int, "height": int}')
         return {"width": parsed["width"], "height": parsed["height"]}
 
@@ -109,8 +114,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:
         if self.db_pool_max < self.db_pool_min:
-            raise ValueError(f"NACHET_DB_POOL_MAX ({self.db_pool_max}) is smaller than NACHET_DB_POOL_MIN "
-                             f"({self.db_pool_min})")
+            raise ValueError(
+                f"NACHET_DB_POOL_MAX ({self.db_pool_max}) is smaller than NACHET_DB_POOL_MIN "
+                f"({self.db_pool_min})"
+            )
         return self
 
     @property
@@ -156,7 +163,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         raise ConfigError([_problem(e) for e in error.errors()]) from None
 
 
-def _problem(error: dict) -> str:
+def _problem(error: ErrorDetails) -> str:
     """One line naming the variable; a value is echoed only when it is not a secret."""
     name = str(error["loc"][0]) if error["loc"] else ""
     message = error["msg"].removeprefix("Value error, ")

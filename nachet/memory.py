@@ -3,6 +3,7 @@
 glibc gives each thread that allocates its own arena (up to 8 per core); the image threads
 and the event loop then each keep freed request buffers around, and RSS grows with the number
 of threads that ever ran. Two arenas hold the same work. No-op off glibc."""
+
 from __future__ import annotations
 
 import ctypes

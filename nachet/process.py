@@ -1,4 +1,5 @@
 """Process-level workarounds for the server we run under."""
+
 from __future__ import annotations
 
 import multiprocessing

@@ -1,5 +1,6 @@
 """Opening and closing what a process needs: database (embedded or external), migrations, pool,
 blob store and the storage facade. Shared by the web app and the command line."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 
 import asyncpg
 import httpx
-from quart import Quart, current_app
 from cryptography.fernet import Fernet
+from quart import Quart, current_app
 
 from datastore.blob import BlobStore, open_blob_store
 from datastore.db import DatabaseUnavailable, create_pool, mask_url
@@ -66,17 +67,22 @@ async def open_services(settings: Settings, *, seed_default_user: bool = True) -
         try:
             conn = await asyncpg.connect(url, timeout=10)
         except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-            raise DatabaseUnavailable(f"cannot connect to the database at {mask_url(url)}: {error}") from error
+            raise DatabaseUnavailable(
+                f"cannot connect to the database at {mask_url(url)}: {error}"
+            ) from error
         try:
             applied = await migrate(conn, settings.db_schema)
         finally:
             await conn.close()
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
-        pool = await create_pool(url, settings.db_schema, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        pool = await create_pool(
+            url, settings.db_schema, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
         connection_string = settings.azure_connection_string
         blobs = open_blob_store(
-            settings.data_dir, connection_string.get_secret_value() if connection_string else None,
+            settings.data_dir,
+            connection_string.get_secret_value() if connection_string else None,
             settings.azure_api_version,
         )
         services = make_services(settings, pool, blobs, embedded)
@@ -140,15 +146,12 @@ class NachetServices:
     """The Quart extension holding this process's services: opened before serving (unless a
     test hands ready ones in), closed after, reached from handlers through `services()`."""
 
-    def __init__(self, app: Quart | None = None, settings: Settings | None = None, ready: Services | None = None):
+    def __init__(self, settings: Settings, ready: Services | None = None):
         self.settings, self.ready = settings, ready
-        if app is not None and settings is not None:
-            self.init_app(app, settings, ready)
 
-    def init_app(self, app: Quart, settings: Settings, ready: Services | None = None) -> None:
-        self.settings, self.ready = settings, ready
-        app.extensions["nachet"] = ready
-        app.config["NACHET_SETTINGS"] = settings
+    def init_app(self, app: Quart) -> None:
+        app.extensions["nachet"] = self.ready
+        app.config["NACHET_SETTINGS"] = self.settings
 
         async def start() -> None:
             await self.start(app)
@@ -169,7 +172,8 @@ class NachetServices:
         check_embedder_file()
         try:  # SIGUSR1 reloads this worker's pipelines (hypercorn's SIGHUP restarts all workers)
             asyncio.get_running_loop().add_signal_handler(
-                signal.SIGUSR1, lambda: asyncio.ensure_future(running.pipelines.reload()))
+                signal.SIGUSR1, lambda: asyncio.ensure_future(running.pipelines.reload())
+            )
         except (NotImplementedError, RuntimeError, ValueError):
             pass
         if not (self.settings.vouch_jwt_secret or self.settings.vouch_jwt_public_key):

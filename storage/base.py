@@ -1,5 +1,6 @@
 """What every part of the storage facade shares: the guard that retries lost lock conflicts and
 turns outages into 503s, the unit of work, and the user and ownership checks (spec §4.22 texts)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -49,7 +50,9 @@ def guard(method):
             except DatastoreError:
                 raise
             except _CONFLICTS as error:
-                log.warning("%s lost a lock conflict (attempt %d of %d): %s", method.__name__, attempt, RETRIES, error)
+                log.warning(
+                    "%s lost a lock conflict (attempt %d of %d): %s", method.__name__, attempt, RETRIES, error
+                )
                 if attempt == RETRIES:
                     raise StorageUnavailable("the database is busy, try again") from error
                 await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
@@ -78,7 +81,9 @@ async def folder_named(conn: asyncpg.Connection, owner_id: UUID, ref: Any) -> UU
     return await folders.find_owned_folder(conn, owner_id, folder_id, ref)
 
 
-async def fetch_owned(fetch, conn, user_id: UUID, ident: Any, not_found: str, not_owner: str) -> asyncpg.Record:
+async def fetch_owned(
+    fetch, conn, user_id: UUID, ident: Any, not_found: str, not_owner: str
+) -> asyncpg.Record:
     """The row `fetch` finds for a client-sent id, if `user_id` owns it (§4.22's messages)."""
     error = NotFoundError(not_found)
     row = await fetch(conn, as_uuid(ident, error))
@@ -127,8 +132,16 @@ class StorageBase:
             {"picture_set_uuid": str(folder_id)},
         )
 
-    async def _owned_folder(self, conn: asyncpg.Connection, user: asyncpg.Record, folder_ref: Any, *,
-                            not_found: str, not_owner: str, lock: str | None = None) -> asyncpg.Record:
+    async def _owned_folder(
+        self,
+        conn: asyncpg.Connection,
+        user: asyncpg.Record,
+        folder_ref: Any,
+        *,
+        not_found: str,
+        not_owner: str,
+        lock: str | None = None,
+    ) -> asyncpg.Record:
         """The user's folder `folder_ref` names, checked and then locked ("write": adding to it,
         "delete"); a folder deleted meanwhile is `not_found` too."""
         row = await fetch_owned(folders.get_folder, conn, user["id"], folder_ref, not_found, not_owner)

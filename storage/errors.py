@@ -1,6 +1,7 @@
 """The errors a request is refused with. One base carries the HTTP status and the envelope's
 prefix; the app maps every one to `["<prefix> <context> : <message>"]` in one handler (spec §1.3).
 Lower layers raise them with messages fit for the client; the route adds its context."""
+
 from __future__ import annotations
 
 

@@ -6,6 +6,7 @@ exists and owns what it touches before writing anything, and raises DatastoreErr
 fit for the client. The database is the source of truth: no method lists or reads a whole blob
 container.
 """
+
 from __future__ import annotations
 
 from .feedback import Feedback

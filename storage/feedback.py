@@ -1,4 +1,5 @@
 """Inferences and the user's feedback on them: confirm, relabel, move, delete and add boxes."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,8 +18,9 @@ from .inference_json import rebuild_inference
 
 class Feedback(StorageBase):
     # -- inferences and feedback ---------------------------------------------------------------------
-    async def _inference_for_feedback(self, conn, user_id: Any, inference_id: Any,
-                                      verified_message: str) -> tuple[asyncpg.Record, asyncpg.Record]:
+    async def _inference_for_feedback(
+        self, conn, user_id: Any, inference_id: Any, verified_message: str
+    ) -> tuple[asyncpg.Record, asyncpg.Record]:
         """(user, inference) for a feedback route, in the writers' lock order: the folder held for
         writing, then the inference held until commit (two feedbacks on one inference queue up)."""
         user = await self._user(conn, user_id)
@@ -36,10 +38,14 @@ class Feedback(StorageBase):
     async def get_inference(self, user_id: Any, inference_id: Any) -> dict:
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
-            return await rebuild_inference(conn, await self._owned_inference(conn, user, user_id, inference_id))
+            return await rebuild_inference(
+                conn, await self._owned_inference(conn, user, user_id, inference_id)
+            )
 
     @staticmethod
-    async def _owned_inference(conn, user: asyncpg.Record, user_ref: Any, inference_id: Any) -> asyncpg.Record:
+    async def _owned_inference(
+        conn, user: asyncpg.Record, user_ref: Any, inference_id: Any
+    ) -> asyncpg.Record:
         error = NotFoundError(say.inference_not_found(inference_id))
         row = await inferences.get_inference_row(conn, as_uuid(inference_id, error))
         if row is None:
@@ -62,8 +68,9 @@ class Feedback(StorageBase):
     async def save_perfect_feedback(self, user_id: Any, inference_id: Any, box_ids: list[Any]) -> dict:
         """Confirm the listed boxes as the model labelled them; return the updated inference."""
         async with transaction(self.pool) as conn:
-            user, row = await self._inference_for_feedback(conn, user_id, inference_id,
-                                                           say.verified_inference(inference_id))
+            user, row = await self._inference_for_feedback(
+                conn, user_id, inference_id, say.verified_inference(inference_id)
+            )
             dims = _image_dims(row)
             jobs = []
             for obj in await self._boxes_of(conn, row["id"], box_ids):
@@ -71,8 +78,15 @@ class Feedback(StorageBase):
                 seed_id = await inferences.seed_of_guess(conn, obj["top_id"])
                 if seed_id is not None:
                     metadata = obj["box_metadata"] if isinstance(obj["box_metadata"], dict) else {}
-                    jobs.append((row["picture_id"], seed_id, obj["id"], _job_box(_stored_coordinates(metadata), dims),
-                                 "feedback"))
+                    jobs.append(
+                        (
+                            row["picture_id"],
+                            seed_id,
+                            obj["id"],
+                            _job_box(_stored_coordinates(metadata), dims),
+                            "feedback",
+                        )
+                    )
             await inferences.verify_inference_if_resolved(conn, row["id"], user["id"])
             await examples.enqueue(conn, jobs)
             return await rebuild_inference(conn, await inferences.get_inference_row(conn, row["id"]))
@@ -81,15 +95,18 @@ class Feedback(StorageBase):
     async def save_annotated_feedback(self, user_id: Any, inference_id: Any, boxes: list[dict]) -> dict:
         """Apply the user's corrections (relabel, move, delete, add boxes); return the inference."""
         async with transaction(self.pool) as conn:
-            user, row = await self._inference_for_feedback(conn, user_id, inference_id,
-                                                           say.already_verified(inference_id))
+            user, row = await self._inference_for_feedback(
+                conn, user_id, inference_id, say.already_verified(inference_id)
+            )
             dims = _image_dims(row)
             jobs = []
             for box in boxes:
                 corrected = await self._correct_box(conn, row["id"], box)
                 if corrected is not None:
                     object_id, seed_id, coordinates = corrected
-                    jobs.append((row["picture_id"], seed_id, object_id, _job_box(coordinates, dims), "feedback"))
+                    jobs.append(
+                        (row["picture_id"], seed_id, object_id, _job_box(coordinates, dims), "feedback")
+                    )
             await inferences.verify_inference_if_resolved(conn, row["id"], user["id"])
             await examples.enqueue(conn, jobs)
             return await rebuild_inference(conn, await inferences.get_inference_row(conn, row["id"]))
@@ -116,8 +133,12 @@ class Feedback(StorageBase):
         if box.get("boxId") in ("", None):
             if seed is None:
                 raise DatastoreError("a new box needs a label or a classId")
-            metadata = {"box": coordinates, "color": box.get("color") or "#000000", "overlapping": False,
-                        "overlappingIndices": []}
+            metadata: dict[str, Any] = {
+                "box": coordinates,
+                "color": box.get("color") or "#000000",
+                "overlapping": False,
+                "overlappingIndices": [],
+            }
             object_id = await inferences.insert_object(conn, inference_id, metadata, manual=True)
             guess = await inferences.insert_seed_obj(conn, seed["id"], object_id, 0.0)
             await inferences.set_top(conn, object_id, guess)
@@ -132,9 +153,9 @@ class Feedback(StorageBase):
         if seed is None:  # neither label nor classId: the user deleted this box
             await inferences.verify_object(conn, obj["id"], None, valid=False)
             return None
-        guess = await inferences.find_seed_obj(conn, obj["id"], seed["id"])
-        if guess is None:
-            guess = await inferences.insert_seed_obj(conn, seed["id"], obj["id"], 0.0)
+        guess = await inferences.find_seed_obj(
+            conn, obj["id"], seed["id"]
+        ) or await inferences.insert_seed_obj(conn, seed["id"], obj["id"], 0.0)
         await inferences.verify_object(conn, obj["id"], guess)
         return obj["id"], seed["id"], coordinates
 

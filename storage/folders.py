@@ -1,4 +1,5 @@
 """Folders (picture sets): creation, listing and the three ways of deleting one."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,7 +20,9 @@ from .unit import Unit
 class Folders(StorageBase):
     # -- folders -------------------------------------------------------------------------------------
     @guard
-    async def create_picture_set(self, user_id: Any, nb_pictures: int, folder_name: str | None = None) -> UUID:
+    async def create_picture_set(
+        self, user_id: Any, nb_pictures: int, folder_name: str | None = None
+    ) -> UUID:
         if folder_name is not None:
             folder_name = layout.check_folder_name(folder_name)
         async with self._unit() as unit:
@@ -45,15 +48,26 @@ class Folders(StorageBase):
         """Whether the folder holds validated pictures the user may let CFIA keep."""
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
-            folder = await self._owned_folder(conn, user, folder_id, not_found=say.folder_not_found(folder_id),
-                                              not_owner=say.not_folder_owner(user_id, folder_id))
+            folder = await self._owned_folder(
+                conn,
+                user,
+                folder_id,
+                not_found=say.folder_not_found(folder_id),
+                not_owner=say.not_folder_owner(user_id, folder_id),
+            )
             return bool(await folders.validated_picture_ids(conn, folder["id"]))
 
     async def _folder_to_delete(self, unit: Unit, user_id: Any, folder_id: Any) -> tuple[asyncpg.Record, ...]:
         """(user, folder) for the deletion routes, the folder locked against new writers."""
         user = await self._user(unit.conn, user_id)
-        folder = await self._owned_folder(unit.conn, user, folder_id, not_found=say.folder_not_found(folder_id),
-                                          not_owner=say.cannot_delete_folder(user_id, folder_id), lock="delete")
+        folder = await self._owned_folder(
+            unit.conn,
+            user,
+            folder_id,
+            not_found=say.folder_not_found(folder_id),
+            not_owner=say.cannot_delete_folder(user_id, folder_id),
+            lock="delete",
+        )
         if folder["is_default"]:
             raise DatastoreError(say.cannot_delete_default_folder(user_id))
         return user, folder
@@ -87,7 +101,9 @@ class Folders(StorageBase):
         return True
 
     @guard
-    async def delete_directory_with_archive(self, user_id: Any, folder_id: Any, dev_email: str | None) -> UUID:
+    async def delete_directory_with_archive(
+        self, user_id: Any, folder_id: Any, dev_email: str | None
+    ) -> UUID:
         """Move the folder's validated pictures to the dev user's archive, delete the rest."""
         if not dev_email:
             raise DatastoreError("archiving is not configured (DEV_USER_EMAIL is not set)")
@@ -102,16 +118,24 @@ class Folders(StorageBase):
             if archive is None:
                 raise DatastoreError(f"the archive already holds a folder {archive_name}")
             src, dst = layout.container_name(user["id"]), layout.container_name(dev_id)
-            await unit.put(dst, layout.marker_blob(archive_name),
-                           layout.marker_content(archive_name, folder["id"]), {"picture_set_uuid": str(folder["id"])})
+            await unit.put(
+                dst,
+                layout.marker_blob(archive_name),
+                layout.marker_content(archive_name, folder["id"]),
+                {"picture_set_uuid": str(folder["id"])},
+            )
             for picture_id in validated:
                 row = await pictures.get_picture(unit.conn, picture_id)
                 if row is None:  # cannot happen while the folder is locked; never a TypeError
                     continue
                 source = layout.picture_blob(folder["name"], picture_id)
                 name = layout.picture_blob(archive_name, picture_id)
-                await unit.put(dst, name, await self.blobs.download(src, source),
-                               layout.picture_tags(picture_id, archive["id"]))
+                await unit.put(
+                    dst,
+                    name,
+                    await self.blobs.download(src, source),
+                    layout.picture_tags(picture_id, archive["id"]),
+                )
                 metadata = dict(row["picture"]) if isinstance(row["picture"], dict) else {}
                 await pictures.move_picture(unit.conn, picture_id, archive["id"], {**metadata, "link": name})
                 unit.delete_after_commit(src, source)

@@ -9,11 +9,12 @@ Blobs written in the last `grace_s` seconds are left alone: a request in flight 
 just before its rows commit. Repair deletes blobs without rows and dangling markers, rewrites
 missing markers, and deletes picture rows whose blob is lost (nothing can show them again).
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -23,7 +24,11 @@ from datastore.blob import BlobNotFound, BlobStore
 from . import layout
 
 log = logging.getLogger(__name__)
-ROW_WITHOUT_BLOB, BLOB_WITHOUT_ROW, DANGLING_MARKER = "row without blob", "blob without row", "dangling marker"
+ROW_WITHOUT_BLOB, BLOB_WITHOUT_ROW, DANGLING_MARKER = (
+    "row without blob",
+    "blob without row",
+    "dangling marker",
+)
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class Finding:
     container: str
     name: str
     picture_id: UUID | None = None  # a picture row without its blob
-    folder_id: UUID | None = None   # a folder row without its marker
+    folder_id: UUID | None = None  # a folder row without its marker
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.container}/{self.name}"
@@ -44,7 +49,8 @@ async def _expected(conn: asyncpg.Connection) -> dict[str, dict[str, Finding]]:
         """SELECT u.id AS user_id, ps.id AS folder_id, ps.name, (u.default_set_id = ps.id) AS is_default,
                   p.id AS picture_id
              FROM users u LEFT JOIN picture_set ps ON ps.owner_id = u.id
-             LEFT JOIN picture p ON p.picture_set_id = ps.id""")
+             LEFT JOIN picture p ON p.picture_set_id = ps.id"""
+    )
     expected: dict[str, dict[str, Finding]] = {}
     for row in rows:
         container = layout.container_name(row["user_id"])
@@ -65,12 +71,13 @@ def _is_marker(name: str) -> bool:
     return bool(folder) and file == f"{folder.rsplit('/', 1)[-1]}.json"
 
 
-async def check(pool: asyncpg.Pool, blobs: BlobStore, grace_s: float = 60.0,
-                only: set[str] | None = None) -> list[Finding]:
+async def check(
+    pool: asyncpg.Pool, blobs: BlobStore, grace_s: float = 60.0, only: set[str] | None = None
+) -> list[Finding]:
     """Every finding, or those of the containers in `only`."""
     async with pool.acquire() as conn:
         expected = await _expected(conn)
-    recent = datetime.now(timezone.utc) - timedelta(seconds=grace_s)
+    recent = datetime.now(UTC) - timedelta(seconds=grace_s)
     findings = []
     for container in sorted(set(expected) | set(await blobs.containers("user-"))):
         if only is not None and container not in only:
@@ -85,7 +92,9 @@ async def check(pool: asyncpg.Pool, blobs: BlobStore, grace_s: float = 60.0,
                 continue
             if blob.modified is not None and blob.modified > recent:
                 continue
-            findings.append(Finding(DANGLING_MARKER if _is_marker(blob.name) else BLOB_WITHOUT_ROW, container, blob.name))
+            findings.append(
+                Finding(DANGLING_MARKER if _is_marker(blob.name) else BLOB_WITHOUT_ROW, container, blob.name)
+            )
         findings.extend(wanted.values())
     return findings
 
@@ -100,8 +109,12 @@ async def repair(pool: asyncpg.Pool, blobs: BlobStore, findings: list[Finding]) 
             elif finding.folder_id is not None:
                 folder = finding.name.rsplit("/", 1)[0]
                 await blobs.create_container(finding.container)
-                await blobs.upload(finding.container, finding.name, layout.marker_content(folder, finding.folder_id),
-                                   tags={"picture_set_uuid": str(finding.folder_id)})
+                await blobs.upload(
+                    finding.container,
+                    finding.name,
+                    layout.marker_content(folder, finding.folder_id),
+                    tags={"picture_set_uuid": str(finding.folder_id)},
+                )
             else:
                 async with pool.acquire() as conn:
                     await conn.execute("DELETE FROM picture WHERE id = $1", finding.picture_id)

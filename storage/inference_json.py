@@ -1,4 +1,5 @@
 """The inference as the routes return it after saving, rebuilt from its rows (spec §11.4)."""
+
 from __future__ import annotations
 
 from asyncpg import Connection, Record

@@ -1,5 +1,6 @@
 """A processed model result as the rows that store it and the response that names them (spec
 §6.1), in one pure function; `inference_json.py` rebuilds the same shape from the rows."""
+
 from __future__ import annotations
 
 import copy

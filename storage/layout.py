@@ -1,4 +1,5 @@
 """Names in the blob store, kept as the original datastore laid them out (datastore-spec §3)."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,11 @@ def marker_blob(folder: str) -> str:
 
 def marker_content(folder: str, folder_id: UUID) -> bytes:
     return json.dumps(
-        {"folder_name": folder, "date_created": datetime.now().strftime("%Y-%m-%d %H:%M:%S"), "folder_uuid": str(folder_id)}
+        {
+            "folder_name": folder,
+            "date_created": datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+            "folder_uuid": str(folder_id),
+        }
     ).encode()
 
 

@@ -1,6 +1,7 @@
 """The original datastore's texts for "not found" and "not the owner" (spec §4.22), kept word for
 word (spacing included: `user uuid :{user}` has no space after the colon). Ids are printed as the
 request sent them."""
+
 from __future__ import annotations
 
 from typing import Any

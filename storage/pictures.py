@@ -1,4 +1,5 @@
 """Pictures: labelled uploads, reading one back, and saving a picture with its inference."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,10 +35,18 @@ class Pictures(StorageBase):
         """Store labelled pictures (batch import): each is validated at once by its picture_seed row."""
         async with self._unit() as unit:
             user = await self._user(unit.conn, user_id)
-            folder = await self._owned_folder(unit.conn, user, folder_id, not_found=say.UPLOAD_FAILED,
-                                              not_owner=say.not_folder_owner(user_id, folder_id), lock="write")
+            folder = await self._owned_folder(
+                unit.conn,
+                user,
+                folder_id,
+                not_found=say.UPLOAD_FAILED,
+                not_owner=say.not_folder_owner(user_id, folder_id),
+                lock="write",
+            )
             if seed_id:
-                seed = await seeds.get_seed(unit.conn, as_uuid(seed_id, DatastoreError(f"Seed not found: {seed_id}")))
+                seed = await seeds.get_seed(
+                    unit.conn, as_uuid(seed_id, DatastoreError(f"Seed not found: {seed_id}"))
+                )
                 if seed is None:
                     raise DatastoreError(f"Seed not found: {seed_id}")
             elif seed_name:
@@ -55,7 +64,12 @@ class Pictures(StorageBase):
                 await pictures.set_picture_metadata(
                     unit.conn,
                     picture_id,
-                    {"link": name, "nb_seeds": nb_seeds, "zoom": zoom_level, "description": "Uploaded through the API"},
+                    {
+                        "link": name,
+                        "nb_seeds": nb_seeds,
+                        "zoom": zoom_level,
+                        "description": "Uploaded through the API",
+                    },
                 )
                 ids.append(picture_id)
             # labelled pictures teach the built-in classifier (processed after the commit)
@@ -67,14 +81,21 @@ class Pictures(StorageBase):
         """The picture's latest inference (or None) and its bytes."""
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
-            picture = await fetch_owned(pictures.get_picture, conn, user["id"], picture_id,
-                                         say.picture_not_found(picture_id),
-                                         say.cannot_access_picture(user_id, picture_id))
+            picture = await fetch_owned(
+                pictures.get_picture,
+                conn,
+                user["id"],
+                picture_id,
+                say.picture_not_found(picture_id),
+                say.cannot_access_picture(user_id, picture_id),
+            )
             row = await inferences.latest_inference_of_picture(conn, picture["id"])
             inference = await rebuild_inference(conn, row) if row else None
         folder = layout.folder_name(picture["folder_name"], picture["is_default"])
         try:
-            data = await self.blobs.download(layout.container_name(user["id"]), layout.picture_blob(folder, picture["id"]))
+            data = await self.blobs.download(
+                layout.container_name(user["id"]), layout.picture_blob(folder, picture["id"])
+            )
         except BlobNotFound:  # deleted with its folder since the rows were read
             raise NotFoundError(say.picture_not_found(picture_id)) from None
         return inference, data
@@ -88,8 +109,9 @@ class Pictures(StorageBase):
             return None
         folder = layout.folder_name(picture["folder_name"], picture["is_default"])
         try:
-            return await self.blobs.download(layout.container_name(picture["owner_id"]),
-                                             layout.picture_blob(folder, picture["id"]))
+            return await self.blobs.download(
+                layout.container_name(picture["owner_id"]), layout.picture_blob(folder, picture["id"])
+            )
         except BlobNotFound:  # deleted with its folder meanwhile
             return None
 
@@ -102,7 +124,11 @@ class Pictures(StorageBase):
             if folder is None:
                 raise NotFoundError(say.folder_not_found(folder_ref))
             return folder
-        folder = await folders.get_folder(conn, user["default_set_id"], "write") if user["default_set_id"] else None
+        folder = (
+            await folders.get_folder(conn, user["default_set_id"], "write")
+            if user["default_set_id"]
+            else None
+        )
         if folder is None:  # a user whose General folder was lost (possible in the original)
             created = await folders.insert_folder(conn, user["id"], layout.DEFAULT_FOLDER, 0)
             if created is None:
@@ -113,7 +139,12 @@ class Pictures(StorageBase):
 
     @guard
     async def save_inference(
-        self, user_id: Any, folder_ref: Any, image: bytes, result: dict, pipeline_id: UUID | None,
+        self,
+        user_id: Any,
+        folder_ref: Any,
+        image: bytes,
+        result: dict,
+        pipeline_id: UUID | None,
         image_dims: list[float] | None = None,
     ) -> dict:
         """Store the picture, the inference, its boxes and their candidate seeds in one unit, and
@@ -128,11 +159,23 @@ class Pictures(StorageBase):
             rows = inference_rows(result, {label: seed["id"] for label, seed in found.items()}, image_dims)
             picture_id = uuid4()
             name = layout.picture_blob(layout.folder_name(folder["name"], folder["is_default"]), picture_id)
-            await pictures.insert_picture(conn, folder["id"], sha256(image),
-                                          {"link": name, "description": "Uploaded through the API"}, picture_id)
-            await unit.put(layout.container_name(user["id"]), name, image, layout.picture_tags(picture_id, folder["id"]))
-            inference_id = await inferences.insert_inference(conn, picture_id, user["id"], pipeline_id, rows.summary)
+            await pictures.insert_picture(
+                conn,
+                folder["id"],
+                sha256(image),
+                {"link": name, "description": "Uploaded through the API"},
+                picture_id,
+            )
+            await unit.put(
+                layout.container_name(user["id"]), name, image, layout.picture_tags(picture_id, folder["id"])
+            )
+            inference_id = await inferences.insert_inference(
+                conn, picture_id, user["id"], pipeline_id, rows.summary
+            )
             await inferences.insert_objects(conn, inference_id, rows.objects)
             await inferences.insert_seed_objs(conn, rows.guesses)
-        return {**rows.response, "inference_id": str(inference_id),
-                "pipeline_id": str(pipeline_id) if pipeline_id else None}
+        return {
+            **rows.response,
+            "inference_id": str(inference_id),
+            "pipeline_id": str(pipeline_id) if pipeline_id else None,
+        }

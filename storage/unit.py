@@ -4,12 +4,13 @@ Blobs are written before the commit and removed again if the transaction fails (
 included), so a failure in either leaves neither behind. Blob deletions wait until the rows are
 committed, so a database failure never loses a picture.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 import asyncpg
 
@@ -55,7 +56,9 @@ async def unit_of_work(pool: asyncpg.Pool, blobs: BlobStore) -> AsyncIterator[Un
                 except BlobNotFound:  # never written
                     pass
                 except Exception as error:  # the original error matters more; leave a trace
-                    log.warning("could not remove blob %s/%s after a failed transaction: %s", container, name, error)
+                    log.warning(
+                        "could not remove blob %s/%s after a failed transaction: %s", container, name, error
+                    )
         raise
     for container, name in unit.doomed:
         try:

@@ -1,4 +1,5 @@
 """Users, seeds and image validators."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,6 +44,7 @@ class UsersAndSeeds(StorageBase):
             if user_id is None:
                 raise UserAlreadyExistsError(f"User already exists: {email}")
             general = await folders.insert_folder(unit.conn, user_id, layout.DEFAULT_FOLDER, 0)
+            assert general is not None  # a new user has no folder of that name yet
             await users.set_default_set(unit.conn, user_id, general["id"])
             await self._write_marker(unit, user_id, layout.DEFAULT_FOLDER, general["id"])
         return user_id
@@ -101,8 +103,10 @@ class UsersAndSeeds(StorageBase):
         if source_url:
             records = parse_seed_records(await fetch_json(source_url.rstrip("/") + "/seeds/all.json"))
         else:
-            records = {s["seed_name"]: {"seed_id": str(s["seed_id"]), "seed_name": s["seed_name"]}
-                       for s in await self.get_all_seeds()}
+            records = {
+                s["seed_name"]: {"seed_id": str(s["seed_id"]), "seed_name": s["seed_name"]}
+                for s in await self.get_all_seeds()
+            }
         async with transaction(self.pool) as conn:
             await seeds.replace_seed_info(conn, records)
         return len(records)

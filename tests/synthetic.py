@@ -5,6 +5,7 @@ sensor noise; 1-40 seeds of 6 kinds (textured ellipses with rim shading, soft sh
 edges), isolated or slid against each other until they touch. Ground truth is the bounding box
 of each seed's own ellipse. Same seed, same picture.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,7 +50,16 @@ def _seed_patch(rng: np.random.Generator, kind: str, angle: float, a: float, b: 
         patch *= (1 + 0.25 * rng.standard_normal((size, size)))[..., None]
     elif texture == "gloss":
         spot = np.zeros((size, size), np.float32)
-        cv2.ellipse(spot, (int(r - a / 3), int(r - b / 3)), (max(1, int(a / 4)), max(1, int(b / 5))), angle, 0, 360, 160, -1)
+        cv2.ellipse(
+            spot,
+            (int(r - a / 3), int(r - b / 3)),
+            (max(1, int(a / 4)), max(1, int(b / 5))),
+            angle,
+            0,
+            360,
+            160,
+            -1,
+        )
         patch += cv2.GaussianBlur(spot, (0, 0), 2)[..., None]
     patch += rng.normal(0, 6, (size, size, 1))
     edge = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
@@ -58,8 +68,15 @@ def _seed_patch(rng: np.random.Generator, kind: str, angle: float, a: float, b: 
     return np.clip(patch, 0, 255), alpha, inside, r
 
 
-def make_tray(seed: int, n_seeds: int, kinds=None, touch_prob: float = 0.3, size=(1920, 1080),
-              tray=None, vignette: float = 0.18) -> tuple[np.ndarray, list[Seed]]:
+def make_tray(
+    seed: int,
+    n_seeds: int,
+    kinds=None,
+    touch_prob: float = 0.3,
+    size=(1920, 1080),
+    tray=None,
+    vignette: float = 0.18,
+) -> tuple[np.ndarray, list[Seed]]:
     """A BGR tray picture and its seeds."""
     rng = np.random.default_rng(seed)
     width, height = size
@@ -89,7 +106,7 @@ def make_tray(seed: int, n_seeds: int, kinds=None, touch_prob: float = 0.3, size
                 x0, y0 = int(tx) - r, int(ty) - r
                 if x0 < 2 or y0 < 2 or x0 + 2 * r + 3 > width or y0 + 2 * r + 3 > height:
                     break
-                overlap = (owner[y0:y0 + 2 * r + 1, x0:x0 + 2 * r + 1][inside] > 0).sum()
+                overlap = (owner[y0 : y0 + 2 * r + 1, x0 : x0 + 2 * r + 1][inside] > 0).sum()
                 if overlap > 0:
                     if overlap < 0.04 * inside.sum() and cx is not None:
                         pass
@@ -100,11 +117,11 @@ def make_tray(seed: int, n_seeds: int, kinds=None, touch_prob: float = 0.3, size
         else:
             cx, cy = rng.uniform(r + 4, width - r - 4), rng.uniform(r + 4, height - r - 4)
             x0, y0 = int(cx) - r, int(cy) - r
-            region = owner[max(0, y0 - 6):y0 + 2 * r + 7, max(0, x0 - 6):x0 + 2 * r + 7]
+            region = owner[max(0, y0 - 6) : y0 + 2 * r + 7, max(0, x0 - 6) : x0 + 2 * r + 7]
             if (region > 0).any():
                 continue
         x0, y0 = int(cx) - r, int(cy) - r
-        window = owner[y0:y0 + 2 * r + 1, x0:x0 + 2 * r + 1]
+        window = owner[y0 : y0 + 2 * r + 1, x0 : x0 + 2 * r + 1]
         free = inside & (window == 0)
         if free.sum() < 0.9 * inside.sum():
             continue
@@ -118,13 +135,14 @@ def make_tray(seed: int, n_seeds: int, kinds=None, touch_prob: float = 0.3, size
         placed.append((seed, cx, cy, r))
         shadow = np.zeros_like(alpha)
         shadow[4:, 4:] = alpha[:-4, :-4]
-        shadows[y0:y0 + 2 * r + 1, x0:x0 + 2 * r + 1] = np.maximum(
-            shadows[y0:y0 + 2 * r + 1, x0:x0 + 2 * r + 1], cv2.GaussianBlur(shadow, (0, 0), 4))
+        shadows[y0 : y0 + 2 * r + 1, x0 : x0 + 2 * r + 1] = np.maximum(
+            shadows[y0 : y0 + 2 * r + 1, x0 : x0 + 2 * r + 1], cv2.GaussianBlur(shadow, (0, 0), 4)
+        )
         layers.append((x0, y0, patch, alpha))
     image *= (1 - 0.18 * shadows)[..., None]
     for x0, y0, patch, alpha in layers:
         h, w = alpha.shape
-        view = image[y0:y0 + h, x0:x0 + w]
+        view = image[y0 : y0 + h, x0 : x0 + w]
         view[:] = view * (1 - alpha[..., None]) + patch * alpha[..., None]
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     cx, cy = rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height
@@ -144,7 +162,9 @@ def iou(a, b) -> float:
 
 def match(found: list[tuple], truth: list[tuple], threshold: float = 0.5) -> int:
     """Greedy one-to-one matches with IoU >= threshold."""
-    pairs = sorted(((iou(f, t), i, j) for i, f in enumerate(found) for j, t in enumerate(truth)), reverse=True)
+    pairs = sorted(
+        ((iou(f, t), i, j) for i, f in enumerate(found) for j, t in enumerate(truth)), reverse=True
+    )
     used_f, used_t, hits = set(), set(), 0
     for value, i, j in pairs:
         if value < threshold:
@@ -157,8 +177,15 @@ def match(found: list[tuple], truth: list[tuple], threshold: float = 0.5) -> int
 
 
 def pixel_boxes(detected: list[dict], width: int, height: int) -> list[tuple]:
-    return [(d["box"]["topX"] * width, d["box"]["topY"] * height, d["box"]["bottomX"] * width,
-             d["box"]["bottomY"] * height) for d in detected]
+    return [
+        (
+            d["box"]["topX"] * width,
+            d["box"]["topY"] * height,
+            d["box"]["bottomX"] * width,
+            d["box"]["bottomY"] * height,
+        )
+        for d in detected
+    ]
 
 
 def unusual(image: np.ndarray, kind: str) -> np.ndarray:

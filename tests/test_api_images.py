@@ -1,4 +1,5 @@
 """/image-validation (spec §5): the same checks, order and messages, with Pillow."""
+
 import base64
 import hashlib
 import io
@@ -36,8 +37,14 @@ async def test_missing_image(client, body):
     assert response.status_code == 400 and await response.get_json() == [CTX + "Missing image"]
 
 
-@pytest.mark.parametrize("image", ["no comma here", "data:image/png;base64,abc", "data:image/png;base64,"
-                                   + base64.b64encode(b"plain text, not an image").decode()])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "no comma here",
+        "data:image/png;base64,abc",
+        "data:image/png;base64," + base64.b64encode(b"plain text, not an image").decode(),
+    ],
+)
 async def test_unreadable_images_are_unhandled(client, image):
     assert await validate(client, image) == (400, ["Unhandled API error : Error validating image"])
 
@@ -50,7 +57,10 @@ async def test_non_object_bodies(client, body):
 
 async def test_size_check_uses_and(client):
     assert (await validate(client, data_url(png_bytes(4000, 500))))[0] == 200
-    assert await validate(client, data_url(png_bytes(1921, 1081))) == (400, [CTX + "invalid file size: 1921x1081"])
+    assert await validate(client, data_url(png_bytes(1921, 1081))) == (
+        400,
+        [CTX + "invalid file size: 1921x1081"],
+    )
 
 
 async def test_decompression_bomb_is_refused_before_decoding(client):
@@ -63,23 +73,31 @@ async def test_decompression_bomb_is_refused_before_decoding(client):
 async def test_truncated_image_is_not_resizable(client):
     data = png_bytes(300, 300, color=(10, 200, 30), fmt="JPEG")
     assert await validate(client, data_url(data[: len(data) // 2], "image/jpeg")) == (
-        400, [CTX + "invalid file not resizable"])
+        400,
+        [CTX + "invalid file not resizable"],
+    )
 
 
 async def test_extension_outside_the_valid_list(client):
     buffer = io.BytesIO()
     Image.new("RGB", (10, 10)).save(buffer, format="PPM")
     assert await validate(client, data_url(buffer.getvalue(), "image/ppm")) == (
-        400, [CTX + "invalid file extension: ppm"])
+        400,
+        [CTX + "invalid file extension: ppm"],
+    )
 
 
 async def test_header_must_name_the_real_format(client):
     jpeg = png_bytes(fmt="JPEG")
     assert (await validate(client, data_url(jpeg, "image/jpeg")))[0] == 200
     assert await validate(client, data_url(jpeg, "image/jpg")) == (
-        400, [CTX + "invalid file header: data:image/jpg;base64"])
+        400,
+        [CTX + "invalid file header: data:image/jpg;base64"],
+    )
     assert await validate(client, "data:image/," + base64.b64encode(png_bytes()).decode()) == (
-        400, [CTX + "invalid file header: data:image/"])
+        400,
+        [CTX + "invalid file header: data:image/"],
+    )
 
 
 async def test_a_100_001_by_1_000_png_is_refused_before_decoding_on_every_image_route(client, user, storage):
@@ -87,8 +105,17 @@ async def test_a_100_001_by_1_000_png_is_refused_before_decoding_on_every_image_
     bomb = data_url(png_header(100_001, 1_000))
     assert await validate(client, bomb) == (400, [CTX + "invalid file size: 100001x1000"])
     session = await storage.create_picture_set(user, 1, "bombs")
-    response = await client.post("/upload-picture", json={
-        "container_name": str(user), "session_id": str(session), "seed_name": "Brassica napus", "image": bomb})
+    response = await client.post(
+        "/upload-picture",
+        json={
+            "container_name": str(user),
+            "session_id": str(session),
+            "seed_name": "Brassica napus",
+            "image": bomb,
+        },
+    )
     assert (response.status_code, await response.get_json()) == (
-        400, ["API Error uploading picture : invalid file size: 100001x1000"])
+        400,
+        ["API Error uploading picture : invalid file size: 100001x1000"],
+    )
     # /inf: tests/test_inference.py::test_bad_input_writes_nothing

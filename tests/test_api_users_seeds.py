@@ -2,8 +2,8 @@
 
 import pytest
 
-from nachet.config import load_settings
 from api.vouch import make_vouch_cookie
+from nachet.config import load_settings
 from tests.conftest import SCHEMA
 
 
@@ -39,51 +39,77 @@ async def test_get_user_id_errors(client):
     response = await client.post("/get-user-id")
     assert response.status_code == 400
     assert await response.get_json() == [
-        "Datastore Error retrieving user id for email nobody@example.org : User not found"]
+        "Datastore Error retrieving user id for email nobody@example.org : User not found"
+    ]
     client.set_cookie("localhost", "jxVouchCookie", "abc")
     assert await (await client.post("/get-user-id")).get_json() == [
-        "API Error retrieving user id for email None : Incorrect padding"]
+        "API Error retrieving user id for email None : Incorrect padding"
+    ]
     import base64
     import gzip
 
     import jwt
 
-    no_claims = base64.urlsafe_b64encode(gzip.compress(jwt.encode({"x": 1}, "k" * 32, "HS256").encode())).decode()
+    no_claims = base64.urlsafe_b64encode(
+        gzip.compress(jwt.encode({"x": 1}, "k" * 32, "HS256").encode())
+    ).decode()
     client.set_cookie("localhost", "jxVouchCookie", no_claims)
     assert await (await client.post("/get-user-id")).get_json() == [
-        "API Error retrieving user id for email None : 'CustomClaims'"]
+        "API Error retrieving user id for email None : 'CustomClaims'"
+    ]
     client.set_cookie("localhost", "jxVouchCookie", base64.urlsafe_b64encode(b"not gzip").decode())
     assert await (await client.post("/get-user-id")).get_json() == [
-        "Unhandled API error : Error retrieving user id for email None"]
+        "Unhandled API error : Error retrieving user id for email None"
+    ]
 
 
 @pytest.fixture
 def verifying_settings(data_root):
-    return load_settings({"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA,
-                          "NACHET_VOUCH_JWT_SECRET": "the-real-secret-of-at-least-32-bytes"}, dotenv=False)
+    return load_settings(
+        {
+            "NACHET_DATA_DIR": str(data_root),
+            "NACHET_SCHEMA": SCHEMA,
+            "NACHET_VOUCH_JWT_SECRET": "the-real-secret-of-at-least-32-bytes",
+        },
+        dotenv=False,
+    )
 
 
-async def test_forged_or_expired_cookie_is_refused_when_verification_is_on(client_for, services, verifying_settings):
+async def test_forged_or_expired_cookie_is_refused_when_verification_is_on(
+    client_for, services, verifying_settings
+):
     import time
 
     await services.storage.ensure_user("example@gmail.com")
     client = client_for(services, verifying_settings)
-    client.set_cookie("localhost", "jxVouchCookie", make_vouch_cookie("example@gmail.com", "a-forger-key-that-is-32-bytes-long", exp=time.time() + 60))
+    client.set_cookie(
+        "localhost",
+        "jxVouchCookie",
+        make_vouch_cookie("example@gmail.com", "a-forger-key-that-is-32-bytes-long", exp=time.time() + 60),
+    )
     response = await client.post("/get-user-id")
     assert response.status_code == 401
     assert "Signature verification failed" in (await response.get_json())[0]
-    client.set_cookie("localhost", "jxVouchCookie",
-                      make_vouch_cookie("example@gmail.com", "the-real-secret-of-at-least-32-bytes", exp=time.time() - 5))
+    client.set_cookie(
+        "localhost",
+        "jxVouchCookie",
+        make_vouch_cookie("example@gmail.com", "the-real-secret-of-at-least-32-bytes", exp=time.time() - 5),
+    )
     assert await (await client.post("/get-user-id")).get_json() == [
-        "API Error retrieving user id for email None : the session cookie has expired"]
-    client.set_cookie("localhost", "jxVouchCookie",
-                      make_vouch_cookie("example@gmail.com", "the-real-secret-of-at-least-32-bytes", exp=time.time() + 60))
+        "API Error retrieving user id for email None : the session cookie has expired"
+    ]
+    client.set_cookie(
+        "localhost",
+        "jxVouchCookie",
+        make_vouch_cookie("example@gmail.com", "the-real-secret-of-at-least-32-bytes", exp=time.time() + 60),
+    )
     assert (await client.post("/get-user-id")).status_code == 200
 
 
 async def test_local_mode_reads_the_email_from_the_body(client_for, services, data_root, storage, user):
-    local = load_settings({"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_ENV": "local"},
-                          dotenv=False)
+    local = load_settings(
+        {"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_ENV": "local"}, dotenv=False
+    )
     client = client_for(services, local)
     email = (await storage.list_users())[-1]["email"]
     response = await client.post("/get-user-id", json={"email": email})
@@ -112,7 +138,9 @@ async def test_seed_data_for_real_seed_names(client):
 async def test_reload_seed_data_from_the_database(client):
     response = await client.get("/reload-seed-data")
     assert await response.get_json() == ["Seed data reloaded successfully"]
-    assert (await (await client.get("/seed-data/Lolium temulentum")).get_json())["seed_name"] == "Lolium temulentum"
+    assert (await (await client.get("/seed-data/Lolium temulentum")).get_json())[
+        "seed_name"
+    ] == "Lolium temulentum"
 
 
 async def test_reload_seed_data_from_nachet_data(client_for, services, data_root):
@@ -135,30 +163,53 @@ async def test_reload_seed_data_from_nachet_data(client_for, services, data_root
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        config = load_settings({"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA,
-                                "NACHET_DATA": f"http://127.0.0.1:{server.server_port}"}, dotenv=False)
+        config = load_settings(
+            {
+                "NACHET_DATA_DIR": str(data_root),
+                "NACHET_SCHEMA": SCHEMA,
+                "NACHET_DATA": f"http://127.0.0.1:{server.server_port}",
+            },
+            dotenv=False,
+        )
         client = client_for(services, config)
         assert await (await client.get("/reload-seed-data")).get_json() == ["Seed data reloaded successfully"]
         assert await (await client.get("/seed-data/Brassica napus")).get_json() == {
-            "about": "canola", "family": "Brassicaceae"}
-        config = load_settings({"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA,
-                                "NACHET_DATA": f"http://127.0.0.1:{server.server_port}/missing"}, dotenv=False)
+            "about": "canola",
+            "family": "Brassicaceae",
+        }
+        config = load_settings(
+            {
+                "NACHET_DATA_DIR": str(data_root),
+                "NACHET_SCHEMA": SCHEMA,
+                "NACHET_DATA": f"http://127.0.0.1:{server.server_port}/missing",
+            },
+            dotenv=False,
+        )
         response = await client_for(services, config).get("/reload-seed-data")
         assert response.status_code == 400
         assert (await response.get_json())[0].startswith(
-            "Unhandled API error : An error happend when reloading the seed data: ")
+            "Unhandled API error : An error happend when reloading the seed data: "
+        )
     finally:
         server.shutdown()
         await client_for(services).get("/reload-seed-data")  # back to the database's records
 
 
 async def test_cors_preflight(client_for, services, data_root):
-    config = load_settings({"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA,
-                            "NACHET_FRONTEND_PUBLIC_URL": "https://nachet.example,https://other.example"},
-                           dotenv=False)
+    config = load_settings(
+        {
+            "NACHET_DATA_DIR": str(data_root),
+            "NACHET_SCHEMA": SCHEMA,
+            "NACHET_FRONTEND_PUBLIC_URL": "https://nachet.example,https://other.example",
+        },
+        dotenv=False,
+    )
     client = client_for(services, config)
-    headers = {"Origin": "https://nachet.example", "Access-Control-Request-Method": "POST",
-               "Access-Control-Request-Headers": "access-control-allow-origin,content-type"}
+    headers = {
+        "Origin": "https://nachet.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "access-control-allow-origin,content-type",
+    }
     response = await client.options("/get-directories", headers=headers)
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "https://nachet.example"
@@ -171,8 +222,10 @@ async def test_cors_preflight(client_for, services, data_root):
 
 
 async def test_body_limit_is_enforced_before_reading(client_for, services, data_root):
-    config = load_settings({"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA,
-                            "NACHET_MAX_CONTENT_LENGTH": "1"}, dotenv=False)
+    config = load_settings(
+        {"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_MAX_CONTENT_LENGTH": "1"},
+        dotenv=False,
+    )
     client = client_for(services, config)
     response = await client.post("/image-validation", json={"image": "x" * (1024 * 1024 + 10)})
     assert response.status_code == 413

@@ -1,4 +1,5 @@
 """One contract, two implementations: the filesystem store and Azure Blob (against Azurite)."""
+
 import uuid
 
 import pytest

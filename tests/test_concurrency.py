@@ -1,5 +1,6 @@
 """Writers and deletions at the same time: no deadlock, no "Unhandled" answer, no orphan blob or
 row (checked with fsck), each lost race answered with the route's not-found message."""
+
 import asyncio
 import base64
 import uuid
@@ -22,8 +23,9 @@ async def post(client, path, body):
 
 
 async def no_findings(services, user):
-    assert await fsck.check(services.pool, services.blobs, grace_s=0,
-                            only={layout.container_name(user)}) == []
+    assert (
+        await fsck.check(services.pool, services.blobs, grace_s=0, only={layout.container_name(user)}) == []
+    )
 
 
 async def test_delete_right_after_labelled_uploads_never_deadlocks(client, user, services):
@@ -36,10 +38,19 @@ async def test_delete_right_after_labelled_uploads_never_deadlocks(client, user,
     for attempt in range(6):
         _, session = await post(client, "/new-batch-import", {"container_name": uid, "nb_pictures": 3})
         for image in pictures:
-            assert await post(client, "/upload-picture", {
-                "container_name": uid, "session_id": session["session_id"], "seed_name": "Brassica napus",
-                "image": image}) == (200, [True])
-        answer = await post(client, "/delete-permanently", {"container_name": uid, "folder_uuid": session["session_id"]})
+            assert await post(
+                client,
+                "/upload-picture",
+                {
+                    "container_name": uid,
+                    "session_id": session["session_id"],
+                    "seed_name": "Brassica napus",
+                    "image": image,
+                },
+            ) == (200, [True])
+        answer = await post(
+            client, "/delete-permanently", {"container_name": uid, "folder_uuid": session["session_id"]}
+        )
         assert answer == (200, True), (attempt, answer)
     await asyncio.wait_for(services.learner.drain(), 60)  # jobs of deleted pictures end quietly
     async with services.pool.acquire() as conn:
@@ -52,8 +63,12 @@ def local_client(client_for, services, data_root):
     from nachet.config import load_settings
     from tests.conftest import SCHEMA
 
-    return client_for(services, load_settings(
-        {"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_ENV": "test"}, dotenv=False))
+    return client_for(
+        services,
+        load_settings(
+            {"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_ENV": "test"}, dotenv=False
+        ),
+    )
 
 
 NOT_FOUND = (
@@ -65,23 +80,43 @@ NOT_FOUND = (
 
 
 @pytest.mark.parametrize("deletion", ["/delete-permanently", "/delete-with-archive"])
-async def test_writers_and_a_deletion_leave_no_orphan(local_client, user, services, storage, deletion, monkeypatch):
+async def test_writers_and_a_deletion_leave_no_orphan(
+    local_client, user, services, storage, deletion, monkeypatch
+):
     """/inf, /upload-picture and /feedback-negative write into a folder while it is deleted."""
     uid = str(user)
     await local_client.get("/test")
     if deletion == "/delete-with-archive":
         archive = f"archive-{uuid.uuid4().hex[:6]}@example.org"
         await storage.create_user(archive)
-        monkeypatch.setattr(local_client.app.config["NACHET_SETTINGS"], "dev_user_email", archive, raising=False)
-    _, session = await post(local_client, "/new-batch-import", {"container_name": uid, "nb_pictures": 1,
-                                                                 "folder_name": f"busy-{uuid.uuid4().hex[:6]}"})
+        monkeypatch.setattr(
+            local_client.app.config["NACHET_SETTINGS"], "dev_user_email", archive, raising=False
+        )
+    _, session = await post(
+        local_client,
+        "/new-batch-import",
+        {"container_name": uid, "nb_pictures": 1, "folder_name": f"busy-{uuid.uuid4().hex[:6]}"},
+    )
     folder = session["session_id"]
     picture = png_bytes(64, 48)
-    inference = {"model_name": "test_pipeline", "image": data_url(picture), "imageDims": [64, 48],
-                 "folder_name": folder, "container_name": uid}
+    inference = {
+        "model_name": "test_pipeline",
+        "image": data_url(picture),
+        "imageDims": [64, 48],
+        "folder_name": folder,
+        "container_name": uid,
+    }
     earlier = [(await post(local_client, "/inf", inference))[1] for _ in range(4)]
-    await post(local_client, "/upload-picture", {"container_name": uid, "session_id": folder,
-                                                  "seed_name": "Brassica napus", "image": data_url(picture)})
+    await post(
+        local_client,
+        "/upload-picture",
+        {
+            "container_name": uid,
+            "session_id": folder,
+            "seed_name": "Brassica napus",
+            "image": data_url(picture),
+        },
+    )
     done, started = [], asyncio.Event()
 
     async def writer(k: int):
@@ -89,15 +124,30 @@ async def test_writers_and_a_deletion_leave_no_orphan(local_client, user, servic
             if k % 3 == 0:
                 answer = await post(local_client, "/inf", inference)
             elif k % 3 == 1:
-                answer = await post(local_client, "/upload-picture", {
-                    "container_name": uid, "session_id": folder, "seed_name": "Lolium temulentum",
-                    "image": data_url(picture)})
+                answer = await post(
+                    local_client,
+                    "/upload-picture",
+                    {
+                        "container_name": uid,
+                        "session_id": folder,
+                        "seed_name": "Lolium temulentum",
+                        "image": data_url(picture),
+                    },
+                )
             else:
                 target = earlier[(k + i) % len(earlier)]
                 box = target["boxes"][0]
-                answer = await post(local_client, "/feedback-negative", {
-                    "userId": uid, "inferenceId": target["inference_id"],
-                    "boxes": [{"boxId": "", "label": "Bromus secalinus", "classId": "", "box": box["box"]}]})
+                answer = await post(
+                    local_client,
+                    "/feedback-negative",
+                    {
+                        "userId": uid,
+                        "inferenceId": target["inference_id"],
+                        "boxes": [
+                            {"boxId": "", "label": "Bromus secalinus", "classId": "", "box": box["box"]}
+                        ],
+                    },
+                )
             done.append(answer)
             if len(done) >= 8:
                 started.set()

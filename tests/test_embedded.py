@@ -1,5 +1,6 @@
 """The embedded default: persistence across restarts, losing the database while serving,
 a second instance on the same data directory, and start-up failures."""
+
 import os
 import subprocess
 import sys
@@ -23,7 +24,9 @@ async def test_data_survives_a_restart(tmp_path):
     assert pg.stop()
     pg = start_embedded(tmp_path)
     conn = await asyncpg.connect(pg.url())
-    assert await conn.fetchval('SELECT count(*) FROM "nachet".users WHERE email = $1', "kept@example.org") == 1
+    assert (
+        await conn.fetchval('SELECT count(*) FROM "nachet".users WHERE email = $1', "kept@example.org") == 1
+    )
     assert await migrate(conn, "nachet") == []
     await conn.close()
     pg.stop()
@@ -41,7 +44,8 @@ async def test_lost_database_gives_503_and_the_pool_recovers(tmp_path, client_fo
         response = await client.post("/get-directories", json={"container_name": user})
         assert response.status_code == 503
         assert await response.get_json() == [
-            "Datastore Error retrieving user directories : the database is unavailable"]
+            "Datastore Error retrieving user directories : the database is unavailable"
+        ]
         services.embedded = start_embedded(tmp_path)
         response = await client.post("/get-directories", json={"container_name": user})
         assert response.status_code == 200, await response.get_data()
@@ -55,8 +59,14 @@ async def test_a_second_instance_shares_the_server_without_harm(tmp_path):
     try:
         email = f"second-{uuid.uuid4().hex[:6]}@example.org"
         env = {**os.environ, "NACHET_DATA_DIR": str(tmp_path)}
-        second = subprocess.run([sys.executable, "-m", "nachet", "users", "add", email], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            [sys.executable, "-m", "nachet", "users", "add", email],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 0, second.stderr
         # the second process attached to the running server and left it running for the first
         assert await first.storage.get_user_id(email) == uuid.UUID(second.stdout.strip())
@@ -66,24 +76,39 @@ async def test_a_second_instance_shares_the_server_without_harm(tmp_path):
 
 
 def test_unreachable_database_exits_with_one_masked_line(tmp_path):
-    env = {**os.environ, "NACHET_DB_URL": "postgresql://nachet:s3cret@127.0.0.1:1/nachet",
-           "NACHET_DATA_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "NACHET_DB_URL": "postgresql://nachet:s3cret@127.0.0.1:1/nachet",
+        "NACHET_DATA_DIR": str(tmp_path),
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "nachet", "users", "list"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        [sys.executable, "-m", "nachet", "users", "list"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "s3cret" not in result.stderr + result.stdout
     assert "cannot connect to the database at postgresql://nachet:***@127.0.0.1:1/nachet" in result.stderr
 
 
 def test_invalid_configuration_lists_every_problem(tmp_path):
-    env = {**os.environ, "NACHET_MAX_CONTENT_LENGTH": "big", "NACHET_DB_URL": "mysql://x",
-           "NACHET_BLOB_PIPELINE_DECRYPTION_KEY": "nope", "NACHET_DATA_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "NACHET_MAX_CONTENT_LENGTH": "big",
+        "NACHET_DB_URL": "mysql://x",
+        "NACHET_BLOB_PIPELINE_DECRYPTION_KEY": "nope",
+        "NACHET_DATA_DIR": str(tmp_path),
+    }
     result = subprocess.run(
-        [sys.executable, "-c", "import app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        [sys.executable, "-c", "import app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
-    lines = [l for l in result.stderr.splitlines() if l.startswith("configuration error")]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("configuration error")]
     assert len(lines) == 3, result.stderr
-    assert any("NACHET_MAX_CONTENT_LENGTH" in l for l in lines)
+    assert any("NACHET_MAX_CONTENT_LENGTH" in line for line in lines)
 
 
 def test_two_workers_start_together_on_a_fresh_data_dir_and_stop_the_server(tmp_path):
@@ -99,8 +124,14 @@ def test_two_workers_start_together_on_a_fresh_data_dir_and_stop_the_server(tmp_
 
     port = free_port()
     env = {**os.environ, "NACHET_DATA_DIR": str(tmp_path)}
-    server = subprocess.Popen([sys.executable, "-m", "hypercorn", "-b", f"127.0.0.1:{port}", "-w", "2", "app:app"],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hypercorn", "-b", f"127.0.0.1:{port}", "-w", "2", "app:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     both_serving = threading.Event()
 
@@ -115,7 +146,9 @@ def test_two_workers_start_together_on_a_fresh_data_dir_and_stop_the_server(tmp_
     try:
         assert both_serving.wait(120), "".join(lines)  # each worker logs it once its start-up is done
         assert len(json.loads((tmp_path / "pg" / ".handle_pids.json").read_text())) == 2
-        listed = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/model-endpoints-metadata").read())
+        listed = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/model-endpoints-metadata").read()
+        )
         assert [p["pipeline_name"] for p in listed] == ["Local seed detector + feedback classifier"]
     finally:
         server.send_signal(signal.SIGTERM)
@@ -128,7 +161,13 @@ def test_two_workers_start_together_on_a_fresh_data_dir_and_stop_the_server(tmp_
 
 def test_a_configuration_error_under_hypercorn_exits_non_zero(tmp_path):
     env = {**os.environ, "NACHET_MAX_CONTENT_LENGTH": "big", "NACHET_DATA_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "hypercorn", "-b", "127.0.0.1:0", "app:app"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "hypercorn", "-b", "127.0.0.1:0", "app:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "configuration error: NACHET_MAX_CONTENT_LENGTH" in result.stderr

@@ -1,4 +1,5 @@
 """A blob write and its rows succeed or fail together; infrastructure failures are named."""
+
 import uuid
 
 import pytest
@@ -7,7 +8,13 @@ from datastore.blob.azure import AzureBlobStore
 from datastore.blob.fs import FsBlobStore
 from storage import Storage, StorageUnavailable
 from storage.layout import container_name
-from tests.conftest import AZURITE_API_VERSION, BOTH_BLOB_STORES, azurite_connection_string, free_port, png_bytes
+from tests.conftest import (
+    AZURITE_API_VERSION,
+    BOTH_BLOB_STORES,
+    azurite_connection_string,
+    free_port,
+    png_bytes,
+)
 
 pytestmark = BOTH_BLOB_STORES
 
@@ -15,7 +22,9 @@ pytestmark = BOTH_BLOB_STORES
 async def picture_count(pool, user):
     async with pool.acquire() as conn:
         return await conn.fetchval(
-            "SELECT count(*) FROM picture p JOIN picture_set s ON s.id = p.picture_set_id WHERE s.owner_id = $1", user)
+            "SELECT count(*) FROM picture p JOIN picture_set s ON s.id = p.picture_set_id WHERE s.owner_id = $1",
+            user,
+        )
 
 
 @pytest.fixture(params=["fs-on-a-file", "azure-refused"])
@@ -25,7 +34,9 @@ async def broken_blobs(request, tmp_path):
         root.write_text("a file where the blob root should be")
         yield FsBlobStore(root)
     else:  # a real refused connection: nothing listens on this port
-        store = AzureBlobStore(azurite_connection_string(free_port()), api_version=AZURITE_API_VERSION, retry_total=0)
+        store = AzureBlobStore(
+            azurite_connection_string(free_port()), api_version=AZURITE_API_VERSION, retry_total=0
+        )
         yield store
         await store.close()
 
@@ -63,7 +74,9 @@ async def failing_picture_update(pool):
                 FOR EACH ROW EXECUTE FUNCTION fail_at_commit();""")
     yield
     async with pool.acquire() as conn:
-        await conn.execute("DROP TRIGGER fail_marked_picture ON picture; DROP TRIGGER fail_at_commit ON picture")
+        await conn.execute(
+            "DROP TRIGGER fail_marked_picture ON picture; DROP TRIGGER fail_at_commit ON picture"
+        )
 
 
 @pytest.mark.parametrize("marker", [1337, 4242])
@@ -72,7 +85,9 @@ async def test_database_failure_after_blob_write_removes_the_blob(
 ):
     folder = await storage.create_picture_set(user, 1, "f")
     with pytest.raises(Exception, match="injected"):
-        await storage.upload_pictures(user, folder, [png_bytes()], seed_name="Brassica napus", nb_seeds=marker)
+        await storage.upload_pictures(
+            user, folder, [png_bytes()], seed_name="Brassica napus", nb_seeds=marker
+        )
     assert await picture_count(pool, user) == 0
     assert [b.name for b in await blob_store.list(container_name(user), "f/")] == ["f/f.json"]
 

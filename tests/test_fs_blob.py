@@ -1,4 +1,5 @@
 """What only the filesystem store can get wrong: paths that escape its root."""
+
 import pytest
 
 from datastore.blob.fs import FsBlobStore

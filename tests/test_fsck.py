@@ -1,4 +1,5 @@
 """`python -m nachet fsck`: rows and blobs must agree; each kind of finding is seen and repaired."""
+
 import os
 import subprocess
 import sys
@@ -28,27 +29,37 @@ async def fresh(db_url, tmp_path):
 
 def run_fsck(db_url, schema, data_dir, *args):
     env = {**os.environ, "NACHET_DB_URL": db_url, "NACHET_SCHEMA": schema, "NACHET_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "nachet", "fsck", "--grace", "0", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "nachet", "fsck", "--grace", "0", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 async def test_fsck_finds_and_repairs_each_kind(fresh, db_url, tmp_path):
     storage, schema = fresh
     user = await storage.create_user("fsck@example.org")
     folder = await storage.create_picture_set(user, 2, "batch")
-    kept, lost = await storage.upload_pictures(user, folder, [png_bytes(), png_bytes(8, 8)], seed_name="Brassica napus")
+    kept, lost = await storage.upload_pictures(
+        user, folder, [png_bytes(), png_bytes(8, 8)], seed_name="Brassica napus"
+    )
     container = layout.container_name(user)
     assert await fsck.check(storage.pool, storage.blobs, grace_s=0) == []
     assert run_fsck(db_url, schema, tmp_path).returncode == 0
 
-    await storage.blobs.delete(container, f"batch/{lost}")                      # a row without its blob
-    await storage.blobs.upload(container, f"batch/{uuid.uuid4()}", b"x")      # a blob without its row
-    await storage.blobs.upload(container, "gone/gone.json", b"{}")            # a marker without its folder
-    await storage.blobs.delete(container, "batch/batch.json")                 # a folder without its marker
+    await storage.blobs.delete(container, f"batch/{lost}")  # a row without its blob
+    await storage.blobs.upload(container, f"batch/{uuid.uuid4()}", b"x")  # a blob without its row
+    await storage.blobs.upload(container, "gone/gone.json", b"{}")  # a marker without its folder
+    await storage.blobs.delete(container, "batch/batch.json")  # a folder without its marker
     found = run_fsck(db_url, schema, tmp_path)
     assert found.returncode == 1
     kinds = sorted(line.split(":")[0] for line in found.stdout.splitlines())
-    assert kinds == ["blob without row", "dangling marker", "row without blob", "row without blob"], found.stdout
+    assert kinds == ["blob without row", "dangling marker", "row without blob", "row without blob"], (
+        found.stdout
+    )
 
     repaired = run_fsck(db_url, schema, tmp_path, "--repair")
     assert repaired.returncode == 1 and "4 finding(s), 4 repaired" in repaired.stderr

@@ -1,5 +1,6 @@
 """POST /inf end to end: pipelines from the database, the original's model protocols against a
 real loopback model server, named upstream failures, atomic saving."""
+
 import base64
 import json
 import uuid
@@ -9,8 +10,8 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from model_inference.service import ImageWarning
 from model_inference.insertion import insert_pipelines, load_pipeline_file
+from model_inference.service import ImageWarning
 from storage.layout import container_name
 from tests.conftest import DATA, data_url, png_bytes, png_header
 from tests.model_server import KEY, ModelServer
@@ -26,21 +27,45 @@ def model_server():
 
 
 def model(name, path, server, **extra):
-    return {"task": "Classification", "endpoint": f"{server.url}/{path}/score", "api_key": KEY,
-            "content_type": "application/json", "deployment_platform": "azureml-model-deployment",
-            "endpoint_name": name, "model_name": name, "created_by": "tests", "creation_date": "2024-01-01",
-            "version": 3, "description": "", "job_name": "", "dataset_description": "", "accuracy": 0.9, **extra}
+    return {
+        "task": "Classification",
+        "endpoint": f"{server.url}/{path}/score",
+        "api_key": KEY,
+        "content_type": "application/json",
+        "deployment_platform": "azureml-model-deployment",
+        "endpoint_name": name,
+        "model_name": name,
+        "created_by": "tests",
+        "creation_date": "2024-01-01",
+        "version": 3,
+        "description": "",
+        "job_name": "",
+        "dataset_description": "",
+        "accuracy": 0.9,
+        **extra,
+    }
 
 
 def pipeline(name, models, default=False):
-    return {"models": models, "pipeline_name": name, "created_by": "tests", "creation_date": "2024-01-01",
-            "version": 2, "description": f"{name} pipeline", "job_name": "", "dataset_description": "d",
-            "accuracy": 0.9, "default": default}
+    return {
+        "models": models,
+        "pipeline_name": name,
+        "created_by": "tests",
+        "creation_date": "2024-01-01",
+        "version": 2,
+        "description": f"{name} pipeline",
+        "job_name": "",
+        "dataset_description": "d",
+        "accuracy": 0.9,
+        "default": default,
+    }
 
 
 async def register(services, tmp_path, models, pipelines, fernet=None):
     path = tmp_path / f"pipelines-{uuid.uuid4().hex[:6]}.yaml"
-    path.write_text(yaml.safe_dump({"version": "0.1.4", "date": "2024-08-01", "models": models, "pipelines": pipelines}))
+    path.write_text(
+        yaml.safe_dump({"version": "0.1.4", "date": "2024-08-01", "models": models, "pipelines": pipelines})
+    )
     async with services.pool.acquire() as conn:
         await insert_pipelines(conn, load_pipeline_file(str(path)), fernet)
     await services.pipelines.reload()
@@ -50,17 +75,22 @@ async def register(services, tmp_path, models, pipelines, fernet=None):
 async def pipelines(services, model_server, tmp_path):
     s = model_server
     names = {k: f"{k}-{uuid.uuid4().hex[:6]}" for k in ("swin", "ens", "six", "bad")}
-    await register(services, tmp_path, [
-        model("seed-detector-1", "detect", s),
-        model("swinv1-base-dataaugv2-1", "classify", s),
-        model("swin-27-spp", "classify", s),
-        model("swin-15e-spp", "ensemble-b", s),
-        model("m-14of15seeds-6seedsmag", "sixseeds", s),
-    ], [
-        pipeline(names["swin"], ["seed-detector-1", "swinv1-base-dataaugv2-1"], default=True),
-        pipeline(names["ens"], ["seed-detector-1", "swin-27-spp", "swin-15e-spp"]),
-        pipeline(names["six"], ["m-14of15seeds-6seedsmag"]),
-    ])
+    await register(
+        services,
+        tmp_path,
+        [
+            model("seed-detector-1", "detect", s),
+            model("swinv1-base-dataaugv2-1", "classify", s),
+            model("swin-27-spp", "classify", s),
+            model("swin-15e-spp", "ensemble-b", s),
+            model("m-14of15seeds-6seedsmag", "sixseeds", s),
+        ],
+        [
+            pipeline(names["swin"], ["seed-detector-1", "swinv1-base-dataaugv2-1"], default=True),
+            pipeline(names["ens"], ["seed-detector-1", "swin-27-spp", "swin-15e-spp"]),
+            pipeline(names["six"], ["m-14of15seeds-6seedsmag"]),
+        ],
+    )
     return names
 
 
@@ -70,8 +100,14 @@ def tray(width=400, height=300):
 
 def inf_body(pipeline_name, user, image=None, dims=(400, 300), **extra):
     image = image if image is not None else tray(*dims)
-    return {"model_name": pipeline_name, "image": data_url(image), "imageDims": list(dims),
-            "folder_name": "General", "container_name": str(user), **extra}
+    return {
+        "model_name": pipeline_name,
+        "image": data_url(image),
+        "imageDims": list(dims),
+        "folder_name": "General",
+        "container_name": str(user),
+        **extra,
+    }
 
 
 async def post(client, body):
@@ -85,21 +121,32 @@ async def test_swin_pipeline_end_to_end(client, user, pipelines, model_server, p
     assert status == 200, body
     assert [b["label"] for b in body["boxes"]] == ["Ambrosia artemisiifolia", "Brassica napus"]
     assert body["boxes"][0]["box"] == {"topX": 40, "topY": 30, "bottomX": 120, "bottomY": 120}
-    assert body["boxes"][0]["topN"][0]["label"] == "Ambrosia artemisiifolia" and body["boxes"][0]["topN"][0]["object_id"]
+    assert (
+        body["boxes"][0]["topN"][0]["label"] == "Ambrosia artemisiifolia"
+        and body["boxes"][0]["topN"][0]["object_id"]
+    )
     assert body["labelOccurrence"] == {"Ambrosia artemisiifolia": 1, "Brassica napus": 1}
     assert body["totalBoxes"] == 2 and body["filename"] == "default_filename"
-    assert body["models"] == [{"name": "seed-detector-1", "version": 3}, {"name": "swinv1-base-dataaugv2-1", "version": 3}]
+    assert body["models"] == [
+        {"name": "seed-detector-1", "version": 3},
+        {"name": "swinv1-base-dataaugv2-1", "version": 3},
+    ]
     async with pool.acquire() as conn:
         pipeline_id = await conn.fetchval("SELECT id FROM pipeline WHERE name = $1", pipelines["swin"])
     assert body["pipeline_id"] == str(pipeline_id)
     # the wire: detector gets input_data JSON, the classifier raw base64 crops, with the three headers
     detect, *classify = model_server.requests
-    assert json.loads(detect["body"])["input_data"] == {"columns": ["image"], "index": [0],
-                                                        "data": [base64.b64encode(tray()).decode()]}
+    assert json.loads(detect["body"])["input_data"] == {
+        "columns": ["image"],
+        "index": [0],
+        "data": [base64.b64encode(tray()).decode()],
+    }
     assert detect["headers"]["azureml-model-deployment"] == "seed-detector-1"
     assert detect["headers"]["content-type"] == "application/json"
     assert detect["headers"]["authorization"] == f"Bearer {KEY}"
-    assert len(classify) == 2 and all(r["headers"]["azureml-model-deployment"] == "swinv1-base-dataaugv2-1" for r in classify)
+    assert len(classify) == 2 and all(
+        r["headers"]["azureml-model-deployment"] == "swinv1-base-dataaugv2-1" for r in classify
+    )
     assert base64.b64decode(classify[0]["body"])[:4] == b"\x89PNG"  # crops keep the picture's format
 
 
@@ -118,10 +165,19 @@ async def test_six_seeds(client, user, pipelines):
 async def test_pipeline_runs_models_in_its_own_order(services, model_server, tmp_path, client, user):
     name = f"order-{uuid.uuid4().hex[:6]}"
     # models declared classifier-first in the file's model list; the pipeline lists detector first
-    await register(services, tmp_path, [model("swinv1-base-dataaugv2-1", "classify", model_server),
-                                         model("seed-detector-1", "detect", model_server)],
-                   [pipeline(name, ["seed-detector-1", "swinv1-base-dataaugv2-1"], default=True)])
-    assert [m.name for m in services.pipelines.get(name).models] == ["seed-detector-1", "swinv1-base-dataaugv2-1"]
+    await register(
+        services,
+        tmp_path,
+        [
+            model("swinv1-base-dataaugv2-1", "classify", model_server),
+            model("seed-detector-1", "detect", model_server),
+        ],
+        [pipeline(name, ["seed-detector-1", "swinv1-base-dataaugv2-1"], default=True)],
+    )
+    assert [m.name for m in services.pipelines.get(name).models] == [
+        "seed-detector-1",
+        "swinv1-base-dataaugv2-1",
+    ]
     assert (await post(client, inf_body(name, user)))[0] == 200
 
 
@@ -129,12 +185,20 @@ async def test_encrypted_endpoint_and_key(services, model_server, tmp_path, clie
     key = Fernet.generate_key()
     services.pipelines.fernet = Fernet(key)
     name = f"sealed-{uuid.uuid4().hex[:6]}"
-    await register(services, tmp_path, [model("seed-detector-1", "detect", model_server),
-                                        model("swinv1-base-dataaugv2-1", "classify", model_server)],
-                   [pipeline(name, ["seed-detector-1", "swinv1-base-dataaugv2-1"], default=True)], Fernet(key))
+    await register(
+        services,
+        tmp_path,
+        [
+            model("seed-detector-1", "detect", model_server),
+            model("swinv1-base-dataaugv2-1", "classify", model_server),
+        ],
+        [pipeline(name, ["seed-detector-1", "swinv1-base-dataaugv2-1"], default=True)],
+        Fernet(key),
+    )
     async with services.pool.acquire() as conn:
         stored = await conn.fetchval(
-            "SELECT v.data FROM model m JOIN model_version v ON v.id = m.active_version WHERE m.name = 'seed-detector-1'")
+            "SELECT v.data FROM model m JOIN model_version v ON v.id = m.active_version WHERE m.name = 'seed-detector-1'"
+        )
     assert stored["api_key"].startswith("gAAAAA") and KEY not in json.dumps(stored)
     assert (await post(client, inf_body(name, user)))[0] == 200
 
@@ -145,7 +209,15 @@ async def test_model_endpoints_metadata_has_no_secrets(client, pipelines):
     entry = listed[pipelines["swin"]]
     assert entry["models"] == ["seed-detector-1", "swinv1-base-dataaugv2-1"]
     assert entry["model_name"] == pipelines["swin"] and entry["default"] is True
-    assert {"created_by", "creation_date", "dataset", "description", "job_name", "version", "pipeline_id"} <= entry.keys()
+    assert {
+        "created_by",
+        "creation_date",
+        "dataset",
+        "description",
+        "job_name",
+        "version",
+        "pipeline_id",
+    } <= entry.keys()
     text = json.dumps(listed)
     assert KEY not in text and "/score" not in text
 
@@ -154,24 +226,29 @@ async def test_inference_goes_to_the_named_folder(client, user, storage, pipelin
     folder = await storage.create_picture_set(user, 0, "bench")
     assert (await post(client, {**inf_body(pipelines["swin"], user), "folder_name": "bench"}))[0] == 200
     assert (await post(client, {**inf_body(pipelines["swin"], user), "folder_name": str(folder)}))[0] == 200
-    assert (await post(client, {**inf_body(pipelines["swin"], user), "folder_name": "no such folder"}))[0] == 200
+    assert (await post(client, {**inf_body(pipelines["swin"], user), "folder_name": "no such folder"}))[
+        0
+    ] == 200
     listing = {f["folder_name"]: f["nb_pictures"] for f in await storage.get_directories(user)}
     assert listing == {"General": 1, "bench": 2}
 
 
-@pytest.mark.parametrize("path,status,message", [
-    ("status401", 502, "model seed-detector-1 rejected the credentials (HTTP 401)"),
-    ("status403", 502, "model seed-detector-1 rejected the credentials (HTTP 403)"),
-    ("status404", 502, "model seed-detector-1 was not found at its endpoint (HTTP 404)"),
-    ("status424", 502, "model seed-detector-1 failed while scoring (HTTP 424)"),
-    ("status500", 502, "model seed-detector-1 failed while scoring (HTTP 500)"),
-    ("notjson", 502, "model seed-detector-1 answered with a body that is not JSON"),
-    ("refused", 502, "model seed-detector-1 is unreachable (connection refused)"),
-    ("outside", 400, "model seed-detector-1 returned box coordinates outside 0..1"),
-    ("nan", 502, "model seed-detector-1 answered a number that is not finite (NaN or Infinity)"),
-    ("infinity", 502, "model seed-detector-1 answered a number that is not finite (NaN or Infinity)"),
-    ("hangup", 502, "model seed-detector-1 closed the connection"),
-])
+@pytest.mark.parametrize(
+    "path,status,message",
+    [
+        ("status401", 502, "model seed-detector-1 rejected the credentials (HTTP 401)"),
+        ("status403", 502, "model seed-detector-1 rejected the credentials (HTTP 403)"),
+        ("status404", 502, "model seed-detector-1 was not found at its endpoint (HTTP 404)"),
+        ("status424", 502, "model seed-detector-1 failed while scoring (HTTP 424)"),
+        ("status500", 502, "model seed-detector-1 failed while scoring (HTTP 500)"),
+        ("notjson", 502, "model seed-detector-1 answered with a body that is not JSON"),
+        ("refused", 502, "model seed-detector-1 is unreachable (connection refused)"),
+        ("outside", 400, "model seed-detector-1 returned box coordinates outside 0..1"),
+        ("nan", 502, "model seed-detector-1 answered a number that is not finite (NaN or Infinity)"),
+        ("infinity", 502, "model seed-detector-1 answered a number that is not finite (NaN or Infinity)"),
+        ("hangup", 502, "model seed-detector-1 closed the connection"),
+    ],
+)
 async def test_upstream_failures_are_named_and_nothing_is_written(
     services, model_server, tmp_path, client, user, pool, blob_store, path, status, message
 ):
@@ -181,13 +258,22 @@ async def test_upstream_failures_are_named_and_nothing_is_written(
     if path == "refused":
         detector["endpoint"] = f"http://127.0.0.1:{free_port()}/score"
     name = f"broken-{uuid.uuid4().hex[:6]}"
-    await register(services, tmp_path, [detector, model("swinv1-base-dataaugv2-1", "classify", model_server)],
-                   [pipeline(name, ["seed-detector-1", "swinv1-base-dataaugv2-1"], default=True)])
+    await register(
+        services,
+        tmp_path,
+        [detector, model("swinv1-base-dataaugv2-1", "classify", model_server)],
+        [pipeline(name, ["seed-detector-1", "swinv1-base-dataaugv2-1"], default=True)],
+    )
     got_status, body = await post(client, inf_body(name, user))
     assert got_status == status and body[0].startswith(CTX + message), body
     async with pool.acquire() as conn:
-        assert await conn.fetchval(
-            "SELECT count(*) FROM picture p JOIN picture_set s ON s.id = p.picture_set_id WHERE s.owner_id = $1", user) == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM picture p JOIN picture_set s ON s.id = p.picture_set_id WHERE s.owner_id = $1",
+                user,
+            )
+            == 0
+        )
     assert [b.name for b in await blob_store.list(container_name(user))] == ["General/General.json"]
 
 
@@ -196,13 +282,21 @@ async def test_timeout_is_504(services, model_server, tmp_path, client_for, user
     from nachet.runtime import make_services
     from tests.conftest import SCHEMA
 
-    config = load_settings({"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA,
-                            "NACHET_MODEL_READ_TIMEOUT": "0.3"}, dotenv=False)
+    config = load_settings(
+        {"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_MODEL_READ_TIMEOUT": "0.3"},
+        dotenv=False,
+    )
     quick = make_services(config, services.pool, services.blobs)
     name = f"slow-{uuid.uuid4().hex[:6]}"
-    await register(quick, tmp_path, [model("seed-detector-1", "detect", model_server),
-                                     model("swinv1-base-dataaugv2-1", "classify", model_server)],
-                   [pipeline(name, ["seed-detector-1", "swinv1-base-dataaugv2-1"], default=True)])
+    await register(
+        quick,
+        tmp_path,
+        [
+            model("seed-detector-1", "detect", model_server),
+            model("swinv1-base-dataaugv2-1", "classify", model_server),
+        ],
+        [pipeline(name, ["seed-detector-1", "swinv1-base-dataaugv2-1"], default=True)],
+    )
     model_server.delay_s = 1.0
     try:
         status, body = await post(client_for(quick, config), inf_body(name, user))
@@ -219,7 +313,8 @@ async def test_unknown_label_is_refused_and_nothing_written(client, user, pipeli
     finally:
         model_server.labels = ["012 Ambrosia artemisiifolia", "000 Brassica napus"]
     assert status == 400 and body == [
-        "Datastore Error during classification : the model answered a label that is not in the seed table: 'Martian bean'"]
+        "Datastore Error during classification : the model answered a label that is not in the seed table: 'Martian bean'"
+    ]
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM inference WHERE user_id = $1", user) == 0
 
@@ -230,7 +325,9 @@ async def test_zero_boxes_is_a_saved_inference(client, user, pipelines, model_se
         status, body = await post(client, inf_body(pipelines["swin"], user, color_format="rgb"))
     finally:
         model_server.boxes = saved_boxes
-    assert status == 200 and body["totalBoxes"] == 0 and body["labelOccurrence"] == {} and body["inference_id"]
+    assert (
+        status == 200 and body["totalBoxes"] == 0 and body["labelOccurrence"] == {} and body["inference_id"]
+    )
 
 
 # -- the spec's test pipeline ------------------------------------------------------------------------------
@@ -239,8 +336,12 @@ def local_client(client_for, services, data_root):
     from nachet.config import load_settings
     from tests.conftest import SCHEMA
 
-    return client_for(services, load_settings(
-        {"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_ENV": "test"}, dotenv=False))
+    return client_for(
+        services,
+        load_settings(
+            {"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_ENV": "test"}, dotenv=False
+        ),
+    )
 
 
 async def test_test_route_is_404_outside_local_and_test(client):
@@ -251,20 +352,43 @@ async def test_test_pipeline_end_to_end(local_client, user):
     response = await local_client.get("/test")
     assert await response.get_json() == [{"models": ["test_model1"], "pipeline_name": "test_pipeline"}]
     image = (DATA / "1310_1.png").read_bytes()
-    body = {"model_name": "test_pipeline", "image": data_url(image, "image/PNG"), "imageDims": [638, 559],
-            "folder_name": "test1", "container_name": str(user)}
+    body = {
+        "model_name": "test_pipeline",
+        "image": data_url(image, "image/PNG"),
+        "imageDims": [638, 559],
+        "folder_name": "test1",
+        "container_name": str(user),
+    }
     status, result = await post(local_client, body)
     assert status == 200, result
     keys = set(result) | set(result["boxes"][0])
-    assert keys == {"filename", "boxes", "labelOccurrence", "totalBoxes", "box", "label", "color", "score", "topN",
-                    "overlapping", "overlappingIndices", "models", "box_id", "inference_id", "object_type_id",
-                    "top_id", "pipeline_id"}
+    assert keys == {
+        "filename",
+        "boxes",
+        "labelOccurrence",
+        "totalBoxes",
+        "box",
+        "label",
+        "color",
+        "score",
+        "topN",
+        "overlapping",
+        "overlappingIndices",
+        "models",
+        "box_id",
+        "inference_id",
+        "object_type_id",
+        "top_id",
+        "pipeline_id",
+    }
     assert result["boxes"][0]["box"] == {"topX": 49, "topY": 38, "bottomX": 548, "bottomY": 313}
     assert result["boxes"][0]["color"] == "#ED1C24"
     assert result["models"] == [{"name": "test_model1", "version": 1}]
     status, result = await post(local_client, {**body, "image": "data:image/PNG;base64,"})
-    assert status == 400 and result == [CTX + "An error occurred while processing the requests :\n "
-                                         "The result send to the inference function is empty"]
+    assert status == 400 and result == [
+        CTX + "An error occurred while processing the requests :\n "
+        "The result send to the inference function is empty"
+    ]
 
 
 MISSING = CTX + "missing request arguments: either folder_name, container_name, imageDims or image is missing"
@@ -272,14 +396,25 @@ MISSING = CTX + "missing request arguments: either folder_name, container_name, 
 
 @pytest.mark.parametrize("blank", ["image", "imageDims", "folder_name", "container_name"])
 async def test_missing_arguments(local_client, blank):
-    body = {"model_name": "test_pipeline", "image": "data:image/png;base64,AAAA", "imageDims": [10, 10],
-            "folder_name": "f", "container_name": "c", blank: ""}
+    body = {
+        "model_name": "test_pipeline",
+        "image": "data:image/png;base64,AAAA",
+        "imageDims": [10, 10],
+        "folder_name": "f",
+        "container_name": "c",
+        blank: "",
+    }
     assert await post(local_client, body) == (400, [MISSING])
 
 
 async def test_unknown_pipeline_is_checked_before_the_image(local_client):
-    body = {"model_name": "wrong_pipeline_name", "image": base64.b64encode(b"x").decode(), "imageDims": [1, 1],
-            "folder_name": "f", "container_name": "c"}
+    body = {
+        "model_name": "wrong_pipeline_name",
+        "image": base64.b64encode(b"x").decode(),
+        "imageDims": [1, 1],
+        "folder_name": "f",
+        "container_name": "c",
+    }
     assert await post(local_client, body) == (400, [CTX + "model wrong_pipeline_name not found"])
 
 
@@ -288,51 +423,98 @@ async def test_unvalidated_picture_warns_last(local_client, user):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         await post(local_client, inf_body("test_pipeline", user))
-    assert issubclass(caught[-1].category, ImageWarning) and "this picture was not validate" in str(caught[-1].message)
+    assert issubclass(caught[-1].category, ImageWarning) and "this picture was not validate" in str(
+        caught[-1].message
+    )
 
 
-@pytest.mark.parametrize("change,expected", [
-    ({"imageDims": [0, 300]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-    ({"imageDims": [400]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-    ({"imageDims": "400x300"}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-    ({"imageDims": [-400, 300]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-    ({"imageDims": [float("nan"), 300]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-    ({"imageDims": [400, float("inf")]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-    ({"imageDims": ["400", "300"]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-    ({"imageDims": [400, 300, 3]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-    ({"imageDims": [True, 300]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-    ({"image": data_url(png_header(100_001, 1_000))}, (400, [CTX + "invalid file size: 100001x1000"])),
-    ({"image": data_url(png_bytes(400, 300, fmt="JPEG")[:-600], "image/jpeg")},
-     (400, [CTX + "the image is truncated or corrupt"])),
-    ({"image": data_url(png_bytes(400, 300)[:-40])}, (400, [CTX + "the image is truncated or corrupt"])),
-    ({"area_ratio": 1.5}, (400, [CTX + "area_ratio must be a number between 0 and 1"])),
-    ({"color_format": "cmyk"}, (400, [CTX + "Error while processing inference results :\n object of type 'NoneType' has no len()"])),
-    ({"image": "no comma"}, (400, ["Unhandled API error : Error during classification"])),
-    ({"image": "data:image/png;base64," + base64.b64encode(b"not an image").decode()},
-     (400, [CTX + "the image could not be read: UnidentifiedImageError"])),
-    ({"container_name": "not-a-user"}, (400, ["Datastore Error during classification : Datastore Unhandled Error"])),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        ({"imageDims": [0, 300]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
+        ({"imageDims": [400]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
+        ({"imageDims": "400x300"}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
+        (
+            {"imageDims": [-400, 300]},
+            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+        ),
+        (
+            {"imageDims": [float("nan"), 300]},
+            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+        ),
+        (
+            {"imageDims": [400, float("inf")]},
+            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+        ),
+        (
+            {"imageDims": ["400", "300"]},
+            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+        ),
+        (
+            {"imageDims": [400, 300, 3]},
+            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+        ),
+        (
+            {"imageDims": [True, 300]},
+            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+        ),
+        ({"image": data_url(png_header(100_001, 1_000))}, (400, [CTX + "invalid file size: 100001x1000"])),
+        (
+            {"image": data_url(png_bytes(400, 300, fmt="JPEG")[:-600], "image/jpeg")},
+            (400, [CTX + "the image is truncated or corrupt"]),
+        ),
+        ({"image": data_url(png_bytes(400, 300)[:-40])}, (400, [CTX + "the image is truncated or corrupt"])),
+        ({"area_ratio": 1.5}, (400, [CTX + "area_ratio must be a number between 0 and 1"])),
+        (
+            {"color_format": "cmyk"},
+            (
+                400,
+                [CTX + "Error while processing inference results :\n object of type 'NoneType' has no len()"],
+            ),
+        ),
+        ({"image": "no comma"}, (400, ["Unhandled API error : Error during classification"])),
+        (
+            {"image": "data:image/png;base64," + base64.b64encode(b"not an image").decode()},
+            (400, [CTX + "the image could not be read: UnidentifiedImageError"]),
+        ),
+        (
+            {"container_name": "not-a-user"},
+            (400, ["Datastore Error during classification : Datastore Unhandled Error"]),
+        ),
+    ],
+)
 async def test_bad_input_writes_nothing(local_client, user, pool, blob_store, change, expected):
     await local_client.get("/test")
     assert await post(local_client, {**inf_body("test_pipeline", user), **change}) == expected
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM inference WHERE user_id = $1", user) == 0
-        assert await conn.fetchval("SELECT count(*) FROM picture p JOIN picture_set s ON s.id = p.picture_set_id "
-                                   "WHERE s.owner_id = $1", user) == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM picture p JOIN picture_set s ON s.id = p.picture_set_id "
+                "WHERE s.owner_id = $1",
+                user,
+            )
+            == 0
+        )
     if not change.get("container_name"):
         assert [b.name for b in await blob_store.list(container_name(user))] == ["General/General.json"]
 
 
-@pytest.mark.parametrize("dims,expected", [
-    ([638, 559], {"topX": 49, "topY": 38, "bottomX": 548, "bottomY": 313}),
-    ([319, 279.5], {"topX": 24, "topY": 19, "bottomX": 274, "bottomY": 156}),  # a canvas at half size
-    ([1000, 500], {"topX": 78, "topY": 34, "bottomX": 860, "bottomY": 280}),  # another shape: logged
-])
+@pytest.mark.parametrize(
+    "dims,expected",
+    [
+        ([638, 559], {"topX": 49, "topY": 38, "bottomX": 548, "bottomY": 313}),
+        ([319, 279.5], {"topX": 24, "topY": 19, "bottomX": 274, "bottomY": 156}),  # a canvas at half size
+        ([1000, 500], {"topX": 78, "topY": 34, "bottomX": 860, "bottomY": 280}),  # another shape: logged
+    ],
+)
 async def test_boxes_are_scaled_to_any_image_dims(local_client, user, caplog, dims, expected):
     """The original's contract (spec §8): any two positive numbers; the boxes are in their units."""
     await local_client.get("/test")
     image = (DATA / "1310_1.png").read_bytes()
-    status, result = await post(local_client, {**inf_body("test_pipeline", user, image=image), "imageDims": dims})
+    status, result = await post(
+        local_client, {**inf_body("test_pipeline", user, image=image), "imageDims": dims}
+    )
     assert status == 200, result
     assert result["boxes"][0]["box"] == expected
     assert ("differ in aspect ratio" in caplog.text) == (dims == [1000, 500])

@@ -1,5 +1,6 @@
 """The offline default pipeline learns through the API: labelled batch uploads teach it, /inf
 names the seeds of new trays, and one corrected box changes the next answer."""
+
 import base64
 
 import cv2
@@ -46,9 +47,17 @@ async def learn(services):
 
 
 async def infer(client, user, image):
-    status, body = await post(client, "/inf", {
-        "model_name": BUILTIN_PIPELINE, "image": png_url(image), "imageDims": list(SIZE),
-        "folder_name": "General", "container_name": str(user)})
+    status, body = await post(
+        client,
+        "/inf",
+        {
+            "model_name": BUILTIN_PIPELINE,
+            "image": png_url(image),
+            "imageDims": list(SIZE),
+            "folder_name": "General",
+            "container_name": str(user),
+        },
+    )
     assert status == 200, body
     return body
 
@@ -80,13 +89,23 @@ async def test_empty_tray_is_a_saved_inference(client, user, builtin):
 async def test_learns_from_labelled_uploads_and_feedback(client, user, builtin):
     uid = str(user)
     for k, (kind, species) in enumerate(SPECIES.items()):
-        status, session = await post(client, "/new-batch-import", {"container_name": uid, "nb_pictures": 2,
-                                                                   "folder_name": f"learn {kind}"})
+        status, session = await post(
+            client,
+            "/new-batch-import",
+            {"container_name": uid, "nb_pictures": 2, "folder_name": f"learn {kind}"},
+        )
         for j in range(2):
             image, _ = make_tray(1000 + 10 * k + j, 5, kinds=[kind], touch_prob=0.0, size=SIZE)
-            assert await post(client, "/upload-picture", {
-                "container_name": uid, "session_id": session["session_id"], "seed_name": species,
-                "image": png_url(image)}) == (200, [True])
+            assert await post(
+                client,
+                "/upload-picture",
+                {
+                    "container_name": uid,
+                    "session_id": session["session_id"],
+                    "seed_name": species,
+                    "image": png_url(image),
+                },
+            ) == (200, [True])
     await learn(builtin)
     assert len(builtin.learner.classifier.classes) >= 6 and builtin.learner.classifier.size >= 50
 
@@ -102,9 +121,15 @@ async def test_learns_from_labelled_uploads_and_feedback(client, user, builtin):
     body = await infer(client, user, image)
     box = body["boxes"][0]
     assert box["label"] != "Carduus nutans"
-    status, _ = await post(client, "/feedback-negative", {
-        "userId": uid, "inferenceId": body["inference_id"],
-        "boxes": [{"boxId": box["box_id"], "label": "Carduus nutans", "classId": "", "box": box["box"]}]})
+    status, _ = await post(
+        client,
+        "/feedback-negative",
+        {
+            "userId": uid,
+            "inferenceId": body["inference_id"],
+            "boxes": [{"boxId": box["box_id"], "label": "Carduus nutans", "classId": "", "box": box["box"]}],
+        },
+    )
     assert status == 200
     await learn(builtin)
     again = await infer(client, user, image)
@@ -160,9 +185,17 @@ def test_committed_embedder_matches_its_checksum_and_torch():
 async def test_unusual_pictures_through_inf(client, user, builtin, kind):
     image = unusual(make_tray(910, 3, touch_prob=0.0, size=SIZE)[0], kind)
     h, w = image.shape[:2]
-    status, body = await post(client, "/inf", {
-        "model_name": BUILTIN_PIPELINE, "image": png_url(image), "imageDims": [w, h],
-        "folder_name": "General", "container_name": str(user)})
+    status, body = await post(
+        client,
+        "/inf",
+        {
+            "model_name": BUILTIN_PIPELINE,
+            "image": png_url(image),
+            "imageDims": [w, h],
+            "folder_name": "General",
+            "container_name": str(user),
+        },
+    )
     assert status == 200, body
     assert body["totalBoxes"] == (0 if kind == "tiny" else 3)
 
@@ -180,12 +213,21 @@ async def test_new_labels_reach_every_worker_by_notification(client, user, built
     await services.learner.start()
     await other.start()
     try:
-        status, session = await post(client, "/new-batch-import", {"container_name": str(user), "nb_pictures": 1})
+        status, session = await post(
+            client, "/new-batch-import", {"container_name": str(user), "nb_pictures": 1}
+        )
         image, _ = make_tray(950, 4, kinds=["pale_cream"], touch_prob=0.0, size=SIZE)
         started = time.monotonic()
-        assert await post(client, "/upload-picture", {
-            "container_name": str(user), "session_id": session["session_id"], "seed_name": "Iva axillaris",
-            "image": png_url(image)}) == (200, [True])
+        assert await post(
+            client,
+            "/upload-picture",
+            {
+                "container_name": str(user),
+                "session_id": session["session_id"],
+                "seed_name": "Iva axillaris",
+                "image": png_url(image),
+            },
+        ) == (200, [True])
         while time.monotonic() - started < 15:
             if other.classifier is not None and "Iva axillaris" in other.classifier.names.values():
                 break
@@ -215,33 +257,76 @@ async def test_exif_orientation_is_applied_for_the_builtin_models(client, user, 
     exif[0x0112] = 6
     buffer = io.BytesIO()
     picture.save(buffer, format="JPEG", quality=95, exif=exif)
-    status, body = await post(client, "/inf", {
-        "model_name": BUILTIN_PIPELINE, "image": "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(),
-        "imageDims": [540, 960], "folder_name": "General", "container_name": str(user)})
+    status, body = await post(
+        client,
+        "/inf",
+        {
+            "model_name": BUILTIN_PIPELINE,
+            "image": "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(),
+            "imageDims": [540, 960],
+            "folder_name": "General",
+            "container_name": str(user),
+        },
+    )
     assert status == 200, body
-    found = [(b["box"]["topX"], b["box"]["topY"], b["box"]["bottomX"], b["box"]["bottomY"]) for b in body["boxes"]]
-    assert len(found) == 3 and all(max(iou(f, seed.box) for f in found) >= 0.5 for seed in truth), (found, truth)
+    found = [
+        (b["box"]["topX"], b["box"]["topY"], b["box"]["bottomX"], b["box"]["bottomY"]) for b in body["boxes"]
+    ]
+    assert len(found) == 3 and all(max(iou(f, seed.box) for f in found) >= 0.5 for seed in truth), (
+        found,
+        truth,
+    )
 
 
 async def test_unknown_seed_is_never_a_training_label(client, user, builtin, storage):
-    """"Unknown seed" is the classifier's placeholder: an upload labelled with it, a box confirmed
+    """ "Unknown seed" is the classifier's placeholder: an upload labelled with it, a box confirmed
     with it or corrected to it teaches nothing."""
     from tests.test_storage import detected
 
     uid = str(user)
     _, session = await post(client, "/new-batch-import", {"container_name": uid, "nb_pictures": 1})
     image, _ = make_tray(960, 2, touch_prob=0.0, size=SIZE)
-    assert await post(client, "/upload-picture", {"container_name": uid, "session_id": session["session_id"],
-                                                  "seed_name": "Unknown seed", "image": png_url(image)}) == (200, [True])
-    confirmed = await storage.save_inference(user, None, cv2.imencode(".png", image)[1].tobytes(),
-                                             detected("Unknown seed"), None, [960, 540])
-    assert (await post(client, "/feedback-positive", {"userId": uid, "inferenceId": confirmed["inference_id"],
-                                                      "boxes": [{"boxId": confirmed["boxes"][0]["box_id"]}]}))[0] == 200
-    corrected = await storage.save_inference(user, None, cv2.imencode(".png", image)[1].tobytes(),
-                                             detected("Brassica napus"), None, [960, 540])
+    assert await post(
+        client,
+        "/upload-picture",
+        {
+            "container_name": uid,
+            "session_id": session["session_id"],
+            "seed_name": "Unknown seed",
+            "image": png_url(image),
+        },
+    ) == (200, [True])
+    confirmed = await storage.save_inference(
+        user, None, cv2.imencode(".png", image)[1].tobytes(), detected("Unknown seed"), None, [960, 540]
+    )
+    assert (
+        await post(
+            client,
+            "/feedback-positive",
+            {
+                "userId": uid,
+                "inferenceId": confirmed["inference_id"],
+                "boxes": [{"boxId": confirmed["boxes"][0]["box_id"]}],
+            },
+        )
+    )[0] == 200
+    corrected = await storage.save_inference(
+        user, None, cv2.imencode(".png", image)[1].tobytes(), detected("Brassica napus"), None, [960, 540]
+    )
     box = corrected["boxes"][0]
-    assert (await post(client, "/feedback-negative", {"userId": uid, "inferenceId": corrected["inference_id"], "boxes": [
-        {"boxId": box["box_id"], "label": "Unknown seed", "classId": "", "box": box["box"]}]}))[0] == 200
+    assert (
+        await post(
+            client,
+            "/feedback-negative",
+            {
+                "userId": uid,
+                "inferenceId": corrected["inference_id"],
+                "boxes": [
+                    {"boxId": box["box_id"], "label": "Unknown seed", "classId": "", "box": box["box"]}
+                ],
+            },
+        )
+    )[0] == 200
     async with builtin.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM example_job") == 0
     await learn(builtin)
@@ -255,8 +340,17 @@ async def test_the_latest_correction_of_a_seed_wins(client, user, builtin):
     for label in ("Carduus nutans", "Iva axillaris", "Solanum nigrum"):
         body = await infer(client, user, image)
         box = body["boxes"][0]
-        assert (await post(client, "/feedback-negative", {"userId": uid, "inferenceId": body["inference_id"], "boxes": [
-            {"boxId": box["box_id"], "label": label, "classId": "", "box": box["box"]}]}))[0] == 200
+        assert (
+            await post(
+                client,
+                "/feedback-negative",
+                {
+                    "userId": uid,
+                    "inferenceId": body["inference_id"],
+                    "boxes": [{"boxId": box["box_id"], "label": label, "classId": "", "box": box["box"]}],
+                },
+            )
+        )[0] == 200
         await learn(builtin)
         answer = (await infer(client, user, image))["boxes"][0]
         assert answer["label"] == label and answer["score"] > 0.5, answer
@@ -264,8 +358,9 @@ async def test_the_latest_correction_of_a_seed_wins(client, user, builtin):
 
 def test_classifier_prefers_the_latest_of_identical_examples():
     hand, embedding = np.ones((3, 61), np.float32), np.ones((3, 16), np.float32)  # one crop, three labels
-    model = SeedClassifier(Examples(seed_ids=[1, 2, 3], names={1: "a", 2: "b", 3: "c"}, embeddings=embedding,
-                                    hand=hand))
+    model = SeedClassifier(
+        Examples(seed_ids=[1, 2, 3], names={1: "a", 2: "b", 3: "c"}, embeddings=embedding, hand=hand)
+    )
     best = model.predict(embedding[:1], hand[:1])[0][0]
     assert best["label"] == "c" and best["score"] > 0.5
 
@@ -293,7 +388,9 @@ async def test_refreshes_never_load_an_example_twice(builtin):
             assert learner.classifier.size == await stored()
         await learner.refresh()
         assert learner.classifier.size == await stored()
-        await builtin.pool.execute("DELETE FROM seed_example WHERE id IN (SELECT id FROM seed_example LIMIT 2)")
+        await builtin.pool.execute(
+            "DELETE FROM seed_example WHERE id IN (SELECT id FROM seed_example LIMIT 2)"
+        )
         await builtin.pool.fetchval(insert, seed, features)
         await learner.refresh()
         await learner.refresh()

@@ -1,5 +1,6 @@
 """The built-in seed detector on real microscope pictures and on generated trays (fixed seeds;
 floors a little under what was measured: see bench/RESULTS.md)."""
+
 import cv2
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def cutouts():
     image = load("2seeds_scalebar.tiff")
     pieces = []
     for x0, y0, x1, y1 in [(477, 393, 770, 730), (1119, 414, 1489, 788)]:
-        crop = image[y0 - 6:y1 + 6, x0 - 6:x1 + 6]
+        crop = image[y0 - 6 : y1 + 6, x0 - 6 : x1 + 6]
         lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB).astype(np.float32)
         mask = (np.linalg.norm(lab - lab[0, 0], axis=2) > 12).astype(np.uint8)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
@@ -69,15 +70,15 @@ def arrange(rng, pieces, scalebar, n, tint, with_bar):
         c = cv2.warpAffine(c, rot, (side, side), borderValue=(255, 255, 255))
         m = cv2.warpAffine(m, rot, (side, side), flags=cv2.INTER_NEAREST)
         x, y = int(rng.integers(10, w - side - 10)), int(rng.integers(10, h - side - 10))
-        if taken[max(0, y - 8):y + side + 8, max(0, x - 8):x + side + 8].any():
+        if taken[max(0, y - 8) : y + side + 8, max(0, x - 8) : x + side + 8].any():
             continue
         region = m > 0
-        tray[y:y + side, x:x + side][region] = c[region] * (tint / 250.0)
-        taken[y:y + side, x:x + side] |= region
+        tray[y : y + side, x : x + side][region] = c[region] * (tint / 250.0)
+        taken[y : y + side, x : x + side] |= region
         ys, xs = np.nonzero(region)
         truth.append((x + xs.min(), y + ys.min(), x + xs.max() + 1, y + ys.max() + 1))
     if with_bar:
-        tray[h - 70:h - 10, 10:190] = scalebar
+        tray[h - 70 : h - 10, 10:190] = scalebar
     yy, xx = np.mgrid[0:h, 0:w]
     light = 1 - 0.2 * (((xx - w / 2) / w) ** 2 + ((yy - h / 2) / h) ** 2)
     tray = tray * light[..., None] + rng.normal(0, 2, tray.shape)

@@ -1,4 +1,5 @@
 """The pipeline file (spec §9.1-§9.2): the original's error messages, and the CLI end to end."""
+
 import json
 import os
 import subprocess
@@ -22,30 +23,42 @@ def write(tmp_path, name, content):
 
 
 def document(default=True):
-    return {"version": "0.1.4", "date": "2024-08-01",
-            "models": [model("seed-detector-1", "detect", Server), model("swinv1-base-dataaugv2-1", "classify", Server)],
-            "pipelines": [pipeline("Swin transformer", ["seed-detector-1", "swinv1-base-dataaugv2-1"], default)]}
+    return {
+        "version": "0.1.4",
+        "date": "2024-08-01",
+        "models": [
+            model("seed-detector-1", "detect", Server),
+            model("swinv1-base-dataaugv2-1", "classify", Server),
+        ],
+        "pipelines": [pipeline("Swin transformer", ["seed-detector-1", "swinv1-base-dataaugv2-1"], default)],
+    }
 
 
 def test_missing_file():
     with pytest.raises(PipelineInsertionError) as error:
         load_pipeline_file("/nowhere/p.yaml")
-    assert error.value.args[0] == ("\n            \nthe file does not exist, please check the file path\n"
-                                   "            \nprovided path: /nowhere/p.yaml\n            ")
+    assert error.value.args[0] == (
+        "\n            \nthe file does not exist, please check the file path\n"
+        "            \nprovided path: /nowhere/p.yaml\n            "
+    )
 
 
 def test_bad_extension(tmp_path):
     with pytest.raises(PipelineInsertionError) as error:
         load_pipeline_file(write(tmp_path, "p.md", "x"))
-    assert error.value.args[0] == ("\nthe file must be a json, a yaml or yml file,\n            \n"
-                                   "please check the file extension\nprovided extension: md")
+    assert error.value.args[0] == (
+        "\nthe file must be a json, a yaml or yml file,\n            \n"
+        "please check the file extension\nprovided extension: md"
+    )
 
 
 def test_not_a_dictionary(tmp_path):
     with pytest.raises(PipelineInsertionError) as error:
         load_pipeline_file(write(tmp_path, "p.yaml", "- a\n- b\n"))
-    assert error.value.args[0] == ("\nthe file must contain a dictionary with the following keys:\n            \n"
-                                   " version, date, pipelines, models \n instead provided a <class 'list'>\n            ")
+    assert error.value.args[0] == (
+        "\nthe file must contain a dictionary with the following keys:\n            \n"
+        " version, date, pipelines, models \n instead provided a <class 'list'>\n            "
+    )
 
 
 def test_validation_errors(tmp_path):
@@ -59,7 +72,10 @@ def test_validation_errors(tmp_path):
 def test_no_default(tmp_path):
     with pytest.raises(PipelineInsertionError) as error:
         load_pipeline_file(write(tmp_path, "p.json", document(default=False)))
-    assert error.value.args[0] == "no pipeline was set as default, please set one by setting the default value as True"
+    assert (
+        error.value.args[0]
+        == "no pipeline was set as default, please set one by setting the default value as True"
+    )
 
 
 def test_yaml_dates_and_nulls(tmp_path):
@@ -73,11 +89,23 @@ def test_yaml_dates_and_nulls(tmp_path):
 
 
 def test_cli_inserts_and_lists(tmp_path):
-    env = {**os.environ, "NACHET_DATA_DIR": str(tmp_path / "data"),
-           "NACHET_BLOB_PIPELINE_DECRYPTION_KEY": "dGhpcyBpcyBhIHRlc3Qga2V5IG9mIDMyIGJ5dGVzISE="}
+    env = {
+        **os.environ,
+        "NACHET_DATA_DIR": str(tmp_path / "data"),
+        "NACHET_BLOB_PIPELINE_DECRYPTION_KEY": "dGhpcyBpcyBhIHRlc3Qga2V5IG9mIDMyIGJ5dGVzISE=",
+    }
     path = write(tmp_path, "p.json", document())
-    run = lambda *args: subprocess.run([sys.executable, "-m", "nachet", *args], cwd=ROOT, env=env,
-                                       capture_output=True, text=True, timeout=120)
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "nachet", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     inserted = run("pipelines", "insert", path)
     assert inserted.returncode == 0, inserted.stderr
     assert "Swin transformer" in inserted.stdout and "encrypted" in inserted.stdout

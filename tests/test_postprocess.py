@@ -1,4 +1,5 @@
 """process_inference_results (spec §8): scaling, overlap, colours, counts — as the original."""
+
 import json
 
 import pytest
@@ -9,8 +10,14 @@ from model_inference.postprocess import process_inference_results
 
 
 def boxes(*specs):
-    return [{"boxes": [{"box": dict(zip(("topX", "topY", "bottomX", "bottomY"), c)), "label": label, "score": score}
-                       for c, label, score in specs]}]
+    return [
+        {
+            "boxes": [
+                {"box": dict(zip(("topX", "topY", "bottomX", "bottomY"), c)), "label": label, "score": score}
+                for c, label, score in specs
+            ]
+        }
+    ]
 
 
 def test_scale_clip_and_truncate():
@@ -29,7 +36,9 @@ def test_zero_area_boxes_overlap_and_the_lower_score_loses():
 
 
 def test_equal_scores_mark_nothing():
-    (result,) = process_inference_results(boxes(((1, 2, 30, 40), "a", 10), ((10, 20, 60, 50), "b", 10)), [100, 100])
+    (result,) = process_inference_results(
+        boxes(((1, 2, 30, 40), "a", 10), ((10, 20, 60, 50), "b", 10)), [100, 100]
+    )
     assert [b["overlapping"] for b in result["boxes"]] == [False, False]
 
 
@@ -43,10 +52,18 @@ def test_asymmetric_overlapping_indices():
 
 @pytest.mark.parametrize("fmt", ["hex", "rgb"])
 def test_colours_are_indexed_by_position(fmt):
-    data = boxes(*[((0.1 * i, 0, 0.1 * i + 0.05, 0.1), label, 0.5 + i / 10) for i, label in enumerate("AABCB")])
+    data = boxes(
+        *[((0.1 * i, 0, 0.1 * i + 0.05, 0.1), label, 0.5 + i / 10) for i, label in enumerate("AABCB")]
+    )
     (result,) = process_inference_results(data, [1000, 1000], color_format=fmt)
     palette = PALETTES[fmt]
-    assert [b["color"] for b in result["boxes"]] == [palette[0], palette[0], palette[2], palette[3], palette[2]]
+    assert [b["color"] for b in result["boxes"]] == [
+        palette[0],
+        palette[0],
+        palette[2],
+        palette[3],
+        palette[2],
+    ]
     assert result["labelOccurrence"] == {"A": 2, "B": 2, "C": 1}
 
 
@@ -72,7 +89,9 @@ def test_zero_boxes():
     assert result["labelOccurrence"] == {} and result["totalBoxes"] == 0
 
 
-@pytest.mark.parametrize("data,dims", [([{}], [100, 100]), (boxes(((0, 0, 1, 1), "a", 1)), 100), ([{"boxes": None}], [1, 1])])
+@pytest.mark.parametrize(
+    "data,dims", [([{}], [100, 100]), (boxes(((0, 0, 1, 1), "a", 1)), 100), ([{"boxes": None}], [1, 1])]
+)
 def test_errors_are_wrapped(data, dims):
     with pytest.raises(ModelError, match="^Error while processing inference results :\n "):
         process_inference_results(data, dims)
@@ -87,4 +106,6 @@ def test_invalid_colour_format_even_without_boxes():
 def test_detector_body_is_valid_json_for_any_input(image_b64):
     from model_inference.adapters.detectors import input_data
 
-    assert json.loads(input_data(image_b64)) == {"input_data": {"columns": ["image"], "index": [0], "data": [image_b64]}}
+    assert json.loads(input_data(image_b64)) == {
+        "input_data": {"columns": ["image"], "index": [0], "data": [image_b64]}
+    }

@@ -1,4 +1,5 @@
 """The storage facade against the embedded Postgres and both blob stores."""
+
 import json
 import uuid
 
@@ -55,7 +56,9 @@ async def test_unknown_or_malformed_user_writes_nothing(storage, pool, blob_stor
 
 async def test_create_folder_and_list_directories(storage, user, blob_store):
     folder_id = await storage.create_picture_set(user, 0, "Échantillons 2026")
-    marker = json.loads(await blob_store.download(container_name(user), "Échantillons 2026/Échantillons 2026.json"))
+    marker = json.loads(
+        await blob_store.download(container_name(user), "Échantillons 2026/Échantillons 2026.json")
+    )
     assert marker["folder_uuid"] == str(folder_id)
     with pytest.raises(errors.DatastoreError, match="Folder already exists"):
         await storage.create_picture_set(user, 0, "Échantillons 2026")
@@ -74,14 +77,17 @@ async def test_bad_folder_names_are_refused(storage, user, name):
 async def test_upload_pictures_and_get_picture(storage, user, pool, blob_store):
     folder = await storage.create_picture_set(user, 2, "batch")
     image = png_bytes()
-    (picture_id,) = await storage.upload_pictures(user, folder, [image], seed_name="Brassica napus", zoom_level=1.5, nb_seeds=3)
+    (picture_id,) = await storage.upload_pictures(
+        user, folder, [image], seed_name="Brassica napus", zoom_level=1.5, nb_seeds=3
+    )
     assert await blob_store.download(container_name(user), f"batch/{picture_id}") == image
     (row,) = await rows(pool, "SELECT picture, sha256 FROM picture WHERE id = $1", picture_id)
     assert row["picture"]["nb_seeds"] == 3 and row["picture"]["zoom"] == 1.5
     assert len(row["sha256"]) == 64
     listing = {f["folder_name"]: f for f in await storage.get_directories(user)}
     assert listing["batch"]["pictures"] == [
-        {"picture_id": str(picture_id), "is_validated": True, "inference_exist": False}]
+        {"picture_id": str(picture_id), "is_validated": True, "inference_exist": False}
+    ]
     inference, data = await storage.get_picture(user, picture_id)
     assert inference is None and data == image
     stranger = await storage.create_user(f"s-{uuid.uuid4().hex[:8]}@example.org")
@@ -131,7 +137,9 @@ async def test_delete_with_archive_moves_validated_pictures(storage, user, pool,
     dev_email = f"dev-{uuid.uuid4().hex[:8]}@example.org"
     dev = await storage.create_user(dev_email)
     folder = await storage.create_picture_set(user, 2, "keep")
-    validated = await storage.upload_pictures(user, folder, [png_bytes(), png_bytes(color=(1, 2, 3))], seed_name="Cirsium arvense")
+    validated = await storage.upload_pictures(
+        user, folder, [png_bytes(), png_bytes(color=(1, 2, 3))], seed_name="Cirsium arvense"
+    )
     archive = await storage.delete_directory_with_archive(user, folder, dev_email)
     moved = await rows(pool, "SELECT id FROM picture WHERE picture_set_id = $1 ORDER BY id", archive)
     assert sorted(r["id"] for r in moved) == sorted(validated)
@@ -147,9 +155,15 @@ def detected(*labels):
     return {
         "filename": "tray.png",
         "boxes": [
-            {"box": {"topX": 10 * i, "topY": 5, "bottomX": 10 * i + 8, "bottomY": 20}, "label": label, "score": 0.9,
-             "topN": [{"label": label, "score": 0.9}, {"label": "Unknown seed", "score": 0.1}],
-             "color": "#ED1C24", "overlapping": False, "overlappingIndices": []}
+            {
+                "box": {"topX": 10 * i, "topY": 5, "bottomX": 10 * i + 8, "bottomY": 20},
+                "label": label,
+                "score": 0.9,
+                "topN": [{"label": label, "score": 0.9}, {"label": "Unknown seed", "score": 0.1}],
+                "color": "#ED1C24",
+                "overlapping": False,
+                "overlappingIndices": [],
+            }
             for i, label in enumerate(labels)
         ],
         "labelOccurrence": {label: labels.count(label) for label in labels},
@@ -162,7 +176,9 @@ async def test_save_inference_and_read_it_back(storage, user, pool):
     saved = await storage.save_inference(user, None, png_bytes(), detected("Brassica napus"), None)
     box = saved["boxes"][0]
     assert {"box_id", "top_id", "object_type_id"} <= box.keys() and box["topN"][0]["object_id"]
-    (picture,) = await rows(pool, "SELECT picture_id FROM inference WHERE id = $1", uuid.UUID(saved["inference_id"]))
+    (picture,) = await rows(
+        pool, "SELECT picture_id FROM inference WHERE id = $1", uuid.UUID(saved["inference_id"])
+    )
     inference, _ = await storage.get_picture(user, picture["picture_id"])
     assert inference["boxes"][0]["label"] == "Brassica napus"
     assert inference["boxes"][0]["box"] == {"topX": 0.0, "topY": 5.0, "bottomX": 8.0, "bottomY": 20.0}
@@ -181,13 +197,23 @@ async def test_save_inference_goes_to_the_named_folder(storage, user, blob_store
 
 async def test_unknown_label_writes_nothing(storage, user, pool, blob_store):
     with pytest.raises(errors.DatastoreError, match="not in the seed table"):
-        await storage.save_inference(user, None, png_bytes(), detected("Brassica napus", "Martian bean"), None)
-    assert not await rows(pool, "SELECT p.id FROM picture p JOIN picture_set s ON s.id = p.picture_set_id WHERE s.owner_id = $1", user)
-    assert [b.name for b in await blob_store.list(container_name(user), "General/")] == ["General/General.json"]
+        await storage.save_inference(
+            user, None, png_bytes(), detected("Brassica napus", "Martian bean"), None
+        )
+    assert not await rows(
+        pool,
+        "SELECT p.id FROM picture p JOIN picture_set s ON s.id = p.picture_set_id WHERE s.owner_id = $1",
+        user,
+    )
+    assert [b.name for b in await blob_store.list(container_name(user), "General/")] == [
+        "General/General.json"
+    ]
 
 
 async def test_positive_feedback_verifies_and_validates(storage, user, pool):
-    saved = await storage.save_inference(user, None, png_bytes(), detected("Brassica napus", "Bromus secalinus"), None)
+    saved = await storage.save_inference(
+        user, None, png_bytes(), detected("Brassica napus", "Bromus secalinus"), None
+    )
     ids = [b["box_id"] for b in saved["boxes"]]
     partial = await storage.save_perfect_feedback(user, saved["inference_id"], ids[:1])
     assert [b["is_verified"] for b in partial["boxes"]] == [True, False]
@@ -210,22 +236,35 @@ async def test_feedback_checks_owner_and_box(storage, user):
 
 
 async def test_negative_feedback_relabel_move_delete_and_add(storage, user, pool):
-    saved = await storage.save_inference(user, None, png_bytes(), detected("Brassica napus", "Bromus secalinus", "Lolium temulentum"), None)
+    saved = await storage.save_inference(
+        user, None, png_bytes(), detected("Brassica napus", "Bromus secalinus", "Lolium temulentum"), None
+    )
     b0, b1, b2 = saved["boxes"]
     moved = {"topX": 1, "topY": 2, "bottomX": 30, "bottomY": 40}
-    result = await storage.save_annotated_feedback(user, saved["inference_id"], [
-        {"boxId": b0["box_id"], "label": "Solanum nigrum", "classId": "", "box": b0["box"]},
-        {"boxId": b1["box_id"], "label": "Bromus secalinus", "classId": "", "box": moved},
-        {"boxId": b2["box_id"], "label": "", "classId": "", "box": b2["box"]},
-        {"boxId": "", "label": "Carduus nutans", "classId": "", "box": {"topX": 50, "topY": 50, "bottomX": 60, "bottomY": 70}},
-    ])
+    result = await storage.save_annotated_feedback(
+        user,
+        saved["inference_id"],
+        [
+            {"boxId": b0["box_id"], "label": "Solanum nigrum", "classId": "", "box": b0["box"]},
+            {"boxId": b1["box_id"], "label": "Bromus secalinus", "classId": "", "box": moved},
+            {"boxId": b2["box_id"], "label": "", "classId": "", "box": b2["box"]},
+            {
+                "boxId": "",
+                "label": "Carduus nutans",
+                "classId": "",
+                "box": {"topX": 50, "topY": 50, "bottomX": 60, "bottomY": 70},
+            },
+        ],
+    )
     boxes = {b["box_id"]: b for b in result["boxes"]}
     assert boxes[b0["box_id"]]["label"] == "Solanum nigrum" and boxes[b0["box_id"]]["is_verified"]
     assert boxes[b1["box_id"]]["box"] == {k: float(v) for k, v in moved.items()}
     added = [b for b in result["boxes"] if b["box_id"] not in (b0["box_id"], b1["box_id"], b2["box_id"])]
     assert added[0]["label"] == "Carduus nutans" and added[0]["is_verified"]
     # the deleted box counts as resolved: the whole inference is verified
-    (row,) = await rows(pool, "SELECT verified FROM inference WHERE id = $1", uuid.UUID(saved["inference_id"]))
+    (row,) = await rows(
+        pool, "SELECT verified FROM inference WHERE id = $1", uuid.UUID(saved["inference_id"])
+    )
     assert row["verified"] is True
 
 
@@ -249,7 +288,9 @@ async def test_labels_match_whole_names_not_suffixes_or_wildcards(storage, user)
     for label in ("napus", "%napus", "Brassica _apus"):
         with pytest.raises(errors.DatastoreError, match="not in the seed table"):
             await storage.save_inference(user, None, png_bytes(), detected(label), None)
-    saved = await storage.save_inference(user, None, png_bytes(), detected("012 ambrosia ARTEMISIIFOLIA"), None)
+    saved = await storage.save_inference(
+        user, None, png_bytes(), detected("012 ambrosia ARTEMISIIFOLIA"), None
+    )
     assert saved["boxes"][0]["box_id"]
 
 
@@ -259,8 +300,11 @@ async def test_archive_moves_a_picture_with_several_seeds_once(storage, user, po
     folder = await storage.create_picture_set(user, 1, "many")
     (picture_id,) = await storage.upload_pictures(user, folder, [png_bytes()], seed_name="Cirsium arvense")
     async with pool.acquire() as conn:  # a verified inference later added two more species
-        await conn.execute("""INSERT INTO picture_seed (picture_id, seed_id)
-                              SELECT $1, id FROM seed WHERE name IN ('Brassica napus', 'Lolium temulentum')""", picture_id)
+        await conn.execute(
+            """INSERT INTO picture_seed (picture_id, seed_id)
+                              SELECT $1, id FROM seed WHERE name IN ('Brassica napus', 'Lolium temulentum')""",
+            picture_id,
+        )
     assert await storage.delete_directory_request(user, folder) is True
     archive = await storage.delete_directory_with_archive(user, folder, dev_email)
     moved = await rows(pool, "SELECT id FROM picture WHERE picture_set_id = $1", archive)

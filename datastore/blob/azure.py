@@ -1,5 +1,8 @@
 """Azure Blob Storage through azure.storage.blob.aio (also Azurite, with an API-version pin)."""
+
 from __future__ import annotations
+
+import builtins
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobType
@@ -39,9 +42,11 @@ class AzureBlobStore:
         except AzureError as error:
             raise _translate(error, f"container {container}") from error
 
-    async def containers(self, prefix: str = "") -> list[str]:
+    async def containers(self, prefix: str = "") -> builtins.list[str]:
         try:
-            return sorted([c.name async for c in self._service.list_containers(name_starts_with=prefix or None)])
+            return sorted(
+                [c.name async for c in self._service.list_containers(name_starts_with=prefix or None)]
+            )
         except AzureError as error:
             raise _translate(error, "the container list") from error
 
@@ -72,7 +77,7 @@ class AzureBlobStore:
         except AzureError as error:
             raise _translate(error, f"blob {container}/{name}") from error
 
-    async def list(self, container: str, prefix: str = "") -> list[BlobInfo]:
+    async def list(self, container: str, prefix: str = "") -> builtins.list[BlobInfo]:
         client = self._service.get_container_client(container)
         try:
             return [
@@ -82,7 +87,7 @@ class AzureBlobStore:
         except AzureError as error:
             raise _translate(error, f"container {container}") from error
 
-    async def find_by_tag(self, container: str, key: str, value: str) -> list[str]:
+    async def find_by_tag(self, container: str, key: str, value: str) -> builtins.list[str]:
         client = self._service.get_container_client(container)
         escaped = value.replace("'", "''")
         try:

@@ -3,15 +3,17 @@
 Writes go to a temporary file renamed into place, so readers (other workers, other replicas on a
 shared volume) never see half a blob. Blocking file work runs in a thread.
 """
+
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import os
 import re
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import BlobError, BlobExists, BlobInfo, BlobNotFound
@@ -31,13 +33,21 @@ class FsBlobStore:
 
     def _paths(self, container: str, name: str) -> tuple[Path, Path]:
         parts = name.split("/")
-        if not name or name.startswith("/") or any(p in ("..", ".", "") for p in parts) or "\\" in name or "\0" in name:
+        if (
+            not name
+            or name.startswith("/")
+            or any(p in ("..", ".", "") for p in parts)
+            or "\\" in name
+            or "\0" in name
+        ):
             raise ValueError(f"invalid blob name: {name!r}")
         base = self._container(container)
         return base / "blobs" / name, base / "tags" / (name + ".tags.json")
 
     # -- blocking implementations --------------------------------------------------------------
-    def _upload(self, container: str, name: str, data: bytes, tags: dict[str, str] | None, overwrite: bool) -> None:
+    def _upload(
+        self, container: str, name: str, data: bytes, tags: dict[str, str] | None, overwrite: bool
+    ) -> None:
         blob, tag_file = self._paths(container, name)
         if not self._container(container).is_dir():
             raise BlobNotFound(f"container not found: {container}")
@@ -88,7 +98,7 @@ class FsBlobStore:
         except (FileNotFoundError, ValueError):
             return {}
 
-    def _list(self, container: str, prefix: str) -> list[BlobInfo]:
+    def _list(self, container: str, prefix: str) -> builtins.list[BlobInfo]:
         base = self._container(container) / "blobs"
         if not self._container(container).is_dir():
             raise BlobNotFound(f"container not found: {container}")
@@ -102,11 +112,12 @@ class FsBlobStore:
                     if name.startswith(prefix):
                         tags = self._tags(self._paths(container, name)[1])
                         stat = path.stat()
-                        found.append(BlobInfo(name, stat.st_size, tags,
-                                              datetime.fromtimestamp(stat.st_mtime, timezone.utc)))
+                        found.append(
+                            BlobInfo(name, stat.st_size, tags, datetime.fromtimestamp(stat.st_mtime, UTC))
+                        )
         return sorted(found, key=lambda b: b.name)
 
-    def _find_by_tag(self, container: str, key: str, value: str) -> list[str]:
+    def _find_by_tag(self, container: str, key: str, value: str) -> builtins.list[str]:
         tags_root = self._container(container) / "tags"
         if not tags_root.is_dir():
             return []
@@ -122,7 +133,7 @@ class FsBlobStore:
             tags = self._tags(self._paths(src_c, src)[1])
         self._upload(dst_c, dst, data, tags, True)
 
-    def _containers(self, prefix: str) -> list[str]:
+    def _containers(self, prefix: str) -> builtins.list[str]:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name.startswith(prefix))
@@ -150,7 +161,7 @@ class FsBlobStore:
     async def container_exists(self, container: str) -> bool:
         return await self._run(self._container(container).is_dir)
 
-    async def containers(self, prefix: str = "") -> list[str]:
+    async def containers(self, prefix: str = "") -> builtins.list[str]:
         return await self._run(self._containers, prefix)
 
     async def delete_container(self, container: str) -> None:
@@ -165,10 +176,10 @@ class FsBlobStore:
     async def delete(self, container: str, name: str) -> None:
         await self._run(self._delete, container, name)
 
-    async def list(self, container: str, prefix: str = "") -> list[BlobInfo]:
+    async def list(self, container: str, prefix: str = "") -> builtins.list[BlobInfo]:
         return await self._run(self._list, container, prefix)
 
-    async def find_by_tag(self, container: str, key: str, value: str) -> list[str]:
+    async def find_by_tag(self, container: str, key: str, value: str) -> builtins.list[str]:
         return await self._run(self._find_by_tag, container, key, value)
 
     async def copy(self, src_container, src_name, dst_container, dst_name, *, tags=None) -> None:

@@ -39,8 +39,11 @@ async def claim_job(conn: Connection, lease_s: float) -> Record | None:
 async def release_job(conn: Connection, job: Record, retry: bool) -> None:
     """Give the job back for another try, or drop it."""
     if retry:
-        await conn.execute("UPDATE example_job SET claimed_until = NULL WHERE id = $1 AND claim = $2",
-                           job["id"], job["claim"])
+        await conn.execute(
+            "UPDATE example_job SET claimed_until = NULL WHERE id = $1 AND claim = $2",
+            job["id"],
+            job["claim"],
+        )
     else:
         await conn.execute("DELETE FROM example_job WHERE id = $1 AND claim = $2", job["id"], job["claim"])
 
@@ -50,19 +53,24 @@ async def lock_sources(conn: Connection, picture_id: UUID, object_id: UUID | Non
     their examples are written; False if any of them was deleted meanwhile."""
     folder_id = await conn.fetchval("SELECT picture_set_id FROM picture WHERE id = $1", picture_id)
     if folder_id is None or not await conn.fetchval(
-            "SELECT true FROM picture_set WHERE id = $1 FOR KEY SHARE", folder_id):
+        "SELECT true FROM picture_set WHERE id = $1 FOR KEY SHARE", folder_id
+    ):
         return False
     if not await conn.fetchval("SELECT true FROM picture WHERE id = $1 FOR KEY SHARE", picture_id):
         return False
-    return object_id is None or bool(await conn.fetchval("SELECT true FROM object WHERE id = $1 FOR KEY SHARE",
-                                                         object_id))
+    return object_id is None or bool(
+        await conn.fetchval("SELECT true FROM object WHERE id = $1 FOR KEY SHARE", object_id)
+    )
 
 
 async def finish_job(conn: Connection, job: Record) -> bool:
     """Remove the job if this claim still holds it; False if another worker finished it."""
-    return await conn.fetchval(
-        "DELETE FROM example_job WHERE id = $1 AND claim = $2 RETURNING true", job["id"], job["claim"]
-    ) is not None
+    return (
+        await conn.fetchval(
+            "DELETE FROM example_job WHERE id = $1 AND claim = $2 RETURNING true", job["id"], job["claim"]
+        )
+        is not None
+    )
 
 
 async def add_examples(conn: Connection, rows: list[tuple], object_id: UUID | None) -> None:

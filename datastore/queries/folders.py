@@ -22,7 +22,9 @@ def folder_metadata(user_id: UUID, nb_pictures: int) -> dict:
     }
 
 
-async def insert_folder(conn: Connection, owner_id: UUID, name: str | None, nb_pictures: int) -> Record | None:
+async def insert_folder(
+    conn: Connection, owner_id: UUID, name: str | None, nb_pictures: int
+) -> Record | None:
     """(id, name) of the new folder, or None when the owner already has a folder of that name."""
     return await conn.fetchrow(
         """INSERT INTO picture_set (picture_set, owner_id, name) VALUES ($1, $2, $3)
@@ -51,7 +53,9 @@ async def get_folder(conn: Connection, folder_id: UUID, lock: str | None = None)
     )
 
 
-async def find_owned_folder(conn: Connection, owner_id: UUID, folder_id: UUID | None, name: str) -> UUID | None:
+async def find_owned_folder(
+    conn: Connection, owner_id: UUID, folder_id: UUID | None, name: str
+) -> UUID | None:
     """The owner's folder a client's reference means: the folder with that id, else the folder
     with that name (a folder may be named like another folder's id)."""
     return await conn.fetchval(

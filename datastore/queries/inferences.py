@@ -9,7 +9,8 @@ async def insert_inference(
     conn: Connection, picture_id: UUID, user_id: UUID, pipeline_id: UUID | None, summary: dict
 ) -> UUID:
     return await conn.fetchval(
-        "INSERT INTO inference (inference, picture_id, user_id, pipeline_id) VALUES ($1, $2, $3, $4) RETURNING id",
+        """INSERT INTO inference (inference, picture_id, user_id, pipeline_id)
+           VALUES ($1, $2, $3, $4) RETURNING id""",
         summary,
         picture_id,
         user_id,
@@ -17,7 +18,9 @@ async def insert_inference(
     )
 
 
-async def insert_object(conn: Connection, inference_id: UUID, box_metadata: dict, *, manual: bool = False) -> UUID:
+async def insert_object(
+    conn: Connection, inference_id: UUID, box_metadata: dict, *, manual: bool = False
+) -> UUID:
     return await conn.fetchval(
         """INSERT INTO object (box_metadata, inference_id, type_id, manual_detection)
            VALUES ($1, $2, 1, $3) RETURNING id""",
@@ -27,7 +30,9 @@ async def insert_object(conn: Connection, inference_id: UUID, box_metadata: dict
     )
 
 
-async def insert_objects(conn: Connection, inference_id: UUID, objects: list[tuple[UUID, dict, UUID]]) -> None:
+async def insert_objects(
+    conn: Connection, inference_id: UUID, objects: list[tuple[UUID, dict, UUID]]
+) -> None:
     """(id, box_metadata, top_id) rows, inserted in order (their seq keeps the model's order)."""
     await conn.executemany(
         """INSERT INTO object (id, box_metadata, inference_id, type_id, top_id) VALUES ($1, $2, $3, 1, $4)""",
@@ -37,24 +42,32 @@ async def insert_objects(conn: Connection, inference_id: UUID, objects: list[tup
 
 async def insert_seed_objs(conn: Connection, rows: list[tuple[UUID, UUID, UUID, float]]) -> None:
     """(id, seed_id, object_id, score) rows."""
-    await conn.executemany("INSERT INTO seed_obj (id, seed_id, object_id, score) VALUES ($1, $2, $3, $4)", rows)
+    await conn.executemany(
+        "INSERT INTO seed_obj (id, seed_id, object_id, score) VALUES ($1, $2, $3, $4)", rows
+    )
 
 
 async def insert_seed_obj(conn: Connection, seed_id: UUID, object_id: UUID, score: float) -> UUID:
     return await conn.fetchval(
-        "INSERT INTO seed_obj (seed_id, object_id, score) VALUES ($1, $2, $3) RETURNING id", seed_id, object_id, score
+        "INSERT INTO seed_obj (seed_id, object_id, score) VALUES ($1, $2, $3) RETURNING id",
+        seed_id,
+        object_id,
+        score,
     )
 
 
 async def set_top(conn: Connection, object_id: UUID, seed_obj_id: UUID) -> None:
-    await conn.execute("UPDATE object SET top_id = $2, update_at = now() WHERE id = $1", object_id, seed_obj_id)
+    await conn.execute(
+        "UPDATE object SET top_id = $2, update_at = now() WHERE id = $1", object_id, seed_obj_id
+    )
 
 
 async def get_inference_row(conn: Connection, inference_id: UUID) -> Record | None:
     """The inference with its picture's owner (for the ownership check)."""
     return await conn.fetchrow(
         """SELECT i.id, i.inference, i.picture_id, i.pipeline_id, i.verified, ps.owner_id, ps.id AS folder_id
-             FROM inference i JOIN picture p ON p.id = i.picture_id JOIN picture_set ps ON ps.id = p.picture_set_id
+             FROM inference i JOIN picture p ON p.id = i.picture_id
+             JOIN picture_set ps ON ps.id = p.picture_set_id
             WHERE i.id = $1""",
         inference_id,
     )
@@ -98,23 +111,33 @@ async def pipeline_summary(conn: Connection, pipeline_id: UUID | None) -> Record
 
 async def get_object(conn: Connection, object_id: UUID) -> Record | None:
     return await conn.fetchrow(
-        "SELECT id, inference_id, box_metadata, verified_id, top_id, valid FROM object WHERE id = $1", object_id
+        "SELECT id, inference_id, box_metadata, verified_id, top_id, valid FROM object WHERE id = $1",
+        object_id,
     )
 
 
-async def verify_object(conn: Connection, object_id: UUID, seed_obj_id: UUID | None, *, valid: bool = True) -> None:
+async def verify_object(
+    conn: Connection, object_id: UUID, seed_obj_id: UUID | None, *, valid: bool = True
+) -> None:
     await conn.execute(
-        "UPDATE object SET verified_id = $2, valid = $3, update_at = now() WHERE id = $1", object_id, seed_obj_id, valid
+        "UPDATE object SET verified_id = $2, valid = $3, update_at = now() WHERE id = $1",
+        object_id,
+        seed_obj_id,
+        valid,
     )
 
 
 async def set_box_metadata(conn: Connection, object_id: UUID, box_metadata: dict) -> None:
-    await conn.execute("UPDATE object SET box_metadata = $2, update_at = now() WHERE id = $1", object_id, box_metadata)
+    await conn.execute(
+        "UPDATE object SET box_metadata = $2, update_at = now() WHERE id = $1", object_id, box_metadata
+    )
 
 
 async def find_seed_obj(conn: Connection, object_id: UUID, seed_id: UUID) -> UUID | None:
     return await conn.fetchval(
-        "SELECT id FROM seed_obj WHERE object_id = $1 AND seed_id = $2 ORDER BY score DESC LIMIT 1", object_id, seed_id
+        "SELECT id FROM seed_obj WHERE object_id = $1 AND seed_id = $2 ORDER BY score DESC LIMIT 1",
+        object_id,
+        seed_id,
     )
 
 

@@ -5,7 +5,9 @@ from uuid import UUID
 from asyncpg import Connection, Record
 
 
-async def insert_picture(conn: Connection, folder_id: UUID, sha256: str, metadata=None, picture_id=None) -> UUID:
+async def insert_picture(
+    conn: Connection, folder_id: UUID, sha256: str, metadata=None, picture_id=None
+) -> UUID:
     return await conn.fetchval(
         """INSERT INTO picture (id, picture, picture_set_id, nb_obj, sha256)
            VALUES (coalesce($4, gen_random_uuid()), $3, $1, 0, $2) RETURNING id""",
@@ -22,7 +24,10 @@ async def set_picture_metadata(conn: Connection, picture_id: UUID, metadata: dic
 
 async def move_picture(conn: Connection, picture_id: UUID, folder_id: UUID, metadata: dict) -> None:
     await conn.execute(
-        "UPDATE picture SET picture_set_id = $2, picture = $3, nb_obj = 0 WHERE id = $1", picture_id, folder_id, metadata
+        "UPDATE picture SET picture_set_id = $2, picture = $3, nb_obj = 0 WHERE id = $1",
+        picture_id,
+        folder_id,
+        metadata,
     )
 
 

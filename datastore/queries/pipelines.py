@@ -28,17 +28,27 @@ async def task_id(conn: Connection, name: str) -> int | None:
     return await conn.fetchval("SELECT id FROM task WHERE lower(name) = lower($1)", name)
 
 
-async def upsert_model(conn: Connection, name: str, endpoint_name: str, task: int, version: str, data: dict) -> UUID:
+async def upsert_model(
+    conn: Connection, name: str, endpoint_name: str, task: int | None, version: str, data: dict
+) -> UUID:
     """The model (created if new) with a new active version holding `data`."""
     model_id = await conn.fetchval("SELECT id FROM model WHERE name = $1 ORDER BY upload_date LIMIT 1", name)
     if model_id is None:
         model_id = await conn.fetchval(
-            "INSERT INTO model (name, endpoint_name, task_id) VALUES ($1, $2, $3) RETURNING id", name, endpoint_name, task
+            "INSERT INTO model (name, endpoint_name, task_id) VALUES ($1, $2, $3) RETURNING id",
+            name,
+            endpoint_name,
+            task,
         )
     else:
-        await conn.execute("UPDATE model SET endpoint_name = $2, task_id = $3 WHERE id = $1", model_id, endpoint_name, task)
+        await conn.execute(
+            "UPDATE model SET endpoint_name = $2, task_id = $3 WHERE id = $1", model_id, endpoint_name, task
+        )
     version_id = await conn.fetchval(
-        "INSERT INTO model_version (model_id, data, version) VALUES ($1, $2, $3) RETURNING id", model_id, data, version
+        "INSERT INTO model_version (model_id, data, version) VALUES ($1, $2, $3) RETURNING id",
+        model_id,
+        data,
+        version,
     )
     await conn.execute("UPDATE model SET active_version = $2 WHERE id = $1", model_id, version_id)
     return model_id
@@ -52,15 +62,23 @@ async def upsert_pipeline(
     if pipeline_id is None:
         pipeline_id = await conn.fetchval(
             "INSERT INTO pipeline (name, active, is_default, data) VALUES ($1, $2, $3, $4) RETURNING id",
-            name, active, is_default, data,
+            name,
+            active,
+            is_default,
+            data,
         )
     else:
         await conn.execute(
-            "UPDATE pipeline SET active = $2, is_default = $3, data = $4 WHERE id = $1", pipeline_id, active, is_default, data
+            "UPDATE pipeline SET active = $2, is_default = $3, data = $4 WHERE id = $1",
+            pipeline_id,
+            active,
+            is_default,
+            data,
         )
         await conn.execute("DELETE FROM pipeline_model WHERE pipeline_id = $1", pipeline_id)
     await conn.executemany(
-        "INSERT INTO pipeline_model (pipeline_id, model_id) VALUES ($1, $2)", [(pipeline_id, m) for m in model_ids]
+        "INSERT INTO pipeline_model (pipeline_id, model_id) VALUES ($1, $2)",
+        [(pipeline_id, m) for m in model_ids],
     )
     return pipeline_id
 

@@ -21,7 +21,9 @@ async def insert_user(conn: Connection, email: str) -> UUID | None:
 
 
 async def set_default_set(conn: Connection, user_id: UUID, set_id: UUID) -> None:
-    await conn.execute("UPDATE users SET default_set_id = $2, updated_at = now() WHERE id = $1", user_id, set_id)
+    await conn.execute(
+        "UPDATE users SET default_set_id = $2, updated_at = now() WHERE id = $1", user_id, set_id
+    )
 
 
 async def list_users(conn: Connection) -> list[Record]:

@@ -1,9 +1,10 @@
 """One adapter per model protocol, chosen by data: the model's `protocol` (model_version.data)
 when set, else its name as in the original's table (spec §7.1). A new model with a known
 protocol needs a database row, not code."""
+
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from ..errors import ModelError
 from ..models import ModelSpec
@@ -58,7 +59,9 @@ def adapter_for(model: ModelSpec) -> Adapter:
     adapter = PROTOCOLS.get(protocol_of(model) or "")
     if adapter is None:
         known = ", ".join(sorted(PROTOCOLS))
-        raise ModelError(f"model {model.name} has no known protocol (set data.protocol to one of: {known})", 400)
+        raise ModelError(
+            f"model {model.name} has no known protocol (set data.protocol to one of: {known})", 400
+        )
     return adapter
 
 

@@ -1,9 +1,12 @@
 """What adapters share: the work passed from model to model and the per-request context."""
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -35,12 +38,12 @@ class Budget:
 class Work:
     """Model k reads what model k-1 left here (the original's cache_json_result chain)."""
 
-    image_b64: str             # the picture as sent, base64 after the data URL's comma
-    image: bytes               # the decoded picture
-    result: list | None = None  # [ {"boxes": [...], "filename": ...} ]
+    image_b64: str  # the picture as sent, base64 after the data URL's comma
+    image: bytes  # the decoded picture
+    result: Any = None  # [ {"boxes": [...], "filename": ...} ], once a model answered
     crops: list[str] = field(default_factory=list)  # base64 of each box's crop, box order
-    release_slot: object = None  # returns an early-decode slot, once
-    pixels: object = None  # the decoded picture (numpy BGR) when a built-in model decoded it
+    release_slot: Callable[[], None] | None = None  # returns an early-decode slot, once
+    pixels: Any = None  # the decoded picture (numpy BGR) when a built-in model decoded it
 
     def release(self) -> None:
         if self.release_slot is not None:
@@ -53,8 +56,8 @@ class RunContext:
     client: httpx.AsyncClient
     pipeline: str
     executor: Executor | None = None  # for image work; None: asyncio's default pool
-    early_decodes: "Budget | None" = None  # bound on pictures decoded ahead of their boxes
-    local: object = None  # the built-in models' Learner (model_inference.local.learning)
+    early_decodes: Budget | None = None  # bound on pictures decoded ahead of their boxes
+    local: Any = None  # the built-in models' Learner (model_inference.local.learning)
     crop_concurrency: int = 16
 
     async def run_cpu(self, function, *args):
@@ -118,11 +121,14 @@ class RunContext:
 def boxes_of(model: ModelSpec, answer) -> list[dict]:
     """Check a detector answer: boxes with four coordinates, fractions of the frame."""
     if not isinstance(answer, dict) or not isinstance(answer.get("boxes"), list):
-        raise UpstreamError(f"model {model.name} answered an unexpected shape (expected an object with boxes)")
+        raise UpstreamError(
+            f"model {model.name} answered an unexpected shape (expected an object with boxes)"
+        )
     for entry in answer["boxes"]:
         box = entry.get("box") if isinstance(entry, dict) else None
-        if not isinstance(box, dict) or not all(isinstance(box.get(k), (int, float)) for k in
-                                                ("topX", "topY", "bottomX", "bottomY")):
+        if not isinstance(box, dict) or not all(
+            isinstance(box.get(k), (int, float)) for k in ("topX", "topY", "bottomX", "bottomY")
+        ):
             raise UpstreamError(f"model {model.name} answered a box without its four coordinates")
         if not all(0 <= box[k] <= 1 for k in ("topX", "topY", "bottomX", "bottomY")):
             raise ModelError(f"model {model.name} returned box coordinates outside 0..1: {box}", 400)
@@ -135,11 +141,19 @@ def boxes_of(model: ModelSpec, answer) -> list[dict]:
 
 def predictions_of(model: ModelSpec, answer) -> list[dict]:
     """Check a classifier answer: a non-empty list of {label, score}, best first."""
-    if not isinstance(answer, list) or not answer or not all(
-        isinstance(p, dict) and isinstance(p.get("label"), str) and isinstance(p.get("score"), (int, float))
-        for p in answer
+    if (
+        not isinstance(answer, list)
+        or not answer
+        or not all(
+            isinstance(p, dict)
+            and isinstance(p.get("label"), str)
+            and isinstance(p.get("score"), (int, float))
+            for p in answer
+        )
     ):
-        raise UpstreamError(f"model {model.name} answered an unexpected shape (expected a list of label/score)")
+        raise UpstreamError(
+            f"model {model.name} answered an unexpected shape (expected a list of label/score)"
+        )
     return answer
 
 

@@ -1,4 +1,5 @@
 """The built-in models as pipeline steps: the classical detector and the learning classifier."""
+
 from __future__ import annotations
 
 from ..models import ModelSpec

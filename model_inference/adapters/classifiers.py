@@ -1,4 +1,5 @@
 """Classifiers: one POST per crop with the crop's raw base64 as the body (spec §7.4-§7.7)."""
+
 from __future__ import annotations
 
 from ..models import ModelSpec
@@ -8,7 +9,7 @@ AMBROSIA = ("012 Ambrosia artemisiifolia", "013 Ambrosia trifida", "014 Ambrosia
 
 
 def strip_class_number(label: str) -> str:
-    """"012 Ambrosia artemisiifolia" -> "Ambrosia artemisiifolia" (no space: "")."""
+    """ "012 Ambrosia artemisiifolia" -> "Ambrosia artemisiifolia" (no space: "")."""
     return label.split(" ", 1)[1] if " " in label else ""
 
 
@@ -19,7 +20,9 @@ async def _classify_all(model: ModelSpec, work: Work, ctx: RunContext, strip: bo
         predictions = predictions_of(model, answer)
         if strip:
             box["label"] = strip_class_number(predictions[0]["label"])
-            box["topN"] = [{"label": strip_class_number(p["label"]), "score": p["score"]} for p in predictions]
+            box["topN"] = [
+                {"label": strip_class_number(p["label"]), "score": p["score"]} for p in predictions
+            ]
         else:
             box["label"] = predictions[0]["label"]
             box["topN"] = predictions

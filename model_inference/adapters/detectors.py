@@ -1,4 +1,5 @@
 """Detectors: `input_data` JSON carrying the whole picture (spec §7.3, §7.8)."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,9 @@ def input_data(image_b64: str) -> bytes:
     """The detector body. Plain base64 needs no JSON escaping, so the common case is spliced
     in as bytes (no 0.5 MB intermediate string); anything else goes through json.dumps."""
     if _JSON_SAFE.fullmatch(image_b64):
-        return b'{"input_data": {"columns": ["image"], "index": [0], "data": ["' + image_b64.encode() + b'"]}}'
+        return (
+            b'{"input_data": {"columns": ["image"], "index": [0], "data": ["' + image_b64.encode() + b'"]}}'
+        )
     return json.dumps({"input_data": {"columns": ["image"], "index": [0], "data": [image_b64]}}).encode()
 
 

@@ -1,4 +1,5 @@
 """User-supplied ONNX models as pipeline steps (see model_inference.local.onnx_models)."""
+
 from __future__ import annotations
 
 from ..errors import ModelError

@@ -5,25 +5,27 @@ cosine similarity while classes are small, and a softmax regression once every c
 `LINEAR_FROM` examples. Answers are the classifier protocol's top-N list of {label, score} with
 names from the seed table; with no examples at all the answer is "Unknown seed".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 UNKNOWN = "Unknown seed"
-LINEAR_FROM = 10        # examples per class before the linear model takes over
-TEMPERATURE = 0.05      # softmax over k-NN cosine similarities
-NEAR_DUPLICATE = 0.95   # a crop this close to a labelled one takes that label, whatever the model
-HAND_WEIGHT = 0.6       # share of the hand-made features next to the embedding
+LINEAR_FROM = 10  # examples per class before the linear model takes over
+TEMPERATURE = 0.05  # softmax over k-NN cosine similarities
+NEAR_DUPLICATE = 0.95  # a crop this close to a labelled one takes that label, whatever the model
+HAND_WEIGHT = 0.6  # share of the hand-made features next to the embedding
 
 
 @dataclass
 class Examples:
-    seed_ids: list          # one per example
-    names: dict             # seed id -> seed name
+    seed_ids: list  # one per example
+    names: dict  # seed id -> seed name
     embeddings: np.ndarray | None  # [N,1280] (None when some example has no embedding)
-    hand: np.ndarray        # [N,61]
+    hand: np.ndarray  # [N,61]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -35,10 +37,12 @@ class SeedClassifier:
         self.classes: list = []
         self.names: dict = {}
         self.size = 0
-        self._vectors = None
-        self._labels = None
-        self._weights = None
-        self._mean = self._std = None
+        # fitted arrays (numpy), None until there are examples
+        self._vectors: Any = None
+        self._labels: Any = None
+        self._weights: Any = None
+        self._mean: Any = None
+        self._std: Any = None
         self._use_embedding = False
         if examples is not None and examples.seed_ids:
             self._fit(examples)
@@ -68,8 +72,9 @@ class SeedClassifier:
             self._weights = self._train_linear(self._vectors, self._labels, len(self.classes))
 
     @staticmethod
-    def _train_linear(x: np.ndarray, y: np.ndarray, k: int, steps: int = 300, rate: float = 2.0,
-                      l2: float = 1e-3) -> np.ndarray:
+    def _train_linear(
+        x: np.ndarray, y: np.ndarray, k: int, steps: int = 300, rate: float = 2.0, l2: float = 1e-3
+    ) -> np.ndarray:
         """Multinomial logistic regression by full-batch gradient descent (class-balanced)."""
         x1 = np.hstack([x, np.ones((len(x), 1))])
         w = np.zeros((x1.shape[1], k))
@@ -116,5 +121,7 @@ class SeedClassifier:
         answers = []
         for row in probabilities:
             best = np.argsort(-row)[:top_n]
-            answers.append([{"label": self.names[self.classes[i]], "score": round(float(row[i]), 4)} for i in best])
+            answers.append(
+                [{"label": self.names[self.classes[i]], "score": round(float(row[i]), 4)} for i in best]
+            )
         return answers

@@ -12,9 +12,11 @@
    scale bar (flat, achromatic, axis-aligned rectangles and thin strokes).
 Boxes are fractions of the frame with a contrast-and-shape score, as the detector protocol answers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,23 +27,25 @@ from skimage.segmentation import watershed
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    work_size: int = 1920             # full HD at full resolution: thin seeds stay a few pixels wide
-    min_area_fraction: float = 2e-5   # of the frame: dust specks are smaller
+    work_size: int = 1920  # full HD at full resolution: thin seeds stay a few pixels wide
+    min_area_fraction: float = 2e-5  # of the frame: dust specks are smaller
     lightness_weight: float = 0.5
     chroma_weight: float = 1.6
     threshold_floor: float = 20.0
     threshold_cap: float = 60.0
-    weak_fraction: float = 0.7        # hysteresis: faint pixels join a seed that has strong ones
-    marker_height: float = 1.5        # h-maxima of the distance transform, in pixels
-    neck_ratio: float = 0.75          # a neck at least this wide (vs the thinner part) is one seed
-    colour_split: float = 14.0        # unless the two parts differ this much in colour
+    weak_fraction: float = 0.7  # hysteresis: faint pixels join a seed that has strong ones
+    marker_height: float = 1.5  # h-maxima of the distance transform, in pixels
+    neck_ratio: float = 0.75  # a neck at least this wide (vs the thinner part) is one seed
+    colour_split: float = 14.0  # unless the two parts differ this much in colour
     max_seeds: int = 500
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:
     """Any decoded picture (grey, 16-bit, RGBA on a transparent tray) as 8-bit BGR."""
     if image.dtype != np.uint8:
-        scale = 255.0 / max(1.0, float(np.iinfo(image.dtype).max if image.dtype.kind in "ui" else image.max() or 1))
+        scale = 255.0 / max(
+            1.0, float(np.iinfo(image.dtype).max if image.dtype.kind in "ui" else image.max() or 1)
+        )
         image = np.clip(image.astype(np.float32) * scale, 0, 255).astype(np.uint8)
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
@@ -58,7 +62,9 @@ def _tray_model(lab: np.ndarray) -> np.ndarray:
     that agrees with it, so seeds never pull the surface towards their colour."""
     h, w = lab.shape[:2]
     step = max(1, max(h, w) // 96)
-    grid = cv2.resize(lab, (max(8, w // step), max(8, h // step)), interpolation=cv2.INTER_AREA).astype(np.float64)
+    grid = cv2.resize(lab, (max(8, w // step), max(8, h // step)), interpolation=cv2.INTER_AREA).astype(
+        np.float64
+    )
     gh, gw = grid.shape[:2]
     ys, xs = np.mgrid[0:gh, 0:gw]
     x, y = xs.ravel() / gw - 0.5, ys.ravel() / gh - 0.5
@@ -80,15 +86,19 @@ def _tray_model(lab: np.ndarray) -> np.ndarray:
     # Evaluate on a coarse grid and let a bilinear resize fill in: the surface is smooth.
     cy, cx = np.mgrid[0:h:8, 0:w:8]
     fx, fy = (cx + 4) / w - 0.5, (cy + 4) / h - 0.5
-    small = np.dstack([c[0] + c[1] * fx + c[2] * fy + c[3] * fx * fx + c[4] * fx * fy + c[5] * fy * fy
-                       for c in coeffs.T]).astype(np.float32)
+    small = np.dstack(
+        [c[0] + c[1] * fx + c[2] * fy + c[3] * fx * fx + c[4] * fx * fy + c[5] * fy * fy for c in coeffs.T]
+    ).astype(np.float32)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _foreground(lab: np.ndarray, s: DetectorSettings) -> tuple[np.ndarray, np.ndarray]:
     diff = lab.astype(np.float32) - _tray_model(lab)
-    distance = np.sqrt((s.lightness_weight * diff[..., 0]) ** 2 + (s.chroma_weight * diff[..., 1]) ** 2
-                       + (s.chroma_weight * diff[..., 2]) ** 2)
+    distance = np.sqrt(
+        (s.lightness_weight * diff[..., 0]) ** 2
+        + (s.chroma_weight * diff[..., 1]) ** 2
+        + (s.chroma_weight * diff[..., 2]) ** 2
+    )
     scaled = np.clip(distance * 2, 0, 255).astype(np.uint8)
     otsu, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     sample = scaled[::3, ::3].astype(np.float32)  # noise level from a subsample: same estimate, 9x less work
@@ -98,11 +108,13 @@ def _foreground(lab: np.ndarray, s: DetectorSettings) -> tuple[np.ndarray, np.nd
     # Hysteresis: faint parts (pale seeds in a dim corner) count when connected to clear ones,
     # so a low-contrast seed comes out whole instead of in fragments.
     strong = scaled >= threshold
-    count, weak = cv2.connectedComponents((scaled >= max(noise, threshold * s.weak_fraction)).astype(np.uint8), connectivity=8)
+    count, weak = cv2.connectedComponents(
+        (scaled >= max(noise, threshold * s.weak_fraction)).astype(np.uint8), connectivity=8
+    )
     anchored = np.zeros(count, bool)
     anchored[np.unique(weak[strong])] = True
     anchored[0] = False
-    mask = anchored[weak].astype(np.uint8) * 255
+    mask: np.ndarray = anchored[weak].astype(np.uint8) * 255
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     mask = cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)
     # Fill holes (specular highlights): whatever the border cannot reach is inside a seed.
@@ -117,16 +129,20 @@ def _merge_pieces(pieces: np.ndarray, dist: np.ndarray, lab: np.ndarray, count: 
     their colours differ (two seeds of different species side by side)."""
     index = np.arange(count + 1)
     peaks = ndi.maximum(dist, pieces, index)
-    colours = np.array([lab[pieces == i].mean(0) if i and (pieces == i).any() else np.zeros(3) for i in index])
+    colours = np.array(
+        [lab[pieces == i].mean(0) if i and (pieces == i).any() else np.zeros(3) for i in index]
+    )
     necks: dict[tuple[int, int], float] = {}
-    for a, b, da, db in ((pieces[:, :-1], pieces[:, 1:], dist[:, :-1], dist[:, 1:]),
-                         (pieces[:-1, :], pieces[1:, :], dist[:-1, :], dist[1:, :])):
+    for a, b, da, db in (
+        (pieces[:, :-1], pieces[:, 1:], dist[:, :-1], dist[:, 1:]),
+        (pieces[:-1, :], pieces[1:, :], dist[:-1, :], dist[1:, :]),
+    ):
         border = (a != b) & (a > 0) & (b > 0)
         for p, q, width in zip(a[border], b[border], np.minimum(da[border], db[border])):
             key = (min(p, q), max(p, q))
             if width > necks.get(key, -1.0):
                 necks[key] = float(width)
-    parent = list(index)
+    parent = [int(i) for i in index]
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -143,7 +159,7 @@ def _merge_pieces(pieces: np.ndarray, dist: np.ndarray, lab: np.ndarray, count: 
         if ratio >= s.neck_ratio and not (colour_gap > s.colour_split and ratio < 0.97):
             parent[rq] = rp
             peaks[rp] = max(peaks[rp], peaks[rq])
-    lut = np.array([root(i) for i in index], np.int32)
+    lut = np.array([root(int(i)) for i in index], np.int32)
     lut[0] = 0
     return lut[pieces]
 
@@ -164,12 +180,16 @@ def detect_seeds(image: np.ndarray, settings: DetectorSettings = DetectorSetting
     bgr = to_bgr(image)
     height, width = bgr.shape[:2]
     scale = min(1.0, s.work_size / max(height, width))
-    work = cv2.resize(bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else bgr
+    work = (
+        cv2.resize(bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        if scale < 1
+        else bgr
+    )
     work = cv2.GaussianBlur(work, (3, 3), 0)
     lab = cv2.cvtColor(work, cv2.COLOR_BGR2LAB)
     mask, contrast = _foreground(lab, s)
     min_area = max(12.0, s.min_area_fraction * mask.size)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, 8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, 8)  # type: ignore[call-overload]
     dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
     seeds = np.zeros(labels.shape, np.int32)
     next_id = 1
@@ -177,22 +197,22 @@ def detect_seeds(image: np.ndarray, settings: DetectorSettings = DetectorSetting
         x, y, w, h, area = stats[component]
         if area < min_area:
             continue
-        region = labels[y:y + h, x:x + w] == component
-        if _is_overlay(region, work[y:y + h, x:x + w], lab[y:y + h, x:x + w]):
+        region = labels[y : y + h, x : x + w] == component
+        if _is_overlay(region, work[y : y + h, x : x + w], lab[y : y + h, x : x + w]):
             continue
-        local = dist[y:y + h, x:x + w] * region
+        local = dist[y : y + h, x : x + w] * region
         markers, found = ndi.label(h_maxima(local, s.marker_height))
         if found > 1:
             pieces = watershed(-local, markers, mask=region)
-            pieces = _merge_pieces(pieces, local, lab[y:y + h, x:x + w].astype(np.float32), found, s)
+            pieces = _merge_pieces(pieces, local, lab[y : y + h, x : x + w].astype(np.float32), found, s)
         else:
             pieces = region.astype(np.int32)
         for value in np.unique(pieces):
             part = pieces == value
             if value and part.sum() >= min_area:
-                seeds[y:y + h, x:x + w][part] = next_id
+                seeds[y : y + h, x : x + w][part] = next_id
                 next_id += 1
-    boxes = []
+    boxes: list[dict[str, Any]] = []
     mh, mw = seeds.shape
     for seed_id, bounds in enumerate(ndi.find_objects(seeds), start=1):
         if bounds is None:
@@ -201,12 +221,18 @@ def detect_seeds(image: np.ndarray, settings: DetectorSettings = DetectorSetting
         mean_contrast = float(contrast[bounds][region].mean())
         solidity = region.sum() / float(region.size)
         score = (1 - np.exp(-mean_contrast / 25.0)) * (0.5 + 0.5 * min(1.0, solidity / 0.785))
-        boxes.append({
-            "box": {"topX": bounds[1].start / mw, "topY": bounds[0].start / mh,
-                    "bottomX": bounds[1].stop / mw, "bottomY": bounds[0].stop / mh},
-            "label": "seed",
-            "score": round(float(score), 4),
-        })
+        boxes.append(
+            {
+                "box": {
+                    "topX": bounds[1].start / mw,
+                    "topY": bounds[0].start / mh,
+                    "bottomX": bounds[1].stop / mw,
+                    "bottomY": bounds[0].stop / mh,
+                },
+                "label": "seed",
+                "score": round(float(score), 4),
+            }
+        )
     if len(boxes) > s.max_seeds:
         boxes = sorted(boxes, key=lambda b: -b["score"])[: s.max_seeds]
     # reading order: rows a tenth of the frame high, left to right within a row

@@ -4,6 +4,7 @@ through ONNX Runtime) and 61 hand-made colour, texture and shape features (local
 The embedder is optional: without its .onnx file (or with a corrupt one) the classifier runs on
 the hand-made features alone and the start-up log names the file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,7 +48,7 @@ def hand_features(crop: np.ndarray) -> np.ndarray:
     lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB).astype(np.float32)[mask]
     hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
     hist = cv2.calcHist([hsv], [0, 1], mask.astype(np.uint8), [8, 4], [0, 180, 0, 256]).ravel()
-    hist /= max(1.0, hist.sum())
+    hist = hist / max(1.0, hist.sum())
     grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     lbp = local_binary_pattern(grey, 8, 1, method="uniform")[mask]
     texture, _ = np.histogram(lbp, bins=10, range=(0, 10))
@@ -61,15 +62,22 @@ def hand_features(crop: np.ndarray) -> np.ndarray:
         hull = cv2.contourArea(cv2.convexHull(outline))
         solidity = area / max(1.0, hull)
         perimeter = cv2.arcLength(outline, True)
-        circularity = 4 * np.pi * area / max(1.0, perimeter ** 2)
+        circularity = 4 * np.pi * area / max(1.0, perimeter**2)
     else:
         aspect, solidity, circularity = 1.0, 1.0, 1.0
     hu = cv2.HuMoments(cv2.moments(mask.astype(np.uint8), binaryImage=True)).ravel()
     hu = -np.sign(hu) * np.log10(np.abs(hu) + 1e-12)
-    return np.concatenate([
-        lab.mean(0) / 255, lab.std(0) / 64, np.percentile(lab[:, 0], [10, 50, 90]) / 255,
-        hist, texture, [min(aspect, 10) / 5, solidity, min(circularity, 1.5)], hu / 10,
-    ]).astype(np.float32)
+    return np.concatenate(
+        [
+            lab.mean(0) / 255,
+            lab.std(0) / 64,
+            np.percentile(lab[:, 0], [10, 50, 90]) / 255,
+            hist,
+            texture,
+            [min(aspect, 10) / 5, solidity, min(circularity, 1.5)],
+            hu / 10,
+        ]
+    ).astype(np.float32)
 
 
 class Embedder:
@@ -88,12 +96,16 @@ class Embedder:
         self.input = self.session.get_inputs()[0].name
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
-        batch = np.stack([cv2.cvtColor(cv2.resize(c, (224, 224), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-                          for c in crops]).astype(np.float32)
+        batch = np.stack(
+            [
+                cv2.cvtColor(cv2.resize(c, (224, 224), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+                for c in crops
+            ]
+        ).astype(np.float32)
         batch = ((batch - 127.0) / 128.0).transpose(0, 3, 1, 2)
         out = []
         for start in range(0, len(batch), 16):
-            out.append(self.session.run(None, {self.input: batch[start:start + 16]})[0])
+            out.append(self.session.run(None, {self.input: batch[start : start + 16]})[0])
         vectors = np.concatenate(out).astype(np.float32)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-6)
 
@@ -107,8 +119,11 @@ def load_embedder(path: Path = EMBEDDER) -> Embedder | None:
     except FileNotFoundError:
         log.error("built-in classifier: embedder %s is missing; using hand-made features only", path)
     except Exception as error:  # corrupt model, wrong checksum, onnxruntime refusing it
-        log.error("built-in classifier: embedder %s cannot be loaded (%s); using hand-made features only",
-                  path, error)
+        log.error(
+            "built-in classifier: embedder %s cannot be loaded (%s); using hand-made features only",
+            path,
+            error,
+        )
     return None
 
 

@@ -2,6 +2,7 @@
 ~150 MB and ~0.5 s) load on first use, so a service whose pipelines all call remote models
 never pays for them. The embedder file is still checked at start-up, so a missing or corrupt
 model is reported then, naming the file."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,11 @@ def check_embedder_file(path: Path | None = None) -> bool:
         log.error("built-in classifier: embedder %s is missing; it will use hand-made features only", path)
         return False
     if checksum.exists() and hashlib.sha256(data).hexdigest() != checksum.read_text().split()[0]:
-        log.error("built-in classifier: embedder %s does not match %s; it will use hand-made features only",
-                  path, checksum.name)
+        log.error(
+            "built-in classifier: embedder %s does not match %s; it will use hand-made features only",
+            path,
+            checksum.name,
+        )
         return False
     return True
 

@@ -6,11 +6,12 @@ features and stores them as `seed_example` rows; a NOTIFY then makes every worke
 rows and refit. The classifier in memory is a cache of the database: safe to lose, rebuilt on
 start, refreshed on notification and every minute.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import asyncpg
@@ -28,8 +29,14 @@ JOB_LEASE_S = 300.0  # a job whose worker died is taken again after this
 
 
 class Learner:
-    def __init__(self, pool: asyncpg.Pool, load_picture: PictureLoader, features, executor=None,
-                 refresh_s: float = 60.0):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        load_picture: PictureLoader,
+        features,
+        executor=None,
+        refresh_s: float = 60.0,
+    ):
         self.pool, self.load_picture, self.features, self.executor = pool, load_picture, features, executor
         self.classifier = None  # no examples yet (numpy and the model load with the first ones)
         self.refresh_s = refresh_s
@@ -49,7 +56,10 @@ class Learner:
         """Load new examples (all of them if some were deleted) and refit; True if it changed.
         Rows are keyed by id and read in one snapshot, so none is ever loaded twice."""
         async with self._refresh_lock:
-            async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            async with (
+                self.pool.acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
                 count, last = await queries.version(conn)
                 if (count, last) == self._version:
                     return False
@@ -61,8 +71,12 @@ class Learner:
             self.classifier = await self._cpu(_fit, list(rows.values()))
             self._version = (len(rows), max(rows, default=0))
             if self.classifier is not None:
-                log.info("built-in classifier: %d examples of %d seeds (%s)", self.classifier.size,
-                         len(self.classifier.classes), self.classifier.mode)
+                log.info(
+                    "built-in classifier: %d examples of %d seeds (%s)",
+                    self.classifier.size,
+                    len(self.classifier.classes),
+                    self.classifier.mode,
+                )
             return True
 
     async def classify(self, crops: list, top_n: int = 5) -> list[list[dict]]:
@@ -106,9 +120,17 @@ class Learner:
             return []
         crops = await self._cpu(_crops_for, data, job["box"])
         embeddings, hand = await self._cpu(self.features, crops)
-        return [(job["seed_id"], None if embeddings is None else embeddings[i].astype("float32").tobytes(),
-                 hand[i].astype("float32").tobytes(), job["source"], job["picture_id"], job["object_id"])
-                for i in range(len(crops))]
+        return [
+            (
+                job["seed_id"],
+                None if embeddings is None else embeddings[i].astype("float32").tobytes(),
+                hand[i].astype("float32").tobytes(),
+                job["source"],
+                job["picture_id"],
+                job["object_id"],
+            )
+            for i in range(len(crops))
+        ]
 
     async def drain(self) -> int:
         done = 0
@@ -126,7 +148,10 @@ class Learner:
             await self._listener.add_listener(queries.CHANNEL_EXAMPLES, self._on_examples)
         except (OSError, asyncpg.PostgresError) as error:
             log.warning("built-in classifier: cannot listen for new labels (%s); polling", error)
-        self._tasks += [asyncio.ensure_future(self._work_forever()), asyncio.ensure_future(self._refresh_forever())]
+        self._tasks += [
+            asyncio.ensure_future(self._work_forever()),
+            asyncio.ensure_future(self._refresh_forever()),
+        ]
         self._wake.set()  # jobs left from before the start
 
     def _on_jobs(self, *_) -> None:
@@ -136,7 +161,11 @@ class Learner:
         if not self._stopped:
             task = asyncio.ensure_future(self._refresh_quietly())
             self._tasks.append(task)
-            task.add_done_callback(lambda done: done in self._tasks and self._tasks.remove(done))
+            task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Future) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
 
     async def _refresh_quietly(self) -> None:
         try:
@@ -185,8 +214,12 @@ def _crops_for(data: bytes, box) -> list:
     if box:
         # pixels of the inference's imageDims (the size the client drew on), else of the picture
         w, h = box.get("imageDims") or (pixels.shape[1], pixels.shape[0])
-        fraction = {"topX": box["topX"] / w, "topY": box["topY"] / h, "bottomX": box["bottomX"] / w,
-                    "bottomY": box["bottomY"] / h}
+        fraction = {
+            "topX": box["topX"] / w,
+            "topY": box["topY"] / h,
+            "bottomX": box["bottomX"] / w,
+            "bottomY": box["bottomY"] / h,
+        }
         return [crop_fraction(pixels, fraction)]
     found = detect_seeds(pixels)[:MAX_SEEDS_PER_UPLOAD]
     return [crop_fraction(pixels, b["box"]) for b in found] or [pixels]
@@ -201,11 +234,13 @@ def _fit(rows):
     from .classifier import Examples, SeedClassifier
 
     with_embedding = all(r["embedding"] is not None for r in rows)
-    return SeedClassifier(Examples(
-        seed_ids=[r["seed_id"] for r in rows],
-        names={r["seed_id"]: r["name"] for r in rows},
-        embeddings=np.stack([np.frombuffer(r["embedding"], np.float32) for r in rows]) if with_embedding else None,
-        hand=np.stack([np.frombuffer(r["features"], np.float32) for r in rows]),
-    ))
-
-
+    return SeedClassifier(
+        Examples(
+            seed_ids=[r["seed_id"] for r in rows],
+            names={r["seed_id"]: r["name"] for r in rows},
+            embeddings=np.stack([np.frombuffer(r["embedding"], np.float32) for r in rows])
+            if with_embedding
+            else None,
+            hand=np.stack([np.frombuffer(r["features"], np.float32) for r in rows]),
+        )
+    )

@@ -12,6 +12,7 @@ with metadata `box_format=normalized`), scores [N], optional labels [N]; or RT-D
 [1,Q,K] and `pred_boxes` [1,Q,4] (cx, cy, w, h fractions). Boxes under `score_threshold` (0.3)
 are dropped.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,7 +31,7 @@ class OnnxModelError(Exception):
 
 
 def model_path(endpoint: str) -> Path:
-    return Path(endpoint[len("onnx://"):] if endpoint.startswith("onnx://") else endpoint)
+    return Path(endpoint[len("onnx://") :] if endpoint.startswith("onnx://") else endpoint)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -61,10 +62,18 @@ class OnnxModel:
         size = preprocessor.get("size") or {}
         self.height = size.get("height") or (shape[2] if isinstance(shape[2], int) else 224)
         self.width = size.get("width") or (shape[3] if isinstance(shape[3], int) else 224)
-        self.mean = np.array(json.loads(meta["input_mean"]) if "input_mean" in meta
-                             else preprocessor.get("image_mean", IMAGENET_MEAN), np.float32)
-        self.std = np.array(json.loads(meta["input_std"]) if "input_std" in meta
-                            else preprocessor.get("image_std", IMAGENET_STD), np.float32)
+        self.mean = np.array(
+            json.loads(meta["input_mean"])
+            if "input_mean" in meta
+            else preprocessor.get("image_mean", IMAGENET_MEAN),
+            np.float32,
+        )
+        self.std = np.array(
+            json.loads(meta["input_std"])
+            if "input_std" in meta
+            else preprocessor.get("image_std", IMAGENET_STD),
+            np.float32,
+        )
         self.rescale = preprocessor.get("do_rescale", True)
         self.labels = self._labels(meta, config, onnx_file)
         self.normalized_boxes = meta.get("box_format") == "normalized"
@@ -93,8 +102,9 @@ class OnnxModel:
 
         batch = []
         for crop in crops:
-            rgb = cv2.cvtColor(cv2.resize(crop, (self.width, self.height), interpolation=cv2.INTER_AREA),
-                               cv2.COLOR_BGR2RGB).astype(np.float32)
+            rgb = cv2.cvtColor(
+                cv2.resize(crop, (self.width, self.height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
+            ).astype(np.float32)
             if self.rescale:
                 rgb /= 255.0
             batch.append((rgb - self.mean) / self.std)
@@ -117,13 +127,22 @@ class OnnxModel:
 
     def detect(self, pixels: np.ndarray) -> list[dict]:
         with self.lock:
-            results = dict(zip(self.outputs, self.session.run(None, {self.input.name: self._prepare([pixels])})))
+            results = dict(
+                zip(self.outputs, self.session.run(None, {self.input.name: self._prepare([pixels])}))
+            )
         if "pred_boxes" in results:  # RT-DETR export: (cx, cy, w, h) fractions and per-query logits
             centre = results["pred_boxes"][0]
             probabilities = 1 / (1 + np.exp(-results["logits"][0]))
             classes, scores = probabilities.argmax(1), probabilities.max(1)
-            xyxy = np.stack([centre[:, 0] - centre[:, 2] / 2, centre[:, 1] - centre[:, 3] / 2,
-                             centre[:, 0] + centre[:, 2] / 2, centre[:, 1] + centre[:, 3] / 2], 1)
+            xyxy = np.stack(
+                [
+                    centre[:, 0] - centre[:, 2] / 2,
+                    centre[:, 1] - centre[:, 3] / 2,
+                    centre[:, 0] + centre[:, 2] / 2,
+                    centre[:, 1] + centre[:, 3] / 2,
+                ],
+                1,
+            )
         else:
             named = {name: results[name] for name in results}
             xyxy = np.asarray(named.get("boxes", list(results.values())[0]), np.float32).reshape(-1, 4)
@@ -136,8 +155,13 @@ class OnnxModel:
             x0, y0, x1, y1 = np.clip(xyxy[i], 0, 1).tolist()
             if x1 > x0 and y1 > y0:
                 label = self.label(int(classes[i])) if classes is not None and self.labels else "seed"
-                boxes.append({"box": {"topX": x0, "topY": y0, "bottomX": x1, "bottomY": y1},
-                              "label": label, "score": round(float(scores[i]), 4)})
+                boxes.append(
+                    {
+                        "box": {"topX": x0, "topY": y0, "bottomX": x1, "bottomY": y1},
+                        "label": label,
+                        "score": round(float(scores[i]), 4),
+                    }
+                )
         return boxes
 
 

@@ -1,0 +1,12 @@
+"""The HTTP API: one blueprint per area, each handler parsing its typed body (requests.py) and
+calling one service method; errors become the original's envelope in app.py."""
+
+from .feedback import feedback
+from .folders import folders
+from .inference import inference
+from .pictures import pictures
+from .users_seeds import users_seeds
+
+BLUEPRINTS = (users_seeds, folders, pictures, feedback, inference)
+
+__all__ = ["BLUEPRINTS"]

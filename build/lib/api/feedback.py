@@ -1,0 +1,30 @@
+"""The user's feedback on an inference: confirm boxes, or correct them (spec §4.12, §4.13)."""
+
+from __future__ import annotations
+
+from quart import Blueprint, jsonify
+
+from nachet.runtime import services
+
+from .envelope import context
+from .requests import CorrectionBody, FeedbackBody, parse
+
+feedback = Blueprint("feedback", __name__)
+
+
+@feedback.post("/feedback-positive")
+@context("giving a positive feedback", "Error giving a positive feedback")
+async def feedback_positive():
+    body = await parse(FeedbackBody)
+    return jsonify(
+        await services().storage.save_perfect_feedback(body.userId, body.inferenceId, body.box_ids)
+    )
+
+
+@feedback.post("/feedback-negative")
+@context("giving a negative feedback", "Error giving a negative feedback")
+async def feedback_negative():
+    body = await parse(CorrectionBody)
+    return jsonify(
+        await services().storage.save_annotated_feedback(body.userId, body.inferenceId, body.boxes)
+    )

@@ -1,0 +1,85 @@
+"""Folders (picture sets): create, list, and the deletion routes (spec §4.6, §4.7, §4.9-4.11,
+§4.14, §4.20, §4.21)."""
+
+from __future__ import annotations
+
+from quart import Blueprint, jsonify
+
+from nachet.runtime import services, settings
+
+from .envelope import context
+from .requests import (
+    BatchImportBody,
+    CreateDirBody,
+    DelBody,
+    DeletePermanentlyBody,
+    DirectoriesBody,
+    FolderBody,
+    parse,
+)
+
+folders = Blueprint("folders", __name__)
+
+
+@folders.post("/create-dir")
+@context("creating directory", "Error creating directory")
+async def create_dir():
+    body = await parse(CreateDirBody)
+    return jsonify([await services().storage.create_picture_set(body.container_name, 0, body.folder_name)])
+
+
+@folders.post("/new-batch-import")
+@context("initiating batch upload", "Error initiating batch upload")
+async def new_batch_import():
+    body = await parse(BatchImportBody)
+    folder = await services().storage.create_picture_set(
+        body.container_name, body.nb_pictures, body.folder_name
+    )
+    return jsonify({"session_id": folder})
+
+
+@folders.post("/get-directories")
+@context("retrieving user directories", "Error retrieving user directories")
+async def get_directories():
+    body = await parse(DirectoriesBody)
+    return jsonify({"folders": await services().storage.get_directories(body.container_name)})
+
+
+@folders.post("/dir")  # deprecated: /get-directories without the "folders" wrapper
+@context("retrieving user directories", "Error retrieving user directories")
+async def dir_():
+    body = await parse(DirectoriesBody)
+    return jsonify(await services().storage.get_directories(body.container_name))
+
+
+@folders.post("/delete-request")
+@context("requesting deletion of directory", "Error requesting deletion of directory")
+async def delete_request():
+    body = await parse(FolderBody)
+    return jsonify(await services().storage.delete_directory_request(body.container_name, body.folder_uuid))
+
+
+@folders.post("/delete-permanently")
+@context("deleting directory", "Error deleting directory")
+async def delete_permanently():
+    body = await parse(DeletePermanentlyBody)
+    return jsonify(
+        await services().storage.delete_directory_permanently(body.container_name, body.folder_uuid)
+    )
+
+
+@folders.post("/delete-with-archive")
+@context("deleting directory", "Error deleting directory")
+async def delete_with_archive():
+    body = await parse(FolderBody)
+    await services().storage.delete_directory_with_archive(
+        body.container_name, body.folder_uuid, settings().dev_user_email
+    )
+    return jsonify(True)
+
+
+@folders.post("/del")  # deprecated, but the frontend's delete-folder popup still calls it
+@context("deleting directory", "Error deleting directory")
+async def delete_directory():
+    body = await parse(DelBody)
+    return jsonify([await services().storage.delete_directory_by_name(body.container_name, body.folder_name)])

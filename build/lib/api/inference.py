@@ -1,0 +1,49 @@
+"""Inference: run a pipeline on a picture, list the pipelines, the test hook (spec §4.2, §4.4,
+§4.19)."""
+
+from __future__ import annotations
+
+from quart import Blueprint, abort, jsonify
+
+from model_inference.insertion import install_test_pipeline_rows
+from model_inference.service import InferenceOrder
+from nachet.runtime import services, settings
+
+from .envelope import context
+from .requests import InferenceBody, parse
+
+inference = Blueprint("inference", __name__)
+
+
+@inference.post("/inf")
+@context("during classification", "Error during classification")
+async def infer():
+    service = services().inference
+    async with service.slot():  # bodies (~0.5 MB) are read only when a slot is free
+        body = await parse(InferenceBody, pipelines=service.pipelines)
+        order = InferenceOrder(
+            body.container_name,
+            body.folder_name,
+            body.image,
+            body.image_dims,
+            body.model_name,
+            body.validator,
+            body.area_ratio,
+            body.color_format,
+        )
+        return jsonify(await service.infer(order))
+
+
+@inference.get("/model-endpoints-metadata")
+async def model_endpoints_metadata():
+    return jsonify(services().pipelines.metadata or ["Error retrieving model endpoints metadata.", 400])
+
+
+@inference.get("/test")
+@context("installing the test pipeline", "Error installing the test pipeline")
+async def install_test_pipeline():
+    if settings().env not in ("local", "test"):
+        abort(404)
+    await install_test_pipeline_rows(services().pool)
+    await services().pipelines.reload()
+    return jsonify([{"models": ["test_model1"], "pipeline_name": "test_pipeline"}])

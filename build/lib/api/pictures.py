@@ -1,0 +1,44 @@
+"""Pictures: labelled uploads and reading one back (spec §4.8, §4.15)."""
+
+from __future__ import annotations
+
+import base64
+
+from quart import Blueprint, jsonify
+
+from model_inference.images import check_image, detect_mime, split_data_url
+from nachet.runtime import services, settings
+
+from .envelope import context
+from .requests import PictureBody, UploadBody, parse
+
+pictures = Blueprint("pictures", __name__)
+
+
+@pictures.post("/get-picture")
+@context("retrieving the picture", "Error retrieving the picture")
+async def get_picture():
+    body = await parse(PictureBody)
+    inference, data = await services().storage.get_picture(body.container_name, body.picture_id)
+    mime = await services().inference.run_cpu(detect_mime, data)
+    image = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+    return jsonify({"picture_id": body.picture_id, "inference": inference, "image": image})
+
+
+@pictures.post("/upload-picture")
+@context("uploading picture", "Error uploading picture")
+async def upload_picture():
+    body = await parse(UploadBody)
+    _, data = split_data_url(body.image)
+    s = settings()
+    await services().inference.run_cpu(check_image, data, s.valid_extensions, s.valid_dimension)
+    await services().storage.upload_pictures(
+        body.container_name,
+        body.session_id,
+        [data],
+        body.seed_name,
+        body.seed_id,
+        body.zoom_level,
+        body.nb_seeds,
+    )
+    return jsonify([True])

@@ -1,0 +1,271 @@
+"""One pydantic model per route body (spec §4). `parse(Model)` reads the body and raises the
+original's messages in the original's order: presence first, then each value in field order.
+
+Ids stay whatever JSON the client sent (`Text`): the original accepted any value there and the
+storage answers an unknown or malformed id with its own message, printing the id as sent.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from model_inference.postprocess import check_color_format
+from storage.errors import ServiceError
+
+from .bodies import json_body, object_body
+
+Text = Annotated[Any, WithJsonSchema({"type": "string"})]
+Number = Annotated[Any, WithJsonSchema({"type": "number"})]
+B = TypeVar("B", bound="Body")
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    required: ClassVar[tuple[str, ...]] = ()  # keys whose values must be truthy...
+    missing: ClassVar[str] = ""  # ...else this message
+    any_json: ClassVar[bool] = False  # read like get_json() (null reaches the checks), not data.get()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _present(cls, raw: Any) -> Any:
+        if cls.required and not all(raw.get(key) for key in cls.required):
+            raise ServiceError(cls.missing)
+        return raw
+
+
+async def parse(model: type[B], **context: Any) -> B:
+    raw = await json_body() if model.any_json else await object_body()
+    return model.model_validate(raw, context=context)
+
+
+def keys_present(raw: Any, keys: tuple[str, ...], message: str) -> None:
+    """`key in body` as the original tested it: a null or number body fails with Python's words."""
+    if raw is None or isinstance(raw, (int, float, bool)):
+        raise ServiceError(f"argument of type '{type(raw).__name__}' is not iterable")
+    if not all(isinstance(raw, dict) and key in raw for key in keys):
+        raise ServiceError(message)
+
+
+# -- users, seeds, images ------------------------------------------------------------------------------
+class UserIdBody(Body):
+    email: Text = None  # read only when NACHET_ENV=local
+
+
+class ImageBody(Body):
+    required = ("image",)
+    missing = "Missing image"
+    image: Text
+
+
+# -- folders ----------------------------------------------------------------------------------------------
+class CreateDirBody(Body):
+    required = ("container_name", "folder_name")
+    missing = "missing container or directory name"
+    container_name: Text
+    folder_name: Text
+
+
+class DirectoriesBody(Body):
+    required = ("container_name",)
+    missing = "Missing container name"
+    container_name: Text
+
+
+class FolderBody(Body):
+    """The deletion routes: a user and a folder id."""
+
+    required = ("container_name", "folder_uuid")
+    missing = "missing container or directory name"
+    container_name: Text
+    folder_uuid: Text
+
+
+class DeletePermanentlyBody(FolderBody):
+    missing = "missing container name or directory id"
+
+
+class DelBody(Body):
+    required = ("container_name", "folder_name")
+    missing = "missing container or directory name"
+    container_name: Text
+    folder_name: str  # a name, or the selected folder's id
+
+    @field_validator("folder_name", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ServiceError(cls.missing)
+        return value
+
+
+class BatchImportBody(Body):
+    any_json = True
+    container_name: Text
+    nb_pictures: int
+    folder_name: Text = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arguments(cls, raw: Any) -> Any:
+        keys_present(
+            raw,
+            ("container_name", "nb_pictures"),
+            "missing request arguments: either container_name or nb_pictures is missing",
+        )
+        count = raw["nb_pictures"]
+        if (
+            not raw["container_name"] or not isinstance(count, int) or count <= 0
+        ):  # True passes, as in the original
+            raise ServiceError("wrong request arguments: either container_name or nb_pictures is wrong")
+        return {**raw, "nb_pictures": int(count), "folder_name": raw.get("folder_name") or None}
+
+
+# -- pictures ---------------------------------------------------------------------------------------------
+class PictureBody(Body):
+    required = ("container_name", "picture_id")
+    missing = "Missing container name"
+    container_name: Text
+    picture_id: Text
+
+
+class UploadBody(Body):
+    missing = "missing request arguments: either seed_name, session_id, container_name or image is missing"
+    container_name: Text
+    session_id: Text
+    image: Text
+    seed_name: Text = None
+    seed_id: Text = None
+    zoom_level: Number = None
+    nb_seeds: Number = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _present(cls, raw: Any) -> Any:
+        if not all(
+            (
+                raw.get("container_name"),
+                raw.get("seed_name") or raw.get("seed_id"),
+                raw.get("image"),
+                raw.get("session_id"),
+            )
+        ):
+            raise ServiceError(cls.missing)
+        return raw
+
+    @field_validator("zoom_level", "nb_seeds")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ServiceError("zoom_level and nb_seeds must be numbers")
+        return value
+
+
+# -- feedback ---------------------------------------------------------------------------------------------
+class FeedbackBody(Body):
+    any_json = True
+    box_keys: ClassVar[tuple[str, ...]] = ("boxId",)
+    box_message: ClassVar[str] = "missing request arguments: boxId is missing in boxes"
+    userId: Text
+    inferenceId: Text
+    boxes: list[dict]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arguments(cls, raw: Any) -> Any:
+        keys_present(
+            raw,
+            ("userId", "inferenceId", "boxes"),
+            "missing request arguments: either userId, inferenceId or boxes is missing",
+        )
+        boxes = raw["boxes"]
+        if boxes is None:
+            raise ServiceError("'NoneType' object is not iterable")
+        if not isinstance(boxes, list):
+            raise ServiceError("boxes must be a list")
+        if not all(isinstance(box, dict) and set(cls.box_keys) <= box.keys() for box in boxes):
+            raise ServiceError(cls.box_message)
+        if not cls._given(raw):
+            raise ServiceError("missing argument(s)")
+        return raw
+
+    @classmethod
+    def _given(cls, raw: dict) -> bool:
+        return bool(raw["userId"] and raw["inferenceId"] and [box["boxId"] for box in raw["boxes"]])
+
+    @property
+    def box_ids(self) -> list[Any]:
+        return [box["boxId"] for box in self.boxes]
+
+
+class CorrectionBody(FeedbackBody):
+    box_keys = ("boxId", "label", "classId", "box")
+    box_message = "missing request arguments: either boxId, label, box or classId is missing in boxes"
+
+    @classmethod
+    def _given(cls, raw: dict) -> bool:
+        return bool(raw["userId"] and raw["inferenceId"])
+
+
+# -- inference --------------------------------------------------------------------------------------------
+class InferenceBody(Body):
+    """`/inf`; parsed with `pipelines=` the registry, as the original checked the model second."""
+
+    required = ("folder_name", "container_name", "imageDims", "image")
+    missing = "missing request arguments: either folder_name, container_name, imageDims or image is missing"
+    model_name: Text = Field(None, validate_default=True)
+    image_dims: Annotated[Any, WithJsonSchema({"type": "array", "items": {"type": "number"}})] = Field(
+        alias="imageDims"
+    )
+    area_ratio: Number = 0.5
+    color_format: str = Field("hex", validate_default=True)
+    image: Text
+    folder_name: Text
+    container_name: Text
+    validator: Text = None
+
+    @field_validator("model_name")
+    @classmethod
+    def _known_pipeline(cls, name: Any, info: ValidationInfo) -> Any:
+        if (info.context or {})["pipelines"].get(name) is None:
+            raise ServiceError(f"model {name} not found")
+        return name
+
+    @field_validator("image_dims")
+    @classmethod
+    def _dims(cls, dims: Any) -> list[float]:
+        if not (
+            isinstance(dims, list)
+            and len(dims) == 2
+            and all(
+                isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) and d > 0
+                for d in dims
+            )
+        ):
+            raise ServiceError("imageDims must be two positive numbers: [width, height]")
+        return dims
+
+    @field_validator("area_ratio")
+    @classmethod
+    def _ratio(cls, ratio: Any) -> float:
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+            raise ServiceError("area_ratio must be a number between 0 and 1")
+        return ratio
+
+    @field_validator("color_format", mode="before")
+    @classmethod
+    def _palette(cls, color_format: Any) -> str:
+        check_color_format(color_format)
+        return color_format

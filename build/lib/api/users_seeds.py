@@ -1,0 +1,96 @@
+"""Who the caller is, the seed catalogue, image validation and the health check (spec §4.1,
+§4.3, §4.5, §4.16-4.18)."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Blueprint, jsonify, request
+
+from model_inference.images import check_header, check_image, split_data_url
+from nachet.runtime import services, settings
+from storage import DatastoreError, ServiceError
+from storage.base import sha256
+
+from .envelope import context, current_context, envelope
+from .requests import ImageBody, UserIdBody, parse
+from .vouch import COOKIE, ForgedCookie, decode_vouch_cookie
+
+log = logging.getLogger("nachet")
+DEFAULT_EMAIL = "example@gmail.com"
+users_seeds = Blueprint("users_seeds", __name__)
+
+
+@users_seeds.get("/health")
+async def health():
+    return "ok", 200, {"Content-Type": "text/html; charset=utf-8"}
+
+
+@users_seeds.post("/get-user-id")
+@context("retrieving user id for email None", "Error retrieving user id for email None")
+async def get_user_id():
+    email = cookie_email(request.cookies.get(COOKIE))
+    if settings().is_local and not email:
+        email = (await parse(UserIdBody)).email
+    email = email or DEFAULT_EMAIL
+    current_context().context = f"retrieving user id for email {email}"
+    current_context().sentence = f"Error retrieving user id for email {email}"
+    return jsonify({"user_id": await services().storage.get_user_id(email)})
+
+
+def cookie_email(cookie: str | None) -> str | None:
+    """The Vouch cookie's email (spec §10), verified when a key is configured."""
+    if not cookie:
+        return None
+    s = settings()
+    secret = s.vouch_jwt_secret.get_secret_value() if s.vouch_jwt_secret else None
+    public = s.vouch_jwt_public_key.get_secret_value() if s.vouch_jwt_public_key else None
+    try:
+        return decode_vouch_cookie(cookie, secret, public)["CustomClaims"]["email"]
+    except ForgedCookie as error:
+        raise ServiceError(str(error), 401) from error
+    except KeyError as error:  # missing claims: the original printed the key
+        raise ServiceError(repr(error.args[0])) from error
+    except (TypeError, ValueError) as error:  # e.g. bad base64 padding
+        raise ServiceError(str(error)) from error
+
+
+@users_seeds.post("/image-validation")
+@context("validating image", "Error validating image")
+async def image_validation():
+    header, data = split_data_url((await parse(ImageBody)).image)
+    s = settings()
+    check_header(
+        header, await services().inference.run_cpu(check_image, data, s.valid_extensions, s.valid_dimension)
+    )
+    await services().storage.record_validator(sha256(data))
+    return jsonify([sha256(data)])
+
+
+@users_seeds.get("/seeds")
+@context("retrieving seeds", "Error retrieving seeds")
+async def seeds():
+    return jsonify({"seeds": await services().storage.get_all_seeds()})
+
+
+@users_seeds.get("/seed-data/<seed_name>")
+@context("retrieving seed data", "Error retrieving seed data")
+async def seed_data(seed_name: str):
+    found = await services().storage.seed_data(seed_name)
+    if found is None:
+        return jsonify(f"No information found for {seed_name}."), 400
+    return jsonify(found)
+
+
+@users_seeds.get("/reload-seed-data")
+@context("reloading seed data", "An error happend when reloading the seed data")
+async def reload_seed_data():
+    try:
+        await services().storage.reload_seed_data(settings().nachet_data_url)
+    except DatastoreError:
+        raise
+    except Exception as error:  # the original's own wording, with the cause
+        detail = error.args[0] if error.args else type(error).__name__
+        log.error("seed data reload failed", exc_info=error)
+        return envelope(f"Unhandled API error : An error happend when reloading the seed data: {detail}", 400)
+    return jsonify(["Seed data reloaded successfully"])

@@ -1,0 +1,75 @@
+"""Nachet backend: the Quart app factory. It wires the services extension, the blueprints (api/)
+and the error handlers that turn every failure into the original's envelope (spec §1.3)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from quart import Quart, g, request
+from quart_cors import cors
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from api import BLUEPRINTS
+from api.envelope import current_context, envelope, error_context_of
+from nachet.config import ConfigError, Settings, load_settings
+from nachet.process import stop_hypercorn_master
+from nachet.runtime import NachetServices, Services
+from storage.errors import ServiceError
+
+log = logging.getLogger("nachet")
+
+
+def create_app(config: Settings | None = None, ready: Services | None = None) -> Quart:
+    config = config or load_settings()
+    app = Quart(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_content_length_mb * 1024 * 1024
+    NachetServices(config, ready).init_app(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+
+    @app.before_request
+    async def name_error_context() -> None:
+        g.error_context = error_context_of(app.view_functions.get(request.endpoint or ""))
+        if request.content_length and request.content_length > app.config["MAX_CONTENT_LENGTH"]:
+            raise RequestEntityTooLarge()  # from the header, before the body is read
+
+    @app.errorhandler(ServiceError)
+    async def refused(error: ServiceError):
+        return envelope(f"{error.prefix} {current_context().context} : {error.message}", error.status)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    async def too_large(error: RequestEntityTooLarge):
+        limit = config.max_content_length_mb
+        return envelope(f"API Error {current_context().context} : request body larger than {limit} MB", 413)
+
+    @app.errorhandler(Exception)
+    async def unhandled(error: Exception):
+        if isinstance(error, HTTPException):  # unknown paths and wrong methods stay Quart's pages
+            return error
+        log.error("unhandled error in %s %s", request.method, request.path, exc_info=error)
+        return envelope(f"Unhandled API error : {current_context().sentence}", 400)
+
+    origins = config.cors_origins
+    return cors(
+        app,
+        allow_origin=origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_credentials=True,
+        max_age=86400,
+    )
+
+
+def _load_app() -> Quart:
+    try:
+        return create_app()
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
+        stop_hypercorn_master()
+        raise SystemExit(2) from None
+
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every model call with its (secret) URL
+app = _load_app()

@@ -1,0 +1,1 @@
+"""Plain async query functions: each takes a connection and holds its SQL inline."""

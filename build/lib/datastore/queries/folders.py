@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from asyncpg import Connection, Record
+
+
+def folder_metadata(user_id: UUID, nb_pictures: int) -> dict:
+    """The audit JSON the original stores in picture_set.picture_set."""
+    today = date.today().isoformat()
+    return {
+        "image_data_picture_set": {"number_of_images": nb_pictures},
+        "audit_trail": {
+            "upload_date": today,
+            "edited_by": str(user_id),
+            "edit_date": today,
+            "change_log": "picture_set created",
+            "access_log": "picture_set accessed",
+            "privacy_flag": False,
+        },
+    }
+
+
+async def insert_folder(
+    conn: Connection, owner_id: UUID, name: str | None, nb_pictures: int
+) -> Record | None:
+    """(id, name) of the new folder, or None when the owner already has a folder of that name."""
+    return await conn.fetchrow(
+        """INSERT INTO picture_set (picture_set, owner_id, name) VALUES ($1, $2, $3)
+           ON CONFLICT (owner_id, name) DO NOTHING RETURNING id, name""",
+        folder_metadata(owner_id, nb_pictures),
+        owner_id,
+        name,
+    )
+
+
+# Lock order, the same for every writer: folder row, then its pictures, then their inferences,
+# objects and examples. Writers into a folder hold its row FOR KEY SHARE; deleting it takes
+# FOR UPDATE, so a deletion waits for the writers in flight and then sees all their pictures,
+# and a writer that comes after finds the folder gone.
+_LOCKS = {None: "", "write": "FOR KEY SHARE OF ps", "delete": "FOR UPDATE OF ps"}
+
+
+async def get_folder(conn: Connection, folder_id: UUID, lock: str | None = None) -> Record | None:
+    """The folder with its owner and whether it is the owner's default ("General") folder;
+    lock: None, "write" (adding to it) or "delete". None when it does not exist (any more)."""
+    return await conn.fetchrow(
+        f"""SELECT ps.id, ps.name, ps.owner_id, (u.default_set_id = ps.id) AS is_default
+              FROM picture_set ps JOIN users u ON u.id = ps.owner_id
+             WHERE ps.id = $1 {_LOCKS[lock]}""",
+        folder_id,
+    )
+
+
+async def find_owned_folder(
+    conn: Connection, owner_id: UUID, folder_id: UUID | None, name: str
+) -> UUID | None:
+    """The owner's folder a client's reference means: the folder with that id, else the folder
+    with that name (a folder may be named like another folder's id)."""
+    return await conn.fetchval(
+        """SELECT id FROM picture_set WHERE owner_id = $1 AND (id = $2 OR name = $3)
+            ORDER BY (id IS NOT DISTINCT FROM $2) DESC LIMIT 1""",
+        owner_id,
+        folder_id,
+        name,
+    )
+
+
+async def list_directories(conn: Connection, user_id: UUID) -> list[Record]:
+    """Every folder of the user with its pictures' flags, in one round trip."""
+    return await conn.fetch(
+        """SELECT ps.id AS picture_set_id, ps.name AS folder_name, count(p.id)::int AS nb_pictures,
+                  coalesce(json_agg(json_build_object(
+                      'picture_id', p.id,
+                      'is_validated', EXISTS (SELECT 1 FROM picture_seed s WHERE s.picture_id = p.id),
+                      'inference_exist', EXISTS (SELECT 1 FROM inference i WHERE i.picture_id = p.id))
+                    ORDER BY p.upload_date, p.id) FILTER (WHERE p.id IS NOT NULL), '[]'::json) AS pictures
+             FROM picture_set ps LEFT JOIN picture p ON p.picture_set_id = ps.id
+            WHERE ps.owner_id = $1
+            GROUP BY ps.id
+            ORDER BY ps.upload_date, ps.name""",
+        user_id,
+    )
+
+
+async def validated_picture_ids(conn: Connection, folder_id: UUID) -> list[UUID]:
+    """Pictures of the folder with a picture_seed row (batch-labelled or verified), each once."""
+    rows = await conn.fetch(
+        """SELECT p.id FROM picture p
+            WHERE p.picture_set_id = $1
+              AND EXISTS (SELECT 1 FROM picture_seed s WHERE s.picture_id = p.id)
+            ORDER BY p.upload_date, p.id""",
+        folder_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def picture_ids(conn: Connection, folder_id: UUID) -> list[UUID]:
+    rows = await conn.fetch("SELECT id FROM picture WHERE picture_set_id = $1", folder_id)
+    return [r["id"] for r in rows]
+
+
+async def delete_folder(conn: Connection, folder_id: UUID) -> None:
+    await conn.execute("DELETE FROM picture_set WHERE id = $1", folder_id)

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from asyncpg import Connection, Record
+
+
+async def insert_inference(
+    conn: Connection, picture_id: UUID, user_id: UUID, pipeline_id: UUID | None, summary: dict
+) -> UUID:
+    return await conn.fetchval(
+        """INSERT INTO inference (inference, picture_id, user_id, pipeline_id)
+           VALUES ($1, $2, $3, $4) RETURNING id""",
+        summary,
+        picture_id,
+        user_id,
+        pipeline_id,
+    )
+
+
+async def insert_object(
+    conn: Connection, inference_id: UUID, box_metadata: dict, *, manual: bool = False
+) -> UUID:
+    return await conn.fetchval(
+        """INSERT INTO object (box_metadata, inference_id, type_id, manual_detection)
+           VALUES ($1, $2, 1, $3) RETURNING id""",
+        box_metadata,
+        inference_id,
+        manual,
+    )
+
+
+async def insert_objects(
+    conn: Connection, inference_id: UUID, objects: list[tuple[UUID, dict, UUID]]
+) -> None:
+    """(id, box_metadata, top_id) rows, inserted in order (their seq keeps the model's order)."""
+    await conn.executemany(
+        """INSERT INTO object (id, box_metadata, inference_id, type_id, top_id) VALUES ($1, $2, $3, 1, $4)""",
+        [(object_id, metadata, inference_id, top_id) for object_id, metadata, top_id in objects],
+    )
+
+
+async def insert_seed_objs(conn: Connection, rows: list[tuple[UUID, UUID, UUID, float]]) -> None:
+    """(id, seed_id, object_id, score) rows."""
+    await conn.executemany(
+        "INSERT INTO seed_obj (id, seed_id, object_id, score) VALUES ($1, $2, $3, $4)", rows
+    )
+
+
+async def insert_seed_obj(conn: Connection, seed_id: UUID, object_id: UUID, score: float) -> UUID:
+    return await conn.fetchval(
+        "INSERT INTO seed_obj (seed_id, object_id, score) VALUES ($1, $2, $3) RETURNING id",
+        seed_id,
+        object_id,
+        score,
+    )
+
+
+async def set_top(conn: Connection, object_id: UUID, seed_obj_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE object SET top_id = $2, update_at = now() WHERE id = $1", object_id, seed_obj_id
+    )
+
+
+async def get_inference_row(conn: Connection, inference_id: UUID) -> Record | None:
+    """The inference with its picture's owner (for the ownership check)."""
+    return await conn.fetchrow(
+        """SELECT i.id, i.inference, i.picture_id, i.pipeline_id, i.verified, ps.owner_id, ps.id AS folder_id
+             FROM inference i JOIN picture p ON p.id = i.picture_id
+             JOIN picture_set ps ON ps.id = p.picture_set_id
+            WHERE i.id = $1""",
+        inference_id,
+    )
+
+
+async def lock_inference(conn: Connection, inference_id: UUID) -> Record | None:
+    """Hold the inference for feedback (after its folder, in the writers' lock order): two
+    feedbacks on one inference run one after the other. None if it was deleted meanwhile."""
+    return await conn.fetchrow("SELECT id, verified FROM inference WHERE id = $1 FOR UPDATE", inference_id)
+
+
+async def latest_inference_of_picture(conn: Connection, picture_id: UUID) -> Record | None:
+    return await conn.fetchrow(
+        """SELECT id, inference, picture_id, pipeline_id, verified FROM inference
+            WHERE picture_id = $1 ORDER BY upload_date DESC, id LIMIT 1""",
+        picture_id,
+    )
+
+
+async def objects_with_guesses(conn: Connection, inference_id: UUID) -> list[Record]:
+    """Every object of the inference with its candidate seeds (best score first), one row each."""
+    return await conn.fetch(
+        """SELECT o.id, o.box_metadata, o.verified_id, o.top_id, o.valid, o.type_id,
+                  coalesce(json_agg(json_build_object('object_id', so.id, 'label', s.name, 'score', so.score,
+                                                      'seed_id', s.id)
+                                    ORDER BY so.score DESC, so.id) FILTER (WHERE so.id IS NOT NULL),
+                           '[]'::json) AS guesses
+             FROM object o LEFT JOIN seed_obj so ON so.object_id = o.id LEFT JOIN seed s ON s.id = so.seed_id
+            WHERE o.inference_id = $1
+            GROUP BY o.id
+            ORDER BY o.seq""",
+        inference_id,
+    )
+
+
+async def pipeline_summary(conn: Connection, pipeline_id: UUID | None) -> Record | None:
+    if pipeline_id is None:
+        return None
+    return await conn.fetchrow("SELECT id, name, data FROM pipeline WHERE id = $1", pipeline_id)
+
+
+async def get_object(conn: Connection, object_id: UUID) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT id, inference_id, box_metadata, verified_id, top_id, valid FROM object WHERE id = $1",
+        object_id,
+    )
+
+
+async def verify_object(
+    conn: Connection, object_id: UUID, seed_obj_id: UUID | None, *, valid: bool = True
+) -> None:
+    await conn.execute(
+        "UPDATE object SET verified_id = $2, valid = $3, update_at = now() WHERE id = $1",
+        object_id,
+        seed_obj_id,
+        valid,
+    )
+
+
+async def set_box_metadata(conn: Connection, object_id: UUID, box_metadata: dict) -> None:
+    await conn.execute(
+        "UPDATE object SET box_metadata = $2, update_at = now() WHERE id = $1", object_id, box_metadata
+    )
+
+
+async def find_seed_obj(conn: Connection, object_id: UUID, seed_id: UUID) -> UUID | None:
+    return await conn.fetchval(
+        "SELECT id FROM seed_obj WHERE object_id = $1 AND seed_id = $2 ORDER BY score DESC LIMIT 1",
+        object_id,
+        seed_id,
+    )
+
+
+async def verify_inference_if_resolved(conn: Connection, inference_id: UUID, user_id: UUID) -> bool:
+    """Mark the inference verified when every box is confirmed or deleted; True if it now is."""
+    return bool(
+        await conn.fetchval(
+            """UPDATE inference SET verified = true, feedback_user_id = $2, update_at = now()
+                WHERE id = $1 AND NOT verified
+                  AND NOT EXISTS (SELECT 1 FROM object o
+                                   WHERE o.inference_id = $1 AND o.verified_id IS NULL AND o.valid)
+            RETURNING true""",
+            inference_id,
+            user_id,
+        )
+    )
+
+
+async def seed_of_guess(conn: Connection, seed_obj_id: UUID | None) -> UUID | None:
+    return await conn.fetchval("SELECT seed_id FROM seed_obj WHERE id = $1", seed_obj_id)

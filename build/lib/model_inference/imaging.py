@@ -1,0 +1,106 @@
+"""Image work of the inference path, run in a thread: decode once, crop every box, encode each
+crop once in the picture's own format (as the original's detector step did)."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+
+_SAVE_AS = {"MPO": "JPEG"}  # Pillow opens some camera JPEGs as MPO; crops are plain JPEG
+
+
+def decode(data: bytes) -> Image.Image:
+    """The picture's pixels, decoded once for every crop."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def crop_boxes(image: Image.Image, boxes: list[dict]) -> list[str]:
+    """Base64 of each box's crop, boxes as fractions of the frame (int truncation, §7.3), each
+    encoded once in the picture's own format."""
+    fmt = _SAVE_AS.get(image.format or "", image.format or "PNG")
+    width, height = image.size
+    crops = []
+    for entry in boxes:
+        box = entry["box"]
+        region = (
+            int(box["topX"] * width),
+            int(box["topY"] * height),
+            int(box["bottomX"] * width),
+            int(box["bottomY"] * height),
+        )
+        crop = image.crop(region)
+        if fmt == "JPEG" and crop.mode not in ("RGB", "L", "CMYK"):
+            crop = crop.convert("RGB")
+        buffer = io.BytesIO()
+        crop.save(buffer, format=fmt)
+        crops.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
+    return crops
+
+
+def decode_and_crop(data: bytes, boxes: list[dict]) -> list[str]:
+    return crop_boxes(decode(data), boxes)
+
+
+def decode_bgr(data: bytes):
+    """Pixels as an OpenCV array (BGR, 8-bit) for the built-in models: any depth, grey or RGBA,
+    turned as a browser shows the picture (EXIF orientation), so boxes land on the seeds the user
+    sees and scale with the size the browser reports."""
+    import cv2
+    import numpy as np
+
+    from .local.detector import to_bgr
+
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # orientation ignored
+    if pixels is None:  # formats OpenCV lacks (GIF...): through Pillow
+        with Image.open(io.BytesIO(data)) as image:
+            rgb = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+        pixels = rgb[..., [2, 1, 0, 3]] if rgb.shape[2] == 4 else rgb[..., ::-1]
+    return to_bgr(np.ascontiguousarray(orient(pixels, exif_orientation(data))))
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF Orientation tag (1: as stored), read from the header."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            value = int(image.getexif().get(0x0112) or 1)
+    except Exception:
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def orient(pixels, orientation: int):
+    """Pixels (rows, columns[, channels]) turned as EXIF `orientation` asks (as
+    PIL.ImageOps.exif_transpose)."""
+    import numpy as np
+
+    if orientation in (5, 6, 7, 8):
+        pixels = np.swapaxes(pixels, 0, 1)  # transpose, then the flip that makes the rotation
+    flip_rows = orientation in (3, 4, 7, 8)
+    flip_columns = orientation in (2, 3, 6, 7)
+    if flip_rows:
+        pixels = pixels[::-1]
+    if flip_columns:
+        pixels = pixels[:, ::-1]
+    return pixels
+
+
+def crop_fraction(pixels, box: dict):
+    """The crop of a box given as fractions of the frame (at least 1 pixel)."""
+    h, w = pixels.shape[:2]
+    x0, y0 = min(w - 1, max(0, int(box["topX"] * w))), min(h - 1, max(0, int(box["topY"] * h)))
+    x1, y1 = max(x0 + 1, min(w, int(box["bottomX"] * w))), max(y0 + 1, min(h, int(box["bottomY"] * h)))
+    return pixels[y0:y1, x0:x1]
+
+
+def encode_crops(pixels, boxes: list[dict]) -> list[str]:
+    """Base64 PNG of each box's crop, for HTTP classifiers that follow a built-in detector."""
+    import cv2
+
+    return [
+        base64.b64encode(cv2.imencode(".png", crop_fraction(pixels, b["box"]))[1].tobytes()).decode("ascii")
+        for b in boxes
+    ]

@@ -1,0 +1,127 @@
+"""The built-in classifier that learns from labelled uploads and verified feedback (local-models §2d).
+
+Each example is a seed crop's features with the seed the user gave it. Prediction is k-NN on
+cosine similarity while classes are small, and a softmax regression once every class has
+`LINEAR_FROM` examples. Answers are the classifier protocol's top-N list of {label, score} with
+names from the seed table; with no examples at all the answer is "Unknown seed".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+UNKNOWN = "Unknown seed"
+LINEAR_FROM = 10  # examples per class before the linear model takes over
+TEMPERATURE = 0.05  # softmax over k-NN cosine similarities
+NEAR_DUPLICATE = 0.95  # a crop this close to a labelled one takes that label, whatever the model
+HAND_WEIGHT = 0.6  # share of the hand-made features next to the embedding
+
+
+@dataclass
+class Examples:
+    seed_ids: list  # one per example
+    names: dict  # seed id -> seed name
+    embeddings: np.ndarray | None  # [N,1280] (None when some example has no embedding)
+    hand: np.ndarray  # [N,61]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+
+
+class SeedClassifier:
+    def __init__(self, examples: Examples | None = None):
+        self.classes: list = []
+        self.names: dict = {}
+        self.size = 0
+        # fitted arrays (numpy), None until there are examples
+        self._vectors: Any = None
+        self._labels: Any = None
+        self._weights: Any = None
+        self._mean: Any = None
+        self._std: Any = None
+        self._use_embedding = False
+        if examples is not None and examples.seed_ids:
+            self._fit(examples)
+
+    @property
+    def mode(self) -> str:
+        return "empty" if not self.size else ("linear" if self._weights is not None else "knn")
+
+    def _vectorise(self, embeddings: np.ndarray | None, hand: np.ndarray) -> np.ndarray:
+        hand_z = (hand - self._mean) / self._std / np.sqrt(hand.shape[1])
+        if self._use_embedding and embeddings is not None:
+            return _unit(np.hstack([embeddings, HAND_WEIGHT * hand_z]))
+        return _unit(hand_z)
+
+    def _fit(self, ex: Examples) -> None:
+        self.classes = sorted(set(ex.seed_ids), key=str)
+        self.names = dict(ex.names)
+        index = {c: i for i, c in enumerate(self.classes)}
+        self._labels = np.array([index[s] for s in ex.seed_ids])
+        self._mean = ex.hand.mean(0)
+        self._std = np.maximum(ex.hand.std(0), 1e-3)
+        self._use_embedding = ex.embeddings is not None
+        self._vectors = self._vectorise(ex.embeddings, ex.hand)
+        self.size = len(ex.seed_ids)
+        counts = np.bincount(self._labels, minlength=len(self.classes))
+        if len(self.classes) >= 2 and counts.min() >= LINEAR_FROM:
+            self._weights = self._train_linear(self._vectors, self._labels, len(self.classes))
+
+    @staticmethod
+    def _train_linear(
+        x: np.ndarray, y: np.ndarray, k: int, steps: int = 300, rate: float = 2.0, l2: float = 1e-3
+    ) -> np.ndarray:
+        """Multinomial logistic regression by full-batch gradient descent (class-balanced)."""
+        x1 = np.hstack([x, np.ones((len(x), 1))])
+        w = np.zeros((x1.shape[1], k))
+        onehot = np.eye(k)[y]
+        balance = (len(y) / (k * np.bincount(y, minlength=k)))[y][:, None]
+        for _ in range(steps):
+            logits = x1 @ w
+            logits -= logits.max(1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(1, keepdims=True)
+            w -= rate * (x1.T @ ((p - onehot) * balance) / len(y) + l2 * w)
+        return w
+
+    def _latest_correction_wins(self, similarity: np.ndarray) -> np.ndarray:
+        """Among the examples nearly identical to a crop, the latest (highest id: rows come in id
+        order) is the user's last word on that seed; earlier ones with another label no longer
+        count for that crop."""
+        near = similarity >= NEAR_DUPLICATE
+        if not near.any():
+            return similarity
+        latest = np.where(near, np.arange(similarity.shape[1]), -1).max(1)
+        label = self._labels[np.maximum(latest, 0)]
+        superseded = near & (self._labels[None, :] != label[:, None]) & (latest >= 0)[:, None]
+        return np.where(superseded, -1.0, similarity)
+
+    def predict(self, embeddings: np.ndarray | None, hand: np.ndarray, top_n: int = 5) -> list[list[dict]]:
+        """Top-N {label, score} per crop, best first."""
+        if not self.size:
+            return [[{"label": UNKNOWN, "score": 1.0}] for _ in range(len(hand))]
+        vectors = self._vectorise(embeddings if self._use_embedding else None, hand)
+        similarity = self._latest_correction_wins(vectors @ self._vectors.T)
+        per_class = np.full((len(vectors), len(self.classes)), -1.0)
+        for c in range(len(self.classes)):
+            per_class[:, c] = similarity[:, self._labels == c].max(1)
+        logits = per_class / TEMPERATURE
+        if self._weights is not None:
+            # the linear model, except for crops nearly identical to a labelled example: one
+            # correction must change the next answer for the same seed
+            linear = np.hstack([vectors, np.ones((len(vectors), 1))]) @ self._weights
+            logits = np.where(similarity.max(1, keepdims=True) >= NEAR_DUPLICATE, logits, linear)
+        logits = logits - logits.max(1, keepdims=True)
+        probabilities = np.exp(logits)
+        probabilities /= probabilities.sum(1, keepdims=True)
+        answers = []
+        for row in probabilities:
+            best = np.argsort(-row)[:top_n]
+            answers.append(
+                [{"label": self.names[self.classes[i]], "score": round(float(row[i]), 4)} for i in best]
+            )
+        return answers

@@ -1,0 +1,139 @@
+"""The pipelines a process can run, loaded from the database and refreshed without a restart.
+
+The cache is safe to lose: it is rebuilt from the database on start, on a `nachet_pipelines`
+NOTIFY (sent by `python -m nachet pipelines insert|reload` to every worker and replica), on
+SIGUSR1, and every few minutes in case a notification was missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+from cryptography.fernet import Fernet
+
+from datastore.queries import pipelines as queries
+
+from .adapters import protocol_of
+from .models import ModelSpec, Pipeline, reveal
+
+log = logging.getLogger(__name__)
+CHANNEL = "nachet_pipelines"
+
+
+def build_pipeline(row, fernet: Fernet | None) -> tuple[Pipeline | None, dict]:
+    """The runnable pipeline (None if a model it names is missing) and its public metadata."""
+    data = row["data"] if isinstance(row["data"], dict) else {}
+    linked = {m["model_name"]: m for m in row["models"]}
+    metadata = {
+        "models": [m["model_id"] for m in row["models"]],
+        "pipeline_id": str(row["id"]),
+        "pipeline_name": row["name"],
+        "model_name": row["name"],
+        "default": row["is_default"],
+        **data,
+    }
+    listed = data.get("models")
+    order = listed if isinstance(listed, list) else list(linked)
+    specs = []
+    for name in order:
+        model = linked.get(name)
+        if model is None:
+            log.error(
+                "pipeline %s names model %s, which is not linked to it: pipeline disabled", row["name"], name
+            )
+            return None, metadata
+        extra = model["data"] if isinstance(model["data"], dict) else {}
+        specs.append(
+            ModelSpec(
+                name=name,
+                version=extra.get("version", model["version"]),
+                endpoint=reveal(extra.get("endpoint", model["endpoint_name"]), fernet),
+                api_key=reveal(extra.get("api_key"), fernet),
+                content_type=extra.get("content_type") or "application/json",
+                deployment_platform=extra.get("deployment_platform") or "",
+                protocol=extra.get("protocol"),
+            )
+        )
+    for spec in specs:
+        protocol = protocol_of(spec)
+        if protocol is None:
+            log.warning(
+                "pipeline %s: model %s has no known protocol; /inf will refuse it", row["name"], spec.name
+            )
+        elif protocol.startswith("onnx-"):
+            from .local.onnx_models import (  # numpy etc. only when used
+                OnnxModelError,
+                load_onnx_model,
+            )
+
+            try:
+                load_onnx_model(spec.endpoint)
+            except OnnxModelError as error:
+                log.error("pipeline %s disabled: model %s: %s", row["name"], spec.name, error)
+                return None, metadata
+    return Pipeline(row["id"], row["name"], tuple(specs), metadata, row["is_default"]), metadata
+
+
+class PipelineRegistry:
+    def __init__(self, pool: asyncpg.Pool, fernet: Fernet | None = None, refresh_s: float = 300.0):
+        self.pool = pool
+        self.fernet = fernet
+        self.refresh_s = refresh_s
+        self._pipelines: dict[str, Pipeline] = {}
+        self._metadata: list[dict] = []
+        self._listener: asyncpg.Connection | None = None
+        self._refresher: asyncio.Task | None = None
+        self._on_notify = lambda *_: asyncio.ensure_future(self._reload_quietly())
+
+    def get(self, name) -> Pipeline | None:
+        return self._pipelines.get(name) if isinstance(name, str) else None
+
+    @property
+    def metadata(self) -> list[dict]:
+        return self._metadata
+
+    async def reload(self) -> int:
+        async with self.pool.acquire() as conn:
+            rows = await queries.active_pipelines(conn)
+        pipelines, metadata = {}, []
+        for row in rows:
+            pipeline, meta = build_pipeline(row, self.fernet)
+            if pipeline is not None:  # a broken pipeline is neither offered nor run
+                pipelines[pipeline.name] = pipeline
+                metadata.append(meta)
+        self._pipelines, self._metadata = pipelines, metadata  # swapped whole: readers never see half
+        log.info("pipelines loaded: %s", ", ".join(pipelines) or "none")
+        return len(pipelines)
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.reload()
+        except Exception as error:  # keep serving the pipelines we have
+            log.error("pipeline reload failed: %s", error)
+
+    async def start(self) -> None:
+        await self.reload()
+        try:
+            self._listener = await self.pool.acquire()
+            await self._listener.add_listener(CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("cannot listen for pipeline changes (%s); relying on the periodic refresh", error)
+        self._refresher = asyncio.ensure_future(self._refresh_forever())
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            await self._reload_quietly()
+
+    async def stop(self) -> None:
+        if self._refresher:
+            self._refresher.cancel()
+        if self._listener is not None:
+            try:
+                await self._listener.remove_listener(CHANNEL, self._on_notify)
+                await self.pool.release(self._listener)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pass  # the connection died with the database; the pool drops it
+            self._listener = None

@@ -1,0 +1,51 @@
+"""Run a pipeline on one picture and post-process the answer (spec §6 steps 9-11)."""
+
+from __future__ import annotations
+
+import base64
+import math
+
+from .adapters import RunContext, Work, adapter_for
+from .errors import ModelError, UpstreamError
+from .models import Pipeline
+from .postprocess import process_inference_results
+
+
+async def run_pipeline(
+    pipeline: Pipeline,
+    image: bytes,
+    context: RunContext,
+    image_dims,
+    area_ratio: float = 0.5,
+    color_format: str = "hex",
+) -> dict:
+    """The processed result (boxes in pixels, colours, counts, models), ready to be saved."""
+    adapters = [adapter_for(model) for model in pipeline.models]  # refuse unknown protocols first
+    work = Work(image_b64=base64.b64encode(image).decode("ascii"), image=image)  # what HTTP models receive
+    for model, adapter in zip(pipeline.models, adapters):
+        await adapter(model, work, context)
+        if not _finite(work.result):  # in-process models too: never stored, never sent as JSON
+            raise UpstreamError(f"model {model.name} answered a number that is not finite (NaN or Infinity)")
+    result = work.result
+    if not isinstance(result, list) or not result or not isinstance(result[0], dict):
+        raise ModelError(
+            f"Error while processing inference results :\n pipeline {pipeline.name} produced no result"
+        )
+    if any("label" not in box or "score" not in box for box in result[0].get("boxes") or []):
+        raise ModelError(
+            f"Error while processing inference results :\n pipeline {pipeline.name} left boxes unlabelled"
+        )
+    processed = process_inference_results(result, image_dims, area_ratio, color_format)[0]
+    processed["models"] = [{"name": m.name, "version": m.version} for m in pipeline.models]
+    processed.setdefault("filename", "default_filename")
+    return processed
+
+
+def _finite(value) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    return True

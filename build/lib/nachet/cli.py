@@ -1,0 +1,251 @@
+"""Operator commands: `python -m nachet <command>`.
+
+migrate                 apply the database migrations and exit
+users add EMAIL         register a user (General folder + blob container); prints its id
+users list              list the users
+users remove EMAIL|ID   delete a user, its folders, pictures, inferences and container
+db                      start the embedded database alone and print its URL (Ctrl-C stops it)
+pipelines insert FILE   add or update the pipelines and models of a YAML/JSON pipeline file
+pipelines list          list the active pipelines and their models
+pipelines reload        make every running worker and replica reload its pipelines
+pipelines install-builtin   add the offline pipeline (built-in detector -> learning classifier)
+serve-models            serve the built-in models over the Azure ML protocol (POST /score)
+fsck [--repair]         report rows without blobs, blobs without rows and dangling folder
+                        markers (exit 1 when any); --repair fixes them
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+import asyncpg
+
+from datastore.db import DatabaseUnavailable
+from datastore.migrate import migrate
+from storage import DatastoreError
+
+from .config import ConfigError, load_settings
+from .runtime import close_services, database_url, open_services
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m nachet", description="Nachet backend operator commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply the database migrations")
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
+    users.add_parser("add", help="register a user").add_argument("email")
+    users.add_parser("list", help="list users")
+    users.add_parser("remove", help="delete a user and all its data").add_argument("user", help="email or id")
+    sub.add_parser("db", help="run the embedded database alone for inspection")
+    pipes = sub.add_parser("pipelines", help="manage model pipelines").add_subparsers(
+        dest="action", required=True
+    )
+    pipes.add_parser("insert", help="insert a pipeline file").add_argument("file")
+    pipes.add_parser("list", help="list active pipelines")
+    pipes.add_parser("reload", help="tell running servers to reload their pipelines")
+    pipes.add_parser("install-builtin", help="add the offline built-in pipeline")
+    serve = sub.add_parser("serve-models", help="serve the built-in models over the Azure ML protocol")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=12380)
+    serve.add_argument(
+        "--key", required=True, help="the API key clients send as 'Authorization: Bearer <key>'"
+    )
+    serve.add_argument("--header", default="azureml-model-deployment", help="header naming the deployment")
+    serve.add_argument(
+        "--onnx",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also serve an ONNX model file or export folder under a deployment name",
+    )
+    fsck = sub.add_parser("fsck", help="check that rows and blobs agree (exit 1 on any finding)")
+    fsck.add_argument(
+        "--repair",
+        action="store_true",
+        help="delete orphan blobs, rewrite lost markers, delete picture rows whose blob is lost",
+    )
+    fsck.add_argument(
+        "--grace",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="ignore blobs written this recently (requests in flight; default 60)",
+    )
+    return parser
+
+
+async def _fsck(settings, args) -> int:
+    from storage import fsck
+
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        findings = await fsck.check(services.pool, services.blobs, args.grace)
+        for finding in findings:
+            print(finding)
+        repaired = (
+            await fsck.repair(services.pool, services.blobs, findings) if args.repair and findings else 0
+        )
+    finally:
+        await close_services(services)
+    summary = f"{len(findings)} finding(s)" + (f", {repaired} repaired" if args.repair else "")
+    print(summary, file=sys.stderr)
+    return 1 if findings else 0
+
+
+async def _migrate(settings) -> int:
+    url, embedded = await database_url(settings)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            applied = await migrate(conn, settings.db_schema)
+        finally:
+            await conn.close()
+    finally:
+        if embedded:
+            await asyncio.to_thread(embedded.stop)
+    print("applied: " + ", ".join(applied) if applied else "the database is up to date")
+    return 0
+
+
+async def _users(settings, args) -> int:
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        storage = services.storage
+        if args.action == "add":
+            print(await storage.create_user(args.email))
+        elif args.action == "list":
+            for row in await storage.list_users():
+                print(
+                    f"{row['id']}  {row['email']}  folders={row['folders']}  "
+                    f"since {row['registration_date']:%Y-%m-%d}"
+                )
+        else:
+            print(f"removed {await storage.remove_user(args.user)}")
+    finally:
+        await close_services(services)
+    return 0
+
+
+async def _pipelines(settings, args) -> int:
+    from cryptography.fernet import Fernet
+
+    from datastore.queries.pipelines import notify_reload
+    from model_inference.insertion import (
+        PipelineInsertionError,
+        insert_pipelines,
+        load_pipeline_file,
+    )
+
+    if args.action == "insert":
+        try:
+            parsed = load_pipeline_file(args.file)  # checked before anything starts
+        except PipelineInsertionError as error:
+            print(error.args[0], file=sys.stderr)
+            return 1
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        if args.action == "insert":
+            key = settings.pipeline_decryption_key
+            fernet = Fernet(key.get_secret_value().encode()) if key else None
+            async with services.pool.acquire() as conn:
+                try:
+                    names = await insert_pipelines(conn, parsed, fernet)
+                except PipelineInsertionError as error:
+                    print(error.args[0], file=sys.stderr)
+                    return 1
+            sealed = (
+                "encrypted"
+                if fernet
+                else "in plain text (set NACHET_BLOB_PIPELINE_DECRYPTION_KEY to encrypt)"
+            )
+            print(f"inserted pipelines: {', '.join(names)}; endpoints and keys stored {sealed}")
+        elif args.action == "list":
+            await services.pipelines.reload()
+            for meta in services.pipelines.metadata:
+                flag = " (default)" if meta.get("default") else ""
+                print(f"{meta['pipeline_name']}{flag}: {' -> '.join(map(str, meta['models']))}")
+        elif args.action == "install-builtin":
+            from model_inference.insertion import (
+                BUILTIN_PIPELINE,
+                install_builtin_pipeline_rows,
+            )
+
+            added = await install_builtin_pipeline_rows(services.pool)
+            print(f"{BUILTIN_PIPELINE}: {'installed' if added else 'already installed'}")
+        else:
+            async with services.pool.acquire() as conn:
+                await notify_reload(conn)
+            print("reload requested")
+    finally:
+        await close_services(services)
+    return 0
+
+
+async def _serve_models(settings, args) -> int:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from model_inference.server import create_server
+
+    onnx = dict(item.split("=", 1) for item in args.onnx)
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        await services.learner.start()
+        config = Config()
+        config.bind = [f"{args.host}:{args.port}"]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"serving models on http://{args.host}:{args.port}/score", flush=True)
+        await serve(
+            create_server(services.learner, args.key, args.header, onnx), config, shutdown_trigger=stop.wait
+        )
+    finally:
+        await close_services(services)
+    return 0
+
+
+async def _db(settings) -> int:
+    if not settings.embedded_db:
+        print("NACHET_DB_URL is set: there is no embedded database to start", file=sys.stderr)
+        return 2
+    url, embedded = await database_url(settings)
+    print(f"embedded PostgreSQL running: psql '{url}'  (schema {settings.db_schema}); Ctrl-C to stop")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    if embedded is not None:
+        await asyncio.to_thread(embedded.stop)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings))
+        if args.command == "users":
+            return asyncio.run(_users(settings, args))
+        if args.command == "pipelines":
+            return asyncio.run(_pipelines(settings, args))
+        if args.command == "serve-models":
+            return asyncio.run(_serve_models(settings, args))
+        if args.command == "fsck":
+            return asyncio.run(_fsck(settings, args))
+        return asyncio.run(_db(settings))
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
+        return 2
+    except (DatabaseUnavailable, DatastoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

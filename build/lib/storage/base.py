@@ -1,0 +1,152 @@
+"""What every part of the storage facade shares: the guard that retries lost lock conflicts and
+turns outages into 503s, the unit of work, and the user and ownership checks (spec §4.22 texts)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import random
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from datastore.blob import BlobError, BlobNotFound, BlobStore
+from datastore.queries import folders, users
+
+from . import layout
+from . import messages as say
+from .errors import DatastoreError, NotFoundError, StorageUnavailable, UserNotFoundError
+from .unit import Unit, unit_of_work
+
+log = logging.getLogger("storage")
+
+_DB_DOWN = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    TimeoutError,
+)
+
+
+RETRIES = 3  # attempts of a whole unit of work that lost a deadlock or serialization conflict
+_CONFLICTS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+def guard(method):
+    """Retry a unit of work that lost a lock conflict (its blobs were already compensated by
+    the unit), and turn infrastructure failures into StorageUnavailable (HTTP 503)."""
+
+    @functools.wraps(method)
+    async def wrapper(*args, **kwargs):
+        for attempt in range(1, RETRIES + 1):
+            try:
+                return await method(*args, **kwargs)
+            except DatastoreError:
+                raise
+            except _CONFLICTS as error:
+                log.warning(
+                    "%s lost a lock conflict (attempt %d of %d): %s", method.__name__, attempt, RETRIES, error
+                )
+                if attempt == RETRIES:
+                    raise StorageUnavailable("the database is busy, try again") from error
+                await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
+            except BlobNotFound as error:
+                log.error("blob missing in %s: %s", method.__name__, error)
+                raise DatastoreError(f"the stored image is missing: {error}") from error
+            except BlobError as error:
+                log.error("blob store failure in %s: %s", method.__name__, error)
+                raise StorageUnavailable("the blob storage is unavailable") from error
+            except _DB_DOWN as error:
+                log.error("database failure in %s: %s", method.__name__, error)
+                raise StorageUnavailable("the database is unavailable") from error
+
+    return wrapper
+
+
+async def folder_named(conn: asyncpg.Connection, owner_id: UUID, ref: Any) -> UUID | None:
+    """The id a client's folder reference means: the id of one of the owner's folders, else the
+    owner's folder of that name (the frontend sends a selected folder's id). None: neither."""
+    if not isinstance(ref, str) or not ref:
+        return None
+    try:
+        folder_id: UUID | None = UUID(ref)
+    except ValueError:
+        folder_id = None
+    return await folders.find_owned_folder(conn, owner_id, folder_id, ref)
+
+
+async def fetch_owned(
+    fetch, conn, user_id: UUID, ident: Any, not_found: str, not_owner: str
+) -> asyncpg.Record:
+    """The row `fetch` finds for a client-sent id, if `user_id` owns it (§4.22's messages)."""
+    error = NotFoundError(not_found)
+    row = await fetch(conn, as_uuid(ident, error))
+    if row is None:
+        raise error
+    if row["owner_id"] != user_id:
+        raise DatastoreError(not_owner)
+    return row
+
+
+def as_uuid(value: Any, error: DatastoreError) -> UUID:
+    """Parse an id sent by a client; a malformed one is reported with the caller's error."""
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise error from None
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class StorageBase:
+    def __init__(self, pool: asyncpg.Pool, blobs: BlobStore):
+        self.pool = pool
+        self.blobs = blobs
+
+    def _unit(self):
+        return unit_of_work(self.pool, self.blobs)
+
+    @staticmethod
+    async def _user(conn: asyncpg.Connection, user_id: Any, not_found: str | None = None) -> asyncpg.Record:
+        error = UserNotFoundError(not_found or say.user_not_found(user_id))
+        user = await users.get_user(conn, as_uuid(user_id, error))
+        if user is None:
+            raise error
+        return user
+
+    async def _write_marker(self, unit: Unit, user_id: UUID, folder: str, folder_id: UUID) -> None:
+        await unit.put(
+            layout.container_name(user_id),
+            layout.marker_blob(folder),
+            layout.marker_content(folder, folder_id),
+            {"picture_set_uuid": str(folder_id)},
+        )
+
+    async def _owned_folder(
+        self,
+        conn: asyncpg.Connection,
+        user: asyncpg.Record,
+        folder_ref: Any,
+        *,
+        not_found: str,
+        not_owner: str,
+        lock: str | None = None,
+    ) -> asyncpg.Record:
+        """The user's folder `folder_ref` names, checked and then locked ("write": adding to it,
+        "delete"); a folder deleted meanwhile is `not_found` too."""
+        row = await fetch_owned(folders.get_folder, conn, user["id"], folder_ref, not_found, not_owner)
+        if lock is not None:
+            row = await folders.get_folder(conn, row["id"], lock)
+            if row is None:
+                raise NotFoundError(not_found)
+        return row

@@ -1,0 +1,47 @@
+"""The errors a request is refused with. One base carries the HTTP status and the envelope's
+prefix; the app maps every one to `["<prefix> <context> : <message>"]` in one handler (spec §1.3).
+Lower layers raise them with messages fit for the client; the route adds its context."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A refused request: "API Error <context> : <message>" with HTTP `status`."""
+
+    prefix = "API Error"
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class Unhandled(Exception):
+    """A failure the original reported only as "Unhandled API error : <sentence>" (the route's
+    sentence; the details go to the log only)."""
+
+
+class DatastoreError(ServiceError):
+    """What storage refuses: "Datastore Error <context> : <message>"."""
+
+    prefix = "Datastore Error"
+
+
+class NotFoundError(DatastoreError):
+    """What the request names does not exist (or no longer does)."""
+
+
+class UserNotFoundError(NotFoundError):
+    pass
+
+
+class UserAlreadyExistsError(DatastoreError):
+    pass
+
+
+class StorageUnavailable(DatastoreError):
+    """The database or the blob store is down: our failure, not the client's."""
+
+    status = 503

@@ -1,0 +1,58 @@
+"""A processed model result as the rows that store it and the response that names them (spec
+§6.1), in one pure function; `inference_json.py` rebuilds the same shape from the rows."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from .errors import DatastoreError
+
+SUMMARY_KEYS = ("filename", "labelOccurrence", "totalBoxes", "models")
+BOX_KEYS = ("box", "color", "overlapping", "overlappingIndices")
+
+
+@dataclass
+class InferenceRows:
+    summary: dict  # the inference row's JSON
+    objects: list[tuple[UUID, dict, UUID]]  # (object id, box metadata, id of its best guess)
+    guesses: list[tuple[UUID, UUID, UUID, float]]  # (seed_obj id, seed id, object id, score)
+    response: dict  # the result with box, guess and top ids (inference and pipeline ids to add)
+
+
+def guesses_of(box: dict) -> list[dict]:
+    """A box's candidate seeds: its top-N, else its one label."""
+    return box.get("topN") or [{"label": box.get("label"), "score": box.get("score")}]
+
+
+def labels_of(result: dict) -> list[Any]:
+    return [guess["label"] for box in result.get("boxes") or [] for guess in guesses_of(box)]
+
+
+def inference_rows(result: dict, seed_ids: dict[str, UUID], image_dims: list[float] | None) -> InferenceRows:
+    """Rows for `result`, whose labels `seed_ids` resolves. Ids are made here, so every table is
+    written in one batched statement. A label that names no seed refuses the whole result."""
+    response = copy.deepcopy(result)  # the models' answer stays as it was (a retried save reuses it)
+    boxes = response.get("boxes") or []
+    labels = labels_of(response)
+    unknown = next((label for label in labels if not isinstance(label, str) or label not in seed_ids), None)
+    if boxes and (unknown is not None or not labels):
+        raise DatastoreError(f"the model answered a label that is not in the seed table: {unknown!r}")
+    summary = {k: response.get(k) for k in SUMMARY_KEYS}
+    if image_dims:
+        summary["imageDims"] = list(image_dims)  # the units of the boxes, for feedback crops
+    objects, guesses = [], []
+    for box in boxes:
+        object_id, entries = uuid4(), guesses_of(box)
+        ids = [uuid4() for _ in entries]
+        scores = [float(entry.get("score") or 0.0) for entry in entries]
+        top = ids[scores.index(max(scores))]
+        for guess_id, entry, score in zip(ids, entries, scores):
+            guesses.append((guess_id, seed_ids[entry["label"]], object_id, score))
+            if box.get("topN"):
+                entry["object_id"] = str(guess_id)
+        objects.append((object_id, {k: box.get(k) for k in BOX_KEYS}, top))
+        box.update(object_type_id=1, box_id=str(object_id), top_id=str(top))
+    return InferenceRows(summary, objects, guesses, response)

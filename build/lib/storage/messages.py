@@ -1,0 +1,54 @@
+"""The original datastore's texts for "not found" and "not the owner" (spec §4.22), kept word for
+word (spacing included: `user uuid :{user}` has no space after the colon). Ids are printed as the
+request sent them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+UPLOAD_FAILED = "An error occured during the upload of the pictures"  # sic
+INFERENCE_USER_UNKNOWN = "Datastore Unhandled Error"  # /inf with an unknown user
+
+
+def user_not_found(user: Any) -> str:
+    return f"User not found based on the given id: {user}"
+
+
+def folder_not_found(folder: Any) -> str:
+    return f"Picture set not found based on the given id: {folder}"
+
+
+def not_folder_owner(user: Any, folder: Any) -> str:
+    return f"User isn't owner of this folder, user uuid :{user}, folder uuid : {folder}"
+
+
+def cannot_delete_folder(user: Any, folder: Any) -> str:
+    return f"User can't delete this folder, user uuid :{user}, folder name : {folder}"
+
+
+def cannot_delete_default_folder(user: Any) -> str:
+    return f"User can't delete the default picture set, user uuid :{user}"
+
+
+def picture_not_found(picture: Any) -> str:
+    return f"Picture not found based on the given id: {picture}"
+
+
+def cannot_access_picture(user: Any, picture: Any) -> str:
+    return f"User can't access this picture, user uuid :{user}, picture : {picture}"
+
+
+def inference_not_found(inference: Any) -> str:
+    return f"Inference not found based on the given id: {inference}"
+
+
+def box_not_found(box: Any) -> str:
+    return f"Error: could not get inference object for id {box}"
+
+
+def verified_inference(inference: Any) -> str:
+    return f"Can't add feedback to a verified inference, id: {inference}"
+
+
+def already_verified(inference: Any) -> str:  # /feedback-negative's wording of the same condition
+    return f"Error: Inference {inference} is already verified"

@@ -1,0 +1,181 @@
+"""Pictures: labelled uploads, reading one back, and saving a picture with its inference."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from datastore.blob import BlobNotFound
+from datastore.db import transaction
+from datastore.queries import examples, folders, inferences, pictures, seeds, users
+
+from . import layout
+from . import messages as say
+from .base import StorageBase, as_uuid, fetch_owned, folder_named, guard, sha256
+from .errors import DatastoreError, NotFoundError
+from .inference_json import rebuild_inference
+from .inference_rows import inference_rows, labels_of
+
+
+class Pictures(StorageBase):
+    # -- pictures ------------------------------------------------------------------------------------
+    @guard
+    async def upload_pictures(
+        self,
+        user_id: Any,
+        folder_id: Any,
+        images: list[bytes],
+        seed_name: str | None = None,
+        seed_id: Any = None,
+        zoom_level: float | None = None,
+        nb_seeds: int | None = None,
+    ) -> list[UUID]:
+        """Store labelled pictures (batch import): each is validated at once by its picture_seed row."""
+        async with self._unit() as unit:
+            user = await self._user(unit.conn, user_id)
+            folder = await self._owned_folder(
+                unit.conn,
+                user,
+                folder_id,
+                not_found=say.UPLOAD_FAILED,
+                not_owner=say.not_folder_owner(user_id, folder_id),
+                lock="write",
+            )
+            if seed_id:
+                seed = await seeds.get_seed(
+                    unit.conn, as_uuid(seed_id, DatastoreError(f"Seed not found: {seed_id}"))
+                )
+                if seed is None:
+                    raise DatastoreError(f"Seed not found: {seed_id}")
+            elif seed_name:
+                seed = await seeds.get_or_create_seed(unit.conn, seed_name)
+            else:
+                raise DatastoreError("a seed_name or a seed_id is required")
+            container = layout.container_name(user["id"])
+            folder_path = layout.folder_name(folder["name"], folder["is_default"])
+            ids = []
+            for image in images:
+                picture_id = await pictures.insert_picture(unit.conn, folder["id"], sha256(image))
+                await pictures.insert_picture_seed(unit.conn, picture_id, seed["id"])
+                name = layout.picture_blob(folder_path, picture_id)
+                await unit.put(container, name, image, layout.picture_tags(picture_id, folder["id"]))
+                await pictures.set_picture_metadata(
+                    unit.conn,
+                    picture_id,
+                    {
+                        "link": name,
+                        "nb_seeds": nb_seeds,
+                        "zoom": zoom_level,
+                        "description": "Uploaded through the API",
+                    },
+                )
+                ids.append(picture_id)
+            # labelled pictures teach the built-in classifier (processed after the commit)
+            await examples.enqueue(unit.conn, [(p, seed["id"], None, None, "upload") for p in ids])
+        return ids
+
+    @guard
+    async def get_picture(self, user_id: Any, picture_id: Any) -> tuple[dict | None, bytes]:
+        """The picture's latest inference (or None) and its bytes."""
+        async with transaction(self.pool) as conn:
+            user = await self._user(conn, user_id)
+            picture = await fetch_owned(
+                pictures.get_picture,
+                conn,
+                user["id"],
+                picture_id,
+                say.picture_not_found(picture_id),
+                say.cannot_access_picture(user_id, picture_id),
+            )
+            row = await inferences.latest_inference_of_picture(conn, picture["id"])
+            inference = await rebuild_inference(conn, row) if row else None
+        folder = layout.folder_name(picture["folder_name"], picture["is_default"])
+        try:
+            data = await self.blobs.download(
+                layout.container_name(user["id"]), layout.picture_blob(folder, picture["id"])
+            )
+        except BlobNotFound:  # deleted with its folder since the rows were read
+            raise NotFoundError(say.picture_not_found(picture_id)) from None
+        return inference, data
+
+    @guard
+    async def picture_bytes(self, picture_id: UUID) -> bytes | None:
+        """A stored picture's bytes, for background work; None when it is gone."""
+        async with self.pool.acquire() as conn:
+            picture = await pictures.get_picture(conn, picture_id)
+        if picture is None:
+            return None
+        folder = layout.folder_name(picture["folder_name"], picture["is_default"])
+        try:
+            return await self.blobs.download(
+                layout.container_name(picture["owner_id"]), layout.picture_blob(folder, picture["id"])
+            )
+        except BlobNotFound:  # deleted with its folder meanwhile
+            return None
+
+    async def _target_folder(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record:
+        """The user's folder named (or identified) by `folder_ref`, else the default "General";
+        locked for writing. A folder deleted while the request ran is not found."""
+        folder_id = await folder_named(conn, user["id"], folder_ref)
+        if folder_id is not None:
+            folder = await folders.get_folder(conn, folder_id, "write")
+            if folder is None:
+                raise NotFoundError(say.folder_not_found(folder_ref))
+            return folder
+        folder = (
+            await folders.get_folder(conn, user["default_set_id"], "write")
+            if user["default_set_id"]
+            else None
+        )
+        if folder is None:  # a user whose General folder was lost (possible in the original)
+            created = await folders.insert_folder(conn, user["id"], layout.DEFAULT_FOLDER, 0)
+            if created is None:
+                raise NotFoundError("the user has no default folder")
+            await users.set_default_set(conn, user["id"], created["id"])
+            folder = await folders.get_folder(conn, created["id"], "write")
+        return folder
+
+    @guard
+    async def save_inference(
+        self,
+        user_id: Any,
+        folder_ref: Any,
+        image: bytes,
+        result: dict,
+        pipeline_id: UUID | None,
+        image_dims: list[float] | None = None,
+    ) -> dict:
+        """Store the picture, the inference, its boxes and their candidate seeds in one unit, and
+        return a copy of `result` completed with the ids (spec §6.1). Nothing is written if any
+        part fails; `image_dims` (the units of the boxes) is kept to map feedback boxes back."""
+        labels = [label for label in labels_of(result) if isinstance(label, str)]
+        async with self._unit() as unit:
+            conn = unit.conn
+            user = await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
+            folder = await self._target_folder(conn, user, folder_ref)
+            found = await seeds.resolve_labels(conn, labels)
+            rows = inference_rows(result, {label: seed["id"] for label, seed in found.items()}, image_dims)
+            picture_id = uuid4()
+            name = layout.picture_blob(layout.folder_name(folder["name"], folder["is_default"]), picture_id)
+            await pictures.insert_picture(
+                conn,
+                folder["id"],
+                sha256(image),
+                {"link": name, "description": "Uploaded through the API"},
+                picture_id,
+            )
+            await unit.put(
+                layout.container_name(user["id"]), name, image, layout.picture_tags(picture_id, folder["id"])
+            )
+            inference_id = await inferences.insert_inference(
+                conn, picture_id, user["id"], pipeline_id, rows.summary
+            )
+            await inferences.insert_objects(conn, inference_id, rows.objects)
+            await inferences.insert_seed_objs(conn, rows.guesses)
+        return {
+            **rows.response,
+            "inference_id": str(inference_id),
+            "pipeline_id": str(pipeline_id) if pipeline_id else None,
+        }

@@ -1,0 +1,69 @@
+"""One unit of work: a database transaction plus the blob writes that belong to it.
+
+Blobs are written before the commit and removed again if the transaction fails (commit
+included), so a failure in either leaves neither behind. Blob deletions wait until the rows are
+committed, so a database failure never loses a picture.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from datastore.blob import BlobNotFound, BlobStore
+from datastore.db import transaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Unit:
+    conn: asyncpg.Connection
+    blobs: BlobStore
+    written: list[tuple[str, str]] = field(default_factory=list)
+    doomed: list[tuple[str, str]] = field(default_factory=list)
+
+    async def put(self, container: str, name: str, data: bytes, tags: dict[str, str] | None = None) -> None:
+        """Upload (creating the container of a known user on first write). It is remembered
+        before the upload: a write that fails half way (blob stored, tags not) is removed too."""
+        self.written.append((container, name))
+        try:
+            await self.blobs.upload(container, name, data, tags=tags)
+        except BlobNotFound:
+            await self.blobs.create_container(container)
+            await self.blobs.upload(container, name, data, tags=tags)
+
+    def delete_after_commit(self, container: str, name: str) -> None:
+        self.doomed.append((container, name))
+
+
+@asynccontextmanager
+async def unit_of_work(pool: asyncpg.Pool, blobs: BlobStore) -> AsyncIterator[Unit]:
+    unit: Unit | None = None
+    try:
+        async with transaction(pool) as conn:
+            unit = Unit(conn, blobs)
+            yield unit
+    except BaseException:
+        if unit is not None:
+            for container, name in reversed(unit.written):
+                try:
+                    await blobs.delete(container, name)
+                except BlobNotFound:  # never written
+                    pass
+                except Exception as error:  # the original error matters more; leave a trace
+                    log.warning(
+                        "could not remove blob %s/%s after a failed transaction: %s", container, name, error
+                    )
+        raise
+    for container, name in unit.doomed:
+        try:
+            await blobs.delete(container, name)
+        except BlobNotFound:
+            pass
+        except Exception as error:
+            log.warning("orphan blob %s/%s left after its rows were deleted: %s", container, name, error)

@@ -1,0 +1,147 @@
+"""Users, seeds and image validators."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from datastore.blob import BlobNotFound
+from datastore.db import transaction
+from datastore.queries import folders, pictures, seeds, users
+
+from . import layout
+from . import messages as say
+from .base import StorageBase, guard
+from .errors import DatastoreError, UserAlreadyExistsError, UserNotFoundError
+
+
+class UsersAndSeeds(StorageBase):
+    # -- users -------------------------------------------------------------------------------------
+    @guard
+    async def get_user_id(self, email: str) -> UUID:
+        async with self.pool.acquire() as conn:
+            user_id = await users.get_user_id_by_email(conn, email)
+        if user_id is None:
+            raise UserNotFoundError("User not found")
+        return user_id
+
+    @guard
+    async def require_user(self, user_id: Any) -> UUID:
+        """The id of an existing /inf user (checked before any model is called)."""
+        async with self.pool.acquire() as conn:
+            return (await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN))["id"]
+
+    @guard
+    async def create_user(self, email: str) -> UUID:
+        """Register a user with its "General" folder, blob container and folder marker."""
+        email = email.strip()
+        if not email or "@" not in email:
+            raise DatastoreError(f"invalid email address: {email!r}")
+        async with self._unit() as unit:
+            user_id = await users.insert_user(unit.conn, email)
+            if user_id is None:
+                raise UserAlreadyExistsError(f"User already exists: {email}")
+            general = await folders.insert_folder(unit.conn, user_id, layout.DEFAULT_FOLDER, 0)
+            assert general is not None  # a new user has no folder of that name yet
+            await users.set_default_set(unit.conn, user_id, general["id"])
+            await self._write_marker(unit, user_id, layout.DEFAULT_FOLDER, general["id"])
+        return user_id
+
+    @guard
+    async def ensure_user(self, email: str) -> UUID:
+        """The id of `email`, registering it first if needed (start-up seeding of the default user)."""
+        try:
+            return await self.get_user_id(email)
+        except UserNotFoundError:
+            try:
+                return await self.create_user(email)
+            except UserAlreadyExistsError:  # another worker registered it meanwhile
+                return await self.get_user_id(email)
+
+    @guard
+    async def list_users(self) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn:
+            return await users.list_users(conn)
+
+    @guard
+    async def remove_user(self, email_or_id: str) -> UUID:
+        async with transaction(self.pool) as conn:
+            user_id = await users.get_user_id_by_email(conn, email_or_id)
+            if user_id is None:
+                user_id = (await self._user(conn, email_or_id))["id"]
+            await users.delete_user(conn, user_id)
+        try:
+            await self.blobs.delete_container(layout.container_name(user_id))
+        except BlobNotFound:
+            pass
+        return user_id
+
+    # -- seeds ---------------------------------------------------------------------------------------
+    @guard
+    async def get_all_seeds(self) -> list[dict]:
+        async with self.pool.acquire() as conn:
+            return [dict(r) for r in await seeds.all_seeds(conn)]
+
+    @guard
+    async def seed_data(self, name: str) -> dict | list | None:
+        """The stored record of a seed (by catalogue name), the whole list for "seeds", else None."""
+        async with self.pool.acquire() as conn:
+            if name == "seeds":
+                return [dict(r) for r in await seeds.all_seeds(conn)]
+            info = await seeds.get_seed_info(conn, name)
+            if info is not None:
+                return info
+            seed = await seeds.find_seed(conn, name)
+            return {"seed_id": seed["id"], "seed_name": seed["name"]} if seed else None
+
+    @guard
+    async def reload_seed_data(self, source_url: str | None) -> int:
+        """Replace the seed records with `<source_url>/seeds/all.json`, or, with no source, rebuild
+        them from the seed table. Returns the number of records."""
+        if source_url:
+            records = parse_seed_records(await fetch_json(source_url.rstrip("/") + "/seeds/all.json"))
+        else:
+            records = {
+                s["seed_name"]: {"seed_id": str(s["seed_id"]), "seed_name": s["seed_name"]}
+                for s in await self.get_all_seeds()
+            }
+        async with transaction(self.pool) as conn:
+            await seeds.replace_seed_info(conn, records)
+        return len(records)
+
+    # -- image validators ----------------------------------------------------------------------------
+    @guard
+    async def record_validator(self, digest: str) -> None:
+        async with self.pool.acquire() as conn:
+            await pictures.record_validator(conn, digest)
+
+    @guard
+    async def validator_known(self, digest: str) -> bool:
+        async with self.pool.acquire() as conn:
+            return await pictures.validator_known(conn, digest)
+
+
+async def fetch_json(url: str) -> Any:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=15) as client:
+        response = await client.get(url)
+        response.raise_for_status()
+        return response.json()
+
+
+def parse_seed_records(document: Any) -> dict[str, dict]:
+    """all.json as a {name: record} map or a list of records naming their seed."""
+    if isinstance(document, dict):
+        return {str(k): v if isinstance(v, dict) else {"value": v} for k, v in document.items()}
+    if isinstance(document, list):
+        records = {}
+        for item in document:
+            name = isinstance(item, dict) and (item.get("seed_name") or item.get("name"))
+            if name:
+                records[str(name)] = item
+        if records:
+            return records
+    raise ValueError("seeds/all.json holds neither a map of seeds nor a list of named seed records")
