@@ -1,1 +1,0 @@
-"""Plain async query functions: each takes a connection and holds its SQL inline."""

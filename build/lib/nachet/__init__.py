@@ -1,9 +1,0 @@
-"""Operator-facing pieces shared by the service: configuration and the command line."""
-
-import os
-
-# One BLAS thread per process, set before numpy loads (it loads lazily, with the built-in models):
-# the service runs CPU work on its own pool, one thread per core, and OpenBLAS's own threads
-# deadlock a fork (pg_ctl at shutdown) made while another thread is inside a BLAS call: its
-# atfork handler waits for workers that the call holds.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
