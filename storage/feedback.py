@@ -67,49 +67,45 @@ class Feedback(StorageBase):
     @guard
     async def save_perfect_feedback(self, user_id: Any, inference_id: Any, box_ids: list[Any]) -> dict:
         """Confirm the listed boxes as the model labelled them; return the updated inference."""
-        async with transaction(self.pool) as conn:
-            user, row = await self._inference_for_feedback(
-                conn, user_id, inference_id, say.verified_inference(inference_id)
-            )
-            dims = _image_dims(row)
-            jobs = []
-            for obj in await self._boxes_of(conn, row["id"], box_ids):
-                await inferences.verify_object(conn, obj["id"], obj["top_id"])
-                seed_id = await inferences.seed_of_guess(conn, obj["top_id"])
-                if seed_id is not None:
-                    metadata = obj["box_metadata"] if isinstance(obj["box_metadata"], dict) else {}
-                    jobs.append(
-                        (
-                            row["picture_id"],
-                            seed_id,
-                            obj["id"],
-                            _job_box(_stored_coordinates(metadata), dims),
-                            "feedback",
-                        )
-                    )
-            await inferences.verify_inference_if_resolved(conn, row["id"], user["id"])
-            await examples.enqueue(conn, jobs)
-            return await rebuild_inference(conn, await inferences.get_inference_row(conn, row["id"]))
+
+        async def confirm(conn, row) -> list:
+            return [await self._confirm(conn, obj) for obj in await self._boxes_of(conn, row["id"], box_ids)]
+
+        return await self._feedback(user_id, inference_id, say.verified_inference(inference_id), confirm)
 
     @guard
     async def save_annotated_feedback(self, user_id: Any, inference_id: Any, boxes: list[dict]) -> dict:
         """Apply the user's corrections (relabel, move, delete, add boxes); return the inference."""
+
+        async def correct(conn, row) -> list:
+            return [await self._correct_box(conn, row["id"], box) for box in boxes]
+
+        return await self._feedback(user_id, inference_id, say.already_verified(inference_id), correct)
+
+    async def _feedback(self, user_id: Any, inference_id: Any, verified_message: str, apply) -> dict:
+        """One feedback in one transaction: `apply(conn, inference)` changes the boxes and answers
+        (object id, seed id, coordinates) for each box that now names a seed (those teach the
+        classifier); then the inference is verified if every box is resolved."""
         async with transaction(self.pool) as conn:
-            user, row = await self._inference_for_feedback(
-                conn, user_id, inference_id, say.already_verified(inference_id)
-            )
+            user, row = await self._inference_for_feedback(conn, user_id, inference_id, verified_message)
             dims = _image_dims(row)
-            jobs = []
-            for box in boxes:
-                corrected = await self._correct_box(conn, row["id"], box)
-                if corrected is not None:
-                    object_id, seed_id, coordinates = corrected
-                    jobs.append(
-                        (row["picture_id"], seed_id, object_id, _job_box(coordinates, dims), "feedback")
-                    )
+            labelled = [box for box in await apply(conn, row) if box is not None]
+            jobs = [
+                (row["picture_id"], seed, obj, _job_box(coordinates, dims), "feedback")
+                for obj, seed, coordinates in labelled
+            ]
             await inferences.verify_inference_if_resolved(conn, row["id"], user["id"])
             await examples.enqueue(conn, jobs)
             return await rebuild_inference(conn, await inferences.get_inference_row(conn, row["id"]))
+
+    async def _confirm(self, conn, obj: asyncpg.Record) -> tuple | None:
+        """Confirm one box as labelled; (object id, seed id, coordinates) when it names a seed."""
+        await inferences.verify_object(conn, obj["id"], obj["top_id"])
+        seed_id = await inferences.seed_of_guess(conn, obj["top_id"])
+        if seed_id is None:
+            return None
+        metadata = obj["box_metadata"] if isinstance(obj["box_metadata"], dict) else {}
+        return obj["id"], seed_id, _stored_coordinates(metadata)
 
     async def _seed_of(self, conn, box: dict) -> asyncpg.Record | None:
         """The seed a corrected box names by classId or label (a new label joins the catalogue)."""

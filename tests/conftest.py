@@ -163,6 +163,15 @@ def client(client_for, services):
     return client_for(services)
 
 
+@pytest.fixture
+def local_client(client_for, services, data_root):
+    """A client of an app with NACHET_ENV=test: `GET /test` installs the spec's test pipeline."""
+    config = load_settings(
+        {"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_ENV": "test"}, dotenv=False
+    )
+    return client_for(services, config)
+
+
 def png_bytes(width: int = 64, height: int = 48, color=(200, 120, 40), fmt: str = "PNG") -> bytes:
     import io
 

@@ -58,19 +58,6 @@ async def test_delete_right_after_labelled_uploads_never_deadlocks(client, user,
     await no_findings(services, user)
 
 
-@pytest.fixture
-def local_client(client_for, services, data_root):
-    from nachet.config import load_settings
-    from tests.conftest import SCHEMA
-
-    return client_for(
-        services,
-        load_settings(
-            {"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_ENV": "test"}, dotenv=False
-        ),
-    )
-
-
 NOT_FOUND = (
     "Datastore Error during classification : Picture set not found based on the given id: ",
     "Datastore Error uploading picture : An error occured during the upload of the pictures",

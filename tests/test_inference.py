@@ -331,19 +331,6 @@ async def test_zero_boxes_is_a_saved_inference(client, user, pipelines, model_se
 
 
 # -- the spec's test pipeline ------------------------------------------------------------------------------
-@pytest.fixture
-def local_client(client_for, services, data_root):
-    from nachet.config import load_settings
-    from tests.conftest import SCHEMA
-
-    return client_for(
-        services,
-        load_settings(
-            {"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_ENV": "test"}, dotenv=False
-        ),
-    )
-
-
 async def test_test_route_is_404_outside_local_and_test(client):
     assert (await client.get("/test")).status_code == 404
 
