@@ -31,15 +31,20 @@ def labels_of(result: dict) -> list[Any]:
     return [guess["label"] for box in result.get("boxes") or [] for guess in guesses_of(box)]
 
 
+def check_labels(result: dict, seed_ids: dict[str, UUID]) -> None:
+    """Every label must name a seed: a model answer that does not is refused whole."""
+    labels = labels_of(result)
+    unknown = next((label for label in labels if not isinstance(label, str) or label not in seed_ids), None)
+    if result.get("boxes") and (unknown is not None or not labels):
+        raise DatastoreError(f"the model answered a label that is not in the seed table: {unknown!r}")
+
+
 def inference_rows(result: dict, seed_ids: dict[str, UUID], image_dims: list[float] | None) -> InferenceRows:
     """Rows for `result`, whose labels `seed_ids` resolves. Ids are made here, so every table is
     written in one batched statement. A label that names no seed refuses the whole result."""
     response = copy.deepcopy(result)  # the models' answer stays as it was (a retried save reuses it)
     boxes = response.get("boxes") or []
-    labels = labels_of(response)
-    unknown = next((label for label in labels if not isinstance(label, str) or label not in seed_ids), None)
-    if boxes and (unknown is not None or not labels):
-        raise DatastoreError(f"the model answered a label that is not in the seed table: {unknown!r}")
+    check_labels(response, seed_ids)
     summary = {k: response.get(k) for k in SUMMARY_KEYS}
     if image_dims:
         summary["imageDims"] = list(image_dims)  # the units of the boxes, for feedback crops
