@@ -1,4 +1,4 @@
-"""Operator-facing pieces shared by the service: configuration and the command line."""
+"""Process wiring: configuration, the services as a Quart extension, the command line."""
 
 import os
 
