@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 
@@ -13,8 +13,10 @@ from datastore.queries import folders, pictures, users
 from . import layout
 from . import messages as say
 from .base import StorageBase, as_uuid, folder_named, guard
-from .errors import DatastoreError, NotFoundError, UserNotFoundError
+from .errors import DatastoreError, NotFoundError, StorageUnavailable, UserNotFoundError
 from .unit import Unit
+
+ARCHIVE_ROUNDS = 3  # copy rounds before /delete-with-archive gives up on a folder that keeps changing
 
 
 class Folders(StorageBase):
@@ -25,12 +27,18 @@ class Folders(StorageBase):
     ) -> UUID:
         if folder_name is not None:
             folder_name = layout.check_folder_name(folder_name)
-        async with self._unit() as unit:
-            user = await self._user(unit.conn, user_id)
-            created = await folders.insert_folder(unit.conn, user["id"], folder_name, nb_pictures)
-            if created is None:
+        async with self.pool.acquire() as conn:
+            user = await self._user(conn, user_id)
+            folder_id = uuid4()
+            name = folder_name if folder_name is not None else str(folder_id)  # as the trigger names it
+            if await folders.find_owned_folder(conn, user["id"], None, name) is not None:
                 raise DatastoreError("Folder already exists")
-            await self._write_marker(unit, user["id"], created["name"], created["id"])
+        async with self._unit() as unit:
+            await self._write_marker(unit, user["id"], name, folder_id)
+            async with unit.rows() as conn:
+                created = await folders.insert_folder(conn, user["id"], name, nb_pictures, folder_id)
+                if created is None:  # created meanwhile
+                    raise DatastoreError("Folder already exists")
         return created["id"]
 
     @guard
@@ -57,87 +65,109 @@ class Folders(StorageBase):
             )
             return bool(await folders.validated_picture_ids(conn, folder["id"]))
 
-    async def _folder_to_delete(self, unit: Unit, user_id: Any, folder_id: Any) -> tuple[asyncpg.Record, ...]:
+    async def _folder_to_delete(
+        self, conn, user_id: Any, folder_id: Any, lock: str | None = "delete"
+    ) -> tuple[asyncpg.Record, asyncpg.Record]:
         """(user, folder) for the deletion routes, the folder locked against new writers."""
-        user = await self._user(unit.conn, user_id)
+        user = await self._user(conn, user_id)
         folder = await self._owned_folder(
-            unit.conn,
+            conn,
             user,
             folder_id,
             not_found=say.folder_not_found(folder_id),
             not_owner=say.cannot_delete_folder(user_id, folder_id),
-            lock="delete",
+            lock=lock,
         )
         if folder["is_default"]:
             raise DatastoreError(say.cannot_delete_default_folder(user_id))
         return user, folder
 
-    async def _delete_folder(self, unit: Unit, user_id: UUID, folder: asyncpg.Record) -> None:
+    async def _delete_folder(self, conn, unit: Unit, user_id: UUID, folder: asyncpg.Record) -> None:
         """Delete a folder locked "delete": no writer can add a picture any more, so the list of
         blobs to remove after the commit is complete."""
         container = layout.container_name(user_id)
-        for picture_id in await folders.picture_ids(unit.conn, folder["id"]):
+        for picture_id in await folders.picture_ids(conn, folder["id"]):
             unit.delete_after_commit(container, layout.picture_blob(folder["name"], picture_id))
         unit.delete_after_commit(container, layout.marker_blob(folder["name"]))
-        await folders.delete_folder(unit.conn, folder["id"])
+        await folders.delete_folder(conn, folder["id"])
 
     @guard
     async def delete_directory_permanently(self, user_id: Any, folder_id: Any) -> bool:
-        async with self._unit() as unit:
-            user, folder = await self._folder_to_delete(unit, user_id, folder_id)
-            await self._delete_folder(unit, user["id"], folder)
+        async with self._unit() as unit, unit.rows() as conn:
+            user, folder = await self._folder_to_delete(conn, user_id, folder_id)
+            await self._delete_folder(conn, unit, user["id"], folder)
         return True
 
     @guard
     async def delete_directory_by_name(self, user_id: Any, name_or_id: str) -> bool:
         """/del: the frontend sends the folder's id once one is selected, its name otherwise."""
-        async with self._unit() as unit:
-            user = await self._user(unit.conn, user_id)
-            folder_id = await folder_named(unit.conn, user["id"], name_or_id)
+        async with self._unit() as unit, unit.rows() as conn:
+            user = await self._user(conn, user_id)
+            folder_id = await folder_named(conn, user["id"], name_or_id)
             if folder_id is None:
                 raise NotFoundError("directory does not exist")
-            user, folder = await self._folder_to_delete(unit, user_id, folder_id)
-            await self._delete_folder(unit, user["id"], folder)
+            user, folder = await self._folder_to_delete(conn, user_id, folder_id)
+            await self._delete_folder(conn, unit, user["id"], folder)
         return True
 
     @guard
     async def delete_directory_with_archive(
         self, user_id: Any, folder_id: Any, dev_email: str | None
     ) -> UUID:
-        """Move the folder's validated pictures to the dev user's archive, delete the rest."""
+        """Move the folder's validated pictures to the dev user's archive, delete the rest. The
+        pictures are copied first (no transaction open), then the rows move in one transaction;
+        a picture validated while they were copied is copied on the next round."""
         if not dev_email:
             raise DatastoreError("archiving is not configured (DEV_USER_EMAIL is not set)")
+        async with self.pool.acquire() as conn:
+            user, folder = await self._folder_to_delete(conn, user_id, folder_id, lock=None)
+            dev_id = await users.get_user_id_by_email(conn, dev_email)
+        if dev_id is None:
+            raise UserNotFoundError(f"the archive user {dev_email} is not registered")
+        archive_name, archive_id = f"{user['id']}/{folder['name']}", uuid4()
+        src, dst = layout.container_name(user["id"]), layout.container_name(dev_id)
         async with self._unit() as unit:
-            user, folder = await self._folder_to_delete(unit, user_id, folder_id)
-            dev_id = await users.get_user_id_by_email(unit.conn, dev_email)
-            if dev_id is None:
-                raise UserNotFoundError(f"the archive user {dev_email} is not registered")
-            validated = await folders.validated_picture_ids(unit.conn, folder["id"])
-            archive_name = f"{user['id']}/{folder['name']}"
-            archive = await folders.insert_folder(unit.conn, dev_id, archive_name, len(validated))
-            if archive is None:
-                raise DatastoreError(f"the archive already holds a folder {archive_name}")
-            src, dst = layout.container_name(user["id"]), layout.container_name(dev_id)
+            tags = {"picture_set_uuid": str(folder["id"])}
             await unit.put(
-                dst,
-                layout.marker_blob(archive_name),
-                layout.marker_content(archive_name, folder["id"]),
-                {"picture_set_uuid": str(folder["id"])},
+                dst, layout.marker_blob(archive_name), layout.marker_content(archive_name, folder["id"]), tags
             )
-            for picture_id in validated:
-                row = await pictures.get_picture(unit.conn, picture_id)
-                if row is None:  # cannot happen while the folder is locked; never a TypeError
-                    continue
-                source = layout.picture_blob(folder["name"], picture_id)
-                name = layout.picture_blob(archive_name, picture_id)
-                await unit.put(
-                    dst,
-                    name,
-                    await self.blobs.download(src, source),
-                    layout.picture_tags(picture_id, archive["id"]),
-                )
-                metadata = dict(row["picture"]) if isinstance(row["picture"], dict) else {}
-                await pictures.move_picture(unit.conn, picture_id, archive["id"], {**metadata, "link": name})
-                unit.delete_after_commit(src, source)
-            await self._delete_folder(unit, user["id"], folder)
-        return archive["id"]
+            copied: set[UUID] = set()
+            for _ in range(ARCHIVE_ROUNDS):
+                async with self.pool.acquire() as conn:
+                    validated = await folders.validated_picture_ids(conn, folder["id"])
+                for picture_id in (p for p in validated if p not in copied):
+                    data = await self.blobs.download(src, layout.picture_blob(folder["name"], picture_id))
+                    name = layout.picture_blob(archive_name, picture_id)
+                    await unit.put(dst, name, data, layout.picture_tags(picture_id, archive_id))
+                    copied.add(picture_id)
+                async with unit.rows() as conn:
+                    user, folder = await self._folder_to_delete(conn, user_id, folder_id)
+                    validated = await folders.validated_picture_ids(conn, folder["id"])
+                    if not set(validated) <= copied:
+                        continue  # validated meanwhile: copy those too
+                    await self._move_to_archive(
+                        conn, unit, folder, validated, dev_id, archive_name, archive_id
+                    )
+                    await self._delete_folder(conn, unit, user["id"], folder)
+                    return archive_id
+            raise StorageUnavailable("the folder kept changing while it was archived, try again")
+
+    async def _move_to_archive(
+        self,
+        conn,
+        unit: Unit,
+        folder,
+        validated: list[UUID],
+        dev_id: UUID,
+        archive_name: str,
+        archive_id: UUID,
+    ) -> None:
+        if await folders.insert_folder(conn, dev_id, archive_name, len(validated), archive_id) is None:
+            raise DatastoreError(f"the archive already holds a folder {archive_name}")
+        src = layout.container_name(folder["owner_id"])
+        for picture_id in validated:
+            row = await pictures.get_picture(conn, picture_id)
+            metadata = dict(row["picture"]) if row is not None and isinstance(row["picture"], dict) else {}
+            link = layout.picture_blob(archive_name, picture_id)
+            await pictures.move_picture(conn, picture_id, archive_id, {**metadata, "link": link})
+            unit.delete_after_commit(src, layout.picture_blob(folder["name"], picture_id))

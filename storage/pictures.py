@@ -33,47 +33,40 @@ class Pictures(StorageBase):
         nb_seeds: int | None = None,
     ) -> list[UUID]:
         """Store labelled pictures (batch import): each is validated at once by its picture_seed row."""
-        async with self._unit() as unit:
-            user = await self._user(unit.conn, user_id)
+        not_owner = say.not_folder_owner(user_id, folder_id)
+        async with self.pool.acquire() as conn:
+            user = await self._user(conn, user_id)
             folder = await self._owned_folder(
-                unit.conn,
-                user,
-                folder_id,
-                not_found=say.UPLOAD_FAILED,
-                not_owner=say.not_folder_owner(user_id, folder_id),
-                lock="write",
+                conn, user, folder_id, not_found=say.UPLOAD_FAILED, not_owner=not_owner
             )
+            seed = None
             if seed_id:
-                seed = await seeds.get_seed(
-                    unit.conn, as_uuid(seed_id, DatastoreError(f"Seed not found: {seed_id}"))
-                )
+                error = DatastoreError(f"Seed not found: {seed_id}")
+                seed = await seeds.get_seed(conn, as_uuid(seed_id, error))
                 if seed is None:
-                    raise DatastoreError(f"Seed not found: {seed_id}")
-            elif seed_name:
-                seed = await seeds.get_or_create_seed(unit.conn, seed_name)
-            else:
+                    raise error
+            elif not seed_name:
                 raise DatastoreError("a seed_name or a seed_id is required")
-            container = layout.container_name(user["id"])
-            folder_path = layout.folder_name(folder["name"], folder["is_default"])
-            ids = []
-            for image in images:
-                picture_id = await pictures.insert_picture(unit.conn, folder["id"], sha256(image))
-                await pictures.insert_picture_seed(unit.conn, picture_id, seed["id"])
-                name = layout.picture_blob(folder_path, picture_id)
-                await unit.put(container, name, image, layout.picture_tags(picture_id, folder["id"]))
-                await pictures.set_picture_metadata(
-                    unit.conn,
-                    picture_id,
-                    {
-                        "link": name,
-                        "nb_seeds": nb_seeds,
-                        "zoom": zoom_level,
-                        "description": "Uploaded through the API",
-                    },
-                )
-                ids.append(picture_id)
-            # labelled pictures teach the built-in classifier (processed after the commit)
-            await examples.enqueue(unit.conn, [(p, seed["id"], None, None, "upload") for p in ids])
+        container = layout.container_name(user["id"])
+        folder_path = layout.folder_name(folder["name"], folder["is_default"])
+        ids = [uuid4() for _ in images]
+        metadata = {"nb_seeds": nb_seeds, "zoom": zoom_level, "description": "Uploaded through the API"}
+        async with self._unit() as unit:
+            for picture_id, image in zip(ids, images):
+                tags = layout.picture_tags(picture_id, folder["id"])
+                await unit.put(container, layout.picture_blob(folder_path, picture_id), image, tags)
+            async with unit.rows() as conn:
+                if await folders.get_folder(conn, folder["id"], "write") is None:  # deleted meanwhile
+                    raise NotFoundError(say.UPLOAD_FAILED)
+                seed = seed or await seeds.get_or_create_seed(conn, seed_name or "")
+                for picture_id, image in zip(ids, images):
+                    link = layout.picture_blob(folder_path, picture_id)
+                    await pictures.insert_picture(
+                        conn, folder["id"], sha256(image), {**metadata, "link": link}, picture_id
+                    )
+                    await pictures.insert_picture_seed(conn, picture_id, seed["id"])
+                # labelled pictures teach the built-in classifier (processed after the commit)
+                await examples.enqueue(conn, [(p, seed["id"], None, None, "upload") for p in ids])
         return ids
 
     @guard
@@ -116,26 +109,22 @@ class Pictures(StorageBase):
             return None
 
     async def _target_folder(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record:
-        """The user's folder named (or identified) by `folder_ref`, else the default "General";
-        locked for writing. A folder deleted while the request ran is not found."""
+        """The user's folder named (or identified) by `folder_ref`, else the default "General"
+        (created again for a user who lost it, as the original allowed)."""
         folder_id = await folder_named(conn, user["id"], folder_ref)
-        if folder_id is not None:
-            folder = await folders.get_folder(conn, folder_id, "write")
-            if folder is None:
-                raise NotFoundError(say.folder_not_found(folder_ref))
+        if folder_id is None and user["default_set_id"] is not None:
+            folder_id = user["default_set_id"]
+        folder = await folders.get_folder(conn, folder_id) if folder_id is not None else None
+        if folder is not None:
             return folder
-        folder = (
-            await folders.get_folder(conn, user["default_set_id"], "write")
-            if user["default_set_id"]
-            else None
-        )
-        if folder is None:  # a user whose General folder was lost (possible in the original)
+        if folder_id is not None and folder_id != user["default_set_id"]:
+            raise NotFoundError(say.folder_not_found(folder_ref))
+        async with conn.transaction():
             created = await folders.insert_folder(conn, user["id"], layout.DEFAULT_FOLDER, 0)
             if created is None:
                 raise NotFoundError("the user has no default folder")
             await users.set_default_set(conn, user["id"], created["id"])
-            folder = await folders.get_folder(conn, created["id"], "write")
-        return folder
+        return await folders.get_folder(conn, created["id"])
 
     @guard
     async def save_inference(
@@ -151,29 +140,26 @@ class Pictures(StorageBase):
         return a copy of `result` completed with the ids (spec §6.1). Nothing is written if any
         part fails; `image_dims` (the units of the boxes) is kept to map feedback boxes back."""
         labels = [label for label in labels_of(result) if isinstance(label, str)]
-        async with self._unit() as unit:
-            conn = unit.conn
+        async with self.pool.acquire() as conn:
             user = await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
             folder = await self._target_folder(conn, user, folder_ref)
             found = await seeds.resolve_labels(conn, labels)
-            rows = inference_rows(result, {label: seed["id"] for label, seed in found.items()}, image_dims)
-            picture_id = uuid4()
-            name = layout.picture_blob(layout.folder_name(folder["name"], folder["is_default"]), picture_id)
-            await pictures.insert_picture(
-                conn,
-                folder["id"],
-                sha256(image),
-                {"link": name, "description": "Uploaded through the API"},
-                picture_id,
-            )
-            await unit.put(
-                layout.container_name(user["id"]), name, image, layout.picture_tags(picture_id, folder["id"])
-            )
-            inference_id = await inferences.insert_inference(
-                conn, picture_id, user["id"], pipeline_id, rows.summary
-            )
-            await inferences.insert_objects(conn, inference_id, rows.objects)
-            await inferences.insert_seed_objs(conn, rows.guesses)
+        rows = inference_rows(result, {label: seed["id"] for label, seed in found.items()}, image_dims)
+        picture_id = uuid4()
+        name = layout.picture_blob(layout.folder_name(folder["name"], folder["is_default"]), picture_id)
+        async with self._unit() as unit:
+            tags = layout.picture_tags(picture_id, folder["id"])
+            await unit.put(layout.container_name(user["id"]), name, image, tags)
+            async with unit.rows() as conn:
+                if await folders.get_folder(conn, folder["id"], "write") is None:  # deleted meanwhile
+                    raise NotFoundError(say.folder_not_found(folder_ref))
+                metadata = {"link": name, "description": "Uploaded through the API"}
+                await pictures.insert_picture(conn, folder["id"], sha256(image), metadata, picture_id)
+                inference_id = await inferences.insert_inference(
+                    conn, picture_id, user["id"], pipeline_id, rows.summary
+                )
+                await inferences.insert_objects(conn, inference_id, rows.objects)
+                await inferences.insert_seed_objs(conn, rows.guesses)
         return {
             **rows.response,
             "inference_id": str(inference_id),

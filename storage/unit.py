@@ -1,8 +1,13 @@
-"""One unit of work: a database transaction plus the blob writes that belong to it.
+"""One unit of work: blob writes, then the rows in one short transaction, then blob deletions.
 
-Blobs are written before the commit and removed again if the transaction fails (commit
-included), so a failure in either leaves neither behind. Blob deletions wait until the rows are
+No transaction is open while a blob moves: blobs are written first (outside any transaction, so
+a slow or unreachable blob store never holds a pooled connection), then `rows()` opens the
+transaction that writes the rows. If anything fails (the commit included) the blobs written are
+removed again, so a failure leaves neither behind. Blob deletions wait until the rows are
 committed, so a database failure never loses a picture.
+
+Writers take their folder's row lock inside `rows()` and find out there whether it still exists:
+the blob of a folder deleted meanwhile is removed with the failed unit.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Unit:
-    conn: asyncpg.Connection
+    pool: asyncpg.Pool
     blobs: BlobStore
     written: list[tuple[str, str]] = field(default_factory=list)
     doomed: list[tuple[str, str]] = field(default_factory=list)
@@ -40,25 +45,24 @@ class Unit:
     def delete_after_commit(self, container: str, name: str) -> None:
         self.doomed.append((container, name))
 
+    def rows(self):
+        """The unit's transaction: open it after the blobs are written, keep it short."""
+        return transaction(self.pool)
+
 
 @asynccontextmanager
 async def unit_of_work(pool: asyncpg.Pool, blobs: BlobStore) -> AsyncIterator[Unit]:
-    unit: Unit | None = None
+    unit = Unit(pool, blobs)
     try:
-        async with transaction(pool) as conn:
-            unit = Unit(conn, blobs)
-            yield unit
+        yield unit
     except BaseException:
-        if unit is not None:
-            for container, name in reversed(unit.written):
-                try:
-                    await blobs.delete(container, name)
-                except BlobNotFound:  # never written
-                    pass
-                except Exception as error:  # the original error matters more; leave a trace
-                    log.warning(
-                        "could not remove blob %s/%s after a failed transaction: %s", container, name, error
-                    )
+        for container, name in reversed(unit.written):
+            try:
+                await blobs.delete(container, name)
+            except BlobNotFound:  # never written
+                pass
+            except Exception as error:  # the original error matters more; leave a trace
+                log.warning("could not remove blob %s/%s after a failed unit: %s", container, name, error)
         raise
     for container, name in unit.doomed:
         try:

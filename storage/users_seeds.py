@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 
@@ -39,14 +39,17 @@ class UsersAndSeeds(StorageBase):
         email = email.strip()
         if not email or "@" not in email:
             raise DatastoreError(f"invalid email address: {email!r}")
-        async with self._unit() as unit:
-            user_id = await users.insert_user(unit.conn, email)
-            if user_id is None:
+        async with self.pool.acquire() as conn:
+            if await users.get_user_id_by_email(conn, email) is not None:
                 raise UserAlreadyExistsError(f"User already exists: {email}")
-            general = await folders.insert_folder(unit.conn, user_id, layout.DEFAULT_FOLDER, 0)
-            assert general is not None  # a new user has no folder of that name yet
-            await users.set_default_set(unit.conn, user_id, general["id"])
-            await self._write_marker(unit, user_id, layout.DEFAULT_FOLDER, general["id"])
+        user_id, general_id = uuid4(), uuid4()
+        async with self._unit() as unit:
+            await self._write_marker(unit, user_id, layout.DEFAULT_FOLDER, general_id)
+            async with unit.rows() as conn:
+                if await users.insert_user(conn, email, user_id) is None:  # registered meanwhile
+                    raise UserAlreadyExistsError(f"User already exists: {email}")
+                await folders.insert_folder(conn, user_id, layout.DEFAULT_FOLDER, 0, general_id)
+                await users.set_default_set(conn, user_id, general_id)
         return user_id
 
     @guard

@@ -63,14 +63,14 @@ async def failing_picture_update(pool):
                 IF NEW.picture::jsonb ->> 'nb_seeds' = '1337' THEN RAISE EXCEPTION 'injected failure'; END IF;
                 RETURN NEW;
             END $$;
-            CREATE TRIGGER fail_marked_picture BEFORE UPDATE ON picture
+            CREATE TRIGGER fail_marked_picture BEFORE INSERT OR UPDATE ON picture
                 FOR EACH ROW EXECUTE FUNCTION fail_marked_picture();
             CREATE OR REPLACE FUNCTION fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 IF NEW.picture::jsonb ->> 'nb_seeds' = '4242' THEN RAISE EXCEPTION 'injected commit failure'; END IF;
                 RETURN NULL;
             END $$;
-            CREATE CONSTRAINT TRIGGER fail_at_commit AFTER UPDATE ON picture DEFERRABLE INITIALLY DEFERRED
+            CREATE CONSTRAINT TRIGGER fail_at_commit AFTER INSERT OR UPDATE ON picture DEFERRABLE INITIALLY DEFERRED
                 FOR EACH ROW EXECUTE FUNCTION fail_at_commit();""")
     yield
     async with pool.acquire() as conn:

@@ -23,15 +23,18 @@ def folder_metadata(user_id: UUID, nb_pictures: int) -> dict:
 
 
 async def insert_folder(
-    conn: Connection, owner_id: UUID, name: str | None, nb_pictures: int
+    conn: Connection, owner_id: UUID, name: str | None, nb_pictures: int, folder_id: UUID | None = None
 ) -> Record | None:
-    """(id, name) of the new folder, or None when the owner already has a folder of that name."""
+    """(id, name) of the new folder, or None when the owner already has a folder of that name
+    (a folder without a name is named after its id, by a trigger)."""
     return await conn.fetchrow(
-        """INSERT INTO picture_set (picture_set, owner_id, name) VALUES ($1, $2, $3)
+        """INSERT INTO picture_set (id, picture_set, owner_id, name)
+           VALUES (coalesce($4, gen_random_uuid()), $1, $2, $3)
            ON CONFLICT (owner_id, name) DO NOTHING RETURNING id, name""",
         folder_metadata(owner_id, nb_pictures),
         owner_id,
         name,
+        folder_id,
     )
 
 

@@ -13,10 +13,13 @@ async def get_user(conn: Connection, user_id: UUID) -> Record | None:
     return await conn.fetchrow("SELECT id, email, default_set_id FROM users WHERE id = $1", user_id)
 
 
-async def insert_user(conn: Connection, email: str) -> UUID | None:
+async def insert_user(conn: Connection, email: str, user_id: UUID | None = None) -> UUID | None:
     """The new user's id, or None when the email is already registered."""
     return await conn.fetchval(
-        "INSERT INTO users (email) VALUES ($1) ON CONFLICT (email) DO NOTHING RETURNING id", email
+        """INSERT INTO users (id, email) VALUES (coalesce($2, gen_random_uuid()), $1)
+           ON CONFLICT (email) DO NOTHING RETURNING id""",
+        email,
+        user_id,
     )
 
 
