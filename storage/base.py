@@ -61,6 +61,10 @@ def guard(method):
                 raise DatastoreError(f"the stored image is missing: {error}") from error
             except BlobError as error:
                 log.error("blob store failure in %s: %s", method.__name__, error)
+                if "authentication" in str(error):
+                    raise StorageUnavailable(
+                        "the blob storage refused our credentials (authentication failed)"
+                    ) from error
                 raise StorageUnavailable("the blob storage is unavailable") from error
             except _DB_DOWN as error:
                 log.error("database failure in %s: %s", method.__name__, error)

@@ -171,3 +171,28 @@ def test_a_configuration_error_under_hypercorn_exits_non_zero(tmp_path):
     )
     assert result.returncode != 0
     assert "configuration error: NACHET_MAX_CONTENT_LENGTH" in result.stderr
+
+
+def test_an_unreachable_database_under_hypercorn_is_one_line_and_a_failure(tmp_path):
+    import time
+
+    env = {
+        **os.environ,
+        "NACHET_DB_URL": "postgresql://nachet:s3cret@127.0.0.1:1/nachet",
+        "NACHET_DATA_DIR": str(tmp_path),
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "hypercorn", "-b", "127.0.0.1:0", "app:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert time.monotonic() - started < 15
+    assert (
+        "error: cannot connect to the database at postgresql://nachet:***@127.0.0.1:1/nachet" in result.stderr
+    )
+    assert "Traceback" not in result.stderr and "s3cret" not in result.stderr

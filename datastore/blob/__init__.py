@@ -64,13 +64,14 @@ class BlobStore(Protocol):
 
 
 def open_blob_store(
-    data_dir, azure_connection_string: str | None, azure_api_version: str | None = None
+    data_dir, azure_connection_string: str | None, azure_api_version: str | None = None, **azure_limits
 ) -> BlobStore:
-    """Azure when a connection string is configured, otherwise files under `data_dir/blob`."""
+    """Azure when a connection string is configured (`azure_limits`: connect_timeout_s,
+    read_timeout_s, retries), otherwise files under `data_dir/blob`."""
     if azure_connection_string:
         from .azure import AzureBlobStore
 
-        return AzureBlobStore(azure_connection_string, api_version=azure_api_version)
+        return AzureBlobStore(azure_connection_string, api_version=azure_api_version, **azure_limits)
     from .fs import FsBlobStore
 
     return FsBlobStore(data_dir / "blob")
