@@ -1,14 +1,15 @@
 """Operator commands: `python -m nachet <command>`.
 
 migrate                 apply the database migrations and exit
-users add EMAIL         register a user (General folder + blob container); prints its id
+users add EMAIL [--exist-ok]   register a user (General folder + blob container); prints its id
 users list              list the users
 users remove EMAIL|ID   delete a user, its folders, pictures, inferences and container
 db                      start the embedded database alone and print its URL (Ctrl-C stops it)
 pipelines insert FILE   add or update the pipelines and models of a YAML/JSON pipeline file
 pipelines list          list the active pipelines and their models
 pipelines reload        make every running worker and replica reload its pipelines
-pipelines install-builtin   add the offline pipeline (built-in detector -> learning classifier)
+pipelines install-builtin [--if-empty]   add the offline pipeline (built-in detector ->
+                        learning classifier); --if-empty: only when there is no pipeline
 serve-models            serve the built-in models over the Azure ML protocol (POST /score)
 fsck [--repair]         report rows without blobs, blobs without rows and dangling folder
                         markers (exit 1 when any); --repair fixes them
@@ -37,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply the database migrations")
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
-    users.add_parser("add", help="register a user").add_argument("email")
+    add = users.add_parser("add", help="register a user")
+    add.add_argument("email")
+    add.add_argument("--exist-ok", action="store_true", help="a registered email is not an error")
     users.add_parser("list", help="list users")
     users.add_parser("remove", help="delete a user and all its data").add_argument("user", help="email or id")
     sub.add_parser("db", help="run the embedded database alone for inspection")
@@ -47,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     pipes.add_parser("insert", help="insert a pipeline file").add_argument("file")
     pipes.add_parser("list", help="list active pipelines")
     pipes.add_parser("reload", help="tell running servers to reload their pipelines")
-    pipes.add_parser("install-builtin", help="add the offline built-in pipeline")
+    builtin = pipes.add_parser("install-builtin", help="add the offline built-in pipeline")
+    builtin.add_argument("--if-empty", action="store_true", help="only on a database that has no pipeline yet")
     serve = sub.add_parser("serve-models", help="serve the built-in models over the Azure ML protocol")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=12380)
@@ -116,7 +120,7 @@ async def _users(settings, args) -> int:
     try:
         storage = services.storage
         if args.action == "add":
-            print(await storage.create_user(args.email))
+            print(await (storage.ensure_user(args.email) if args.exist_ok else storage.create_user(args.email)))
         elif args.action == "list":
             for row in await storage.list_users():
                 print(
@@ -174,8 +178,13 @@ async def _pipelines(settings, args) -> int:
                 install_builtin_pipeline_rows,
             )
 
-            added = await install_builtin_pipeline_rows(services.pool)
-            print(f"{BUILTIN_PIPELINE}: {'installed' if added else 'already installed'}")
+            async with services.pool.acquire() as conn:
+                empty = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pipeline)")
+            if args.if_empty and not empty:
+                print(f"{BUILTIN_PIPELINE}: not installed (the database has pipelines)")
+            else:
+                added = await install_builtin_pipeline_rows(services.pool)
+                print(f"{BUILTIN_PIPELINE}: {'installed' if added else 'already installed'}")
         else:
             async with services.pool.acquire() as conn:
                 await notify_reload(conn)
