@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     pipes.add_parser("list", help="list active pipelines")
     pipes.add_parser("reload", help="tell running servers to reload their pipelines")
     builtin = pipes.add_parser("install-builtin", help="add the offline built-in pipeline")
-    builtin.add_argument("--if-empty", action="store_true", help="only on a database that has no pipeline yet")
+    builtin.add_argument(
+        "--if-empty", action="store_true", help="only on a database that has no pipeline yet"
+    )
     serve = sub.add_parser("serve-models", help="serve the built-in models over the Azure ML protocol")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=12380)
@@ -120,7 +122,9 @@ async def _users(settings, args) -> int:
     try:
         storage = services.storage
         if args.action == "add":
-            print(await (storage.ensure_user(args.email) if args.exist_ok else storage.create_user(args.email)))
+            print(
+                await (storage.ensure_user(args.email) if args.exist_ok else storage.create_user(args.email))
+            )
         elif args.action == "list":
             for row in await storage.list_users():
                 print(

@@ -117,7 +117,9 @@ async def register_default_user(services: Services) -> bool:
         if "blob" not in error.message:
             raise
         log.error(
-            "blob storage unreachable at start-up (%s): serving anyway; %s is registered once it is back",
+            "blob storage %s unreachable at start-up (%s): serving anyway, routes that need it answer 503; "
+            "%s is registered once it is back",
+            services.blobs.location,
             error.message,
             DEFAULT_USER_EMAIL,
         )

@@ -30,6 +30,7 @@ class Unit:
     pool: asyncpg.Pool
     blobs: BlobStore
     written: list[tuple[str, str]] = field(default_factory=list)
+    failed: set[tuple[str, str]] = field(default_factory=set)  # uploads that raised: maybe never stored
     doomed: list[tuple[str, str]] = field(default_factory=list)
 
     async def put(self, container: str, name: str, data: bytes, tags: dict[str, str] | None = None) -> None:
@@ -37,10 +38,14 @@ class Unit:
         before the upload: a write that fails half way (blob stored, tags not) is removed too."""
         self.written.append((container, name))
         try:
-            await self.blobs.upload(container, name, data, tags=tags)
-        except BlobNotFound:
-            await self.blobs.create_container(container)
-            await self.blobs.upload(container, name, data, tags=tags)
+            try:
+                await self.blobs.upload(container, name, data, tags=tags)
+            except BlobNotFound:
+                await self.blobs.create_container(container)
+                await self.blobs.upload(container, name, data, tags=tags)
+        except BaseException:
+            self.failed.add((container, name))
+            raise
 
     def delete_after_commit(self, container: str, name: str) -> None:
         self.doomed.append((container, name))
@@ -62,7 +67,14 @@ async def unit_of_work(pool: asyncpg.Pool, blobs: BlobStore) -> AsyncIterator[Un
             except BlobNotFound:  # never written
                 pass
             except Exception as error:  # the original error matters more; leave a trace
-                log.warning("could not remove blob %s/%s after a failed unit: %s", container, name, error)
+                quiet = (container, name) in unit.failed  # its own upload failed: likely never stored
+                log.log(
+                    logging.DEBUG if quiet else logging.WARNING,
+                    "could not remove blob %s/%s after a failed unit: %s",
+                    container,
+                    name,
+                    error,
+                )
         raise
     for container, name in unit.doomed:
         try:

@@ -140,7 +140,7 @@ async def test_the_server_starts_without_its_blob_account_and_recovers(db_url, t
     try:
         elapsed = time.monotonic() - started
         assert elapsed < 15
-        assert "blob storage unreachable at start-up" in caplog.text
+        assert "blob storage http://127.0.0.1:" in caplog.text and "unreachable at start-up" in caplog.text
         client = client_for(services, settings)
         assert (await client.get("/health")).status_code == 200
         response = await client.post("/get-user-id")

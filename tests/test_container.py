@@ -1,6 +1,7 @@
 """The container's entrypoint, run as the image runs it (without a container engine here):
 migrations, a usable production database (built-in pipeline on an empty one, the default and
 archive users registered), then hypercorn, which stops cleanly on SIGTERM."""
+
 import json
 import os
 import signal
@@ -14,10 +15,24 @@ from tests.conftest import ROOT, free_port
 
 def test_entrypoint_prepares_an_empty_database_serves_and_stops_on_sigterm(db_url, tmp_path):
     port, schema = free_port(), f"entry_{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "NACHET_DB_URL": db_url, "NACHET_SCHEMA": schema, "NACHET_DATA_DIR": str(tmp_path),
-           "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1", "DEV_USER_EMAIL": "archive@example.org"}
-    server = subprocess.Popen(["sh", str(ROOT / "docker-entrypoint.sh")], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "NACHET_DB_URL": db_url,
+        "NACHET_SCHEMA": schema,
+        "NACHET_DATA_DIR": str(tmp_path),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WORKERS": "1",
+        "DEV_USER_EMAIL": "archive@example.org",
+    }
+    server = subprocess.Popen(
+        ["sh", str(ROOT / "docker-entrypoint.sh")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and server.poll() is None:
@@ -27,7 +42,9 @@ def test_entrypoint_prepares_an_empty_database_serves_and_stops_on_sigterm(db_ur
             except OSError:
                 time.sleep(0.2)
         assert server.poll() is None, server.stdout.read()
-        listed = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/model-endpoints-metadata").read())
+        listed = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/model-endpoints-metadata").read()
+        )
         assert [p["pipeline_name"] for p in listed] == ["Local seed detector + feedback classifier"]
         request = urllib.request.Request(f"http://127.0.0.1:{port}/get-user-id", method="POST")
         assert json.loads(urllib.request.urlopen(request).read())["user_id"]
@@ -36,9 +53,21 @@ def test_entrypoint_prepares_an_empty_database_serves_and_stops_on_sigterm(db_ur
         output = server.communicate(timeout=60)[0]
     assert server.returncode == 0, output
     assert "Traceback" not in output
-    users = subprocess.run(["python", "-m", "nachet", "users", "list"], cwd=ROOT, env=env, capture_output=True,
-                           text=True, timeout=60).stdout
+    users = subprocess.run(
+        ["python", "-m", "nachet", "users", "list"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     assert "archive@example.org" in users and "example@gmail.com" in users
-    again = subprocess.run(["python", "-m", "nachet", "pipelines", "install-builtin", "--if-empty"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        ["python", "-m", "nachet", "pipelines", "install-builtin", "--if-empty"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "not installed (the database has pipelines)" in again.stdout

@@ -49,6 +49,7 @@ class AzureBlobStore:
         retry = LinearRetry(backoff=0.5, retry_total=retries, random_jitter_range=0)  # type: ignore[arg-type]
         client_options.setdefault("retry_policy", retry)
         self._service = BlobServiceClient.from_connection_string(connection_string, **client_options)
+        self.location = self._service.url
 
     def _blob(self, container: str, name: str):
         return self._service.get_blob_client(container, name)

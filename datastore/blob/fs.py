@@ -24,6 +24,7 @@ _CONTAINER = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])")
 class FsBlobStore:
     def __init__(self, root: Path):
         self.root = Path(root)
+        self.location = str(self.root)
 
     # -- paths -------------------------------------------------------------------------------
     def _container(self, container: str) -> Path:
