@@ -127,6 +127,18 @@ async def register_default_user(services: Services) -> bool:
         return False
 
 
+async def _sweep_forever(storage: Storage, every_s: float = 30.0) -> None:
+    """Blobs a failed unit or a deletion could not remove (the store was away) are removed later."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            settled = await storage.sweep_blob_deletions()
+            if settled:
+                log.info("removed %d blob(s) left behind during a blob storage outage", settled)
+        except Exception as error:  # database or blobs away: next round
+            log.warning("blob sweep: %s", error)
+
+
 async def _register_when_back(services: Services, every_s: float = 5.0) -> None:
     while True:
         await asyncio.sleep(every_s)
@@ -215,6 +227,7 @@ class NachetServices:
                 stop_hypercorn_master()
                 os._exit(2)
         running: Services = app.extensions["nachet"]
+        running.background.append(asyncio.ensure_future(_sweep_forever(running.storage)))
         await running.pipelines.start()
         await running.learner.start()
         check_embedder_file()

@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from datastore.blob import BlobError, BlobNotFound, BlobStore
-from datastore.queries import folders, users
+from datastore.queries import blob_deletions, folders, users
 
 from . import layout
 from . import messages as say
@@ -154,3 +154,34 @@ class StorageBase:
             if row is None:
                 raise NotFoundError(not_found)
         return row
+
+    async def sweep_blob_deletions(self, limit: int = 100) -> int:
+        """Delete the blobs earlier units could not (the store was away), unless a row names them
+        again; returns how many are settled. Safe to run from every worker at once."""
+        settled = 0
+        async with self.pool.acquire() as conn:
+            for row in await blob_deletions.pending(conn, limit):
+                container, name = row["container"], row["name"]
+                if not await self._still_expected(conn, container, name):
+                    try:
+                        await self.blobs.delete(container, name)
+                    except BlobNotFound:
+                        pass
+                    except BlobError:  # still away: next sweep
+                        continue
+                await blob_deletions.forget(conn, container, name)
+                settled += 1
+        return settled
+
+    @staticmethod
+    async def _still_expected(conn, container: str, name: str) -> bool:
+        owner = layout.owner_of(container)
+        folder, _, last = name.rpartition("/")
+        if owner is None or not folder:
+            return False
+        if layout.is_marker(name):
+            return await blob_deletions.still_expected(conn, owner, folder, None)
+        try:
+            return await blob_deletions.still_expected(conn, owner, folder, UUID(last))
+        except ValueError:
+            return False

@@ -66,11 +66,6 @@ async def _expected(conn: asyncpg.Connection) -> dict[str, dict[str, Finding]]:
     return expected
 
 
-def _is_marker(name: str) -> bool:
-    folder, _, file = name.rpartition("/")
-    return bool(folder) and file == f"{folder.rsplit('/', 1)[-1]}.json"
-
-
 async def check(
     pool: asyncpg.Pool, blobs: BlobStore, grace_s: float = 60.0, only: set[str] | None = None
 ) -> list[Finding]:
@@ -93,7 +88,9 @@ async def check(
             if blob.modified is not None and blob.modified > recent:
                 continue
             findings.append(
-                Finding(DANGLING_MARKER if _is_marker(blob.name) else BLOB_WITHOUT_ROW, container, blob.name)
+                Finding(
+                    DANGLING_MARKER if layout.is_marker(blob.name) else BLOB_WITHOUT_ROW, container, blob.name
+                )
             )
         findings.extend(wanted.values())
     return findings

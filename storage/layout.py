@@ -20,6 +20,14 @@ def container_name(user_id: UUID) -> str:
     return f"user-{user_id}"
 
 
+def owner_of(container: str) -> UUID | None:
+    """The user a container belongs to (None: not a user container)."""
+    try:
+        return UUID(container.removeprefix("user-")) if container.startswith("user-") else None
+    except ValueError:
+        return None
+
+
 def folder_name(name: str, is_default: bool) -> str:
     return DEFAULT_FOLDER if is_default else name
 
@@ -31,6 +39,12 @@ def picture_blob(folder: str, picture_id: UUID) -> str:
 def marker_blob(folder: str) -> str:
     """`<folder>/<folder>.json`; an archived folder `<user id>/<name>` has `<user id>/<name>/<name>.json`."""
     return f"{folder}/{folder.rsplit('/', 1)[-1]}.json"
+
+
+def is_marker(name: str) -> bool:
+    """`<folder>/<folder>.json` (or `<user id>/<folder>/<folder>.json` for an archived folder)."""
+    folder, _, file = name.rpartition("/")
+    return bool(folder) and file == f"{folder.rsplit('/', 1)[-1]}.json"
 
 
 def marker_content(folder: str, folder_id: UUID) -> bytes:

@@ -21,6 +21,7 @@ import asyncpg
 
 from datastore.blob import BlobNotFound, BlobStore
 from datastore.db import transaction
+from datastore.queries import blob_deletions
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +62,33 @@ async def unit_of_work(pool: asyncpg.Pool, blobs: BlobStore) -> AsyncIterator[Un
     try:
         yield unit
     except BaseException:
-        for container, name in reversed(unit.written):
-            try:
-                await blobs.delete(container, name)
-            except BlobNotFound:  # never written
-                pass
-            except Exception as error:  # the original error matters more; leave a trace
-                quiet = (container, name) in unit.failed  # its own upload failed: likely never stored
-                log.log(
-                    logging.DEBUG if quiet else logging.WARNING,
-                    "could not remove blob %s/%s after a failed unit: %s",
-                    container,
-                    name,
-                    error,
-                )
+        left = await _delete(blobs, reversed(unit.written), unit.failed, "after a failed unit")
+        await _remember(pool, left)
         raise
-    for container, name in unit.doomed:
+    await _remember(pool, await _delete(blobs, unit.doomed, set(), "after its rows were deleted"))
+
+
+async def _delete(blobs: BlobStore, names, quiet: set, why: str) -> list[tuple[str, str]]:
+    """Delete the blobs; return those the store would not delete (it is away)."""
+    left = []
+    for container, name in names:
         try:
             await blobs.delete(container, name)
-        except BlobNotFound:
+        except BlobNotFound:  # never written, or gone already
             pass
-        except Exception as error:
-            log.warning("orphan blob %s/%s left after its rows were deleted: %s", container, name, error)
+        except Exception as error:  # the original error matters more; leave a trace
+            level = logging.DEBUG if (container, name) in quiet else logging.WARNING
+            log.log(level, "could not remove blob %s/%s %s: %s", container, name, why, error)
+            left.append((container, name))
+    return left
+
+
+async def _remember(pool: asyncpg.Pool, left: list[tuple[str, str]]) -> None:
+    """Blobs the store would not delete are swept again later (sweep_blob_deletions)."""
+    if not left:
+        return
+    try:
+        async with pool.acquire() as conn:
+            await blob_deletions.remember(conn, left)
+    except Exception as error:  # the database is away too: fsck will find them
+        log.warning("could not record %d blob(s) to delete again: %s", len(left), error)
