@@ -142,12 +142,14 @@ class StorageBase:
         user: asyncpg.Record,
         folder_ref: Any,
         *,
-        not_found: str,
         not_owner: str,
+        not_found: str | None = None,
         lock: str | None = None,
     ) -> asyncpg.Record:
         """The user's folder `folder_ref` names, checked and then locked ("write": adding to it,
-        "delete"); a folder deleted meanwhile is `not_found` too."""
+        "delete"); a folder deleted meanwhile is not found too (`not_found`, by default the
+        original's "Picture set not found" text)."""
+        not_found = not_found or say.folder_not_found(folder_ref)
         row = await fetch_owned(folders.get_folder, conn, user["id"], folder_ref, not_found, not_owner)
         if lock is not None:
             row = await folders.get_folder(conn, row["id"], lock)

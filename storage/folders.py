@@ -56,13 +56,8 @@ class Folders(StorageBase):
         """Whether the folder holds validated pictures the user may let CFIA keep."""
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
-            folder = await self._owned_folder(
-                conn,
-                user,
-                folder_id,
-                not_found=say.folder_not_found(folder_id),
-                not_owner=say.not_folder_owner(user_id, folder_id),
-            )
+            not_owner = say.not_folder_owner(user_id, folder_id)
+            folder = await self._owned_folder(conn, user, folder_id, not_owner=not_owner)
             return bool(await folders.validated_picture_ids(conn, folder["id"]))
 
     async def _folder_to_delete(
@@ -70,14 +65,8 @@ class Folders(StorageBase):
     ) -> tuple[asyncpg.Record, asyncpg.Record]:
         """(user, folder) for the deletion routes, the folder locked against new writers."""
         user = await self._user(conn, user_id)
-        folder = await self._owned_folder(
-            conn,
-            user,
-            folder_id,
-            not_found=say.folder_not_found(folder_id),
-            not_owner=say.cannot_delete_folder(user_id, folder_id),
-            lock=lock,
-        )
+        not_owner = say.cannot_delete_folder(user_id, folder_id)
+        folder = await self._owned_folder(conn, user, folder_id, not_owner=not_owner, lock=lock)
         if folder["is_default"]:
             raise DatastoreError(say.cannot_delete_default_folder(user_id))
         return user, folder

@@ -159,9 +159,9 @@ def test_two_workers_start_together_on_a_fresh_data_dir_and_stop_the_server(tmp_
     assert not (tmp_path / "pg" / "postmaster.pid").exists(), output
 
 
-def test_a_configuration_error_under_hypercorn_exits_non_zero(tmp_path):
-    env = {**os.environ, "NACHET_MAX_CONTENT_LENGTH": "big", "NACHET_DATA_DIR": str(tmp_path)}
-    result = subprocess.run(
+def hypercorn_that_cannot_start(**variables: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **variables}
+    return subprocess.run(
         [sys.executable, "-m", "hypercorn", "-b", "127.0.0.1:0", "app:app"],
         cwd=ROOT,
         env=env,
@@ -169,6 +169,10 @@ def test_a_configuration_error_under_hypercorn_exits_non_zero(tmp_path):
         text=True,
         timeout=120,
     )
+
+
+def test_a_configuration_error_under_hypercorn_exits_non_zero(tmp_path):
+    result = hypercorn_that_cannot_start(NACHET_MAX_CONTENT_LENGTH="big", NACHET_DATA_DIR=str(tmp_path))
     assert result.returncode != 0
     assert "configuration error: NACHET_MAX_CONTENT_LENGTH" in result.stderr
 
@@ -176,19 +180,9 @@ def test_a_configuration_error_under_hypercorn_exits_non_zero(tmp_path):
 def test_an_unreachable_database_under_hypercorn_is_one_line_and_a_failure(tmp_path):
     import time
 
-    env = {
-        **os.environ,
-        "NACHET_DB_URL": "postgresql://nachet:s3cret@127.0.0.1:1/nachet",
-        "NACHET_DATA_DIR": str(tmp_path),
-    }
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "hypercorn", "-b", "127.0.0.1:0", "app:app"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = hypercorn_that_cannot_start(
+        NACHET_DB_URL="postgresql://nachet:s3cret@127.0.0.1:1/nachet", NACHET_DATA_DIR=str(tmp_path)
     )
     assert result.returncode != 0
     assert time.monotonic() - started < 15
