@@ -63,8 +63,9 @@ async def image_validation():
     check_header(
         header, await services().inference.run_cpu(check_image, data, s.valid_extensions, s.valid_dimension)
     )
-    await services().storage.record_validator(sha256(data))
-    return jsonify([sha256(data)])
+    validator = sha256(data)
+    await services().storage.record_validator(validator)
+    return jsonify([validator])
 
 
 @users_seeds.get("/seeds")
