@@ -11,11 +11,12 @@ from quart_cors import cors
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from api import BLUEPRINTS
+from api.access import authenticate, write_audit_line
 from api.envelope import current_context, envelope, error_context_of
 from nachet.config import ConfigError, Settings, load_settings
 from nachet.process import configure_logging, stop_hypercorn_master
 from nachet.runtime import NachetServices, Services
-from storage.errors import ServiceError
+from storage.errors import NotOwnerError, ServiceError
 
 log = logging.getLogger("nachet")
 
@@ -34,9 +35,16 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
         if request.content_length and request.content_length > app.config["MAX_CONTENT_LENGTH"]:
             raise RequestEntityTooLarge()  # from the header, before the body is read
 
+    app.before_request(authenticate)
+    app.after_request(write_audit_line)
+
     @app.errorhandler(ServiceError)
     async def refused(error: ServiceError):
-        return envelope(f"{error.prefix} {current_context().context} : {error.message}", error.status)
+        status = 403 if config.secured and isinstance(error, NotOwnerError) else error.status
+        body, _ = envelope(f"{error.prefix} {current_context().context} : {error.message}", status)
+        if status == 401:
+            return body, status, {"WWW-Authenticate": "Bearer", **error.headers}
+        return body, status, error.headers
 
     @app.errorhandler(RequestEntityTooLarge)
     async def too_large(error: RequestEntityTooLarge):

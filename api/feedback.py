@@ -6,6 +6,7 @@ from quart import Blueprint, jsonify
 
 from nachet.runtime import services
 
+from .access import audited
 from .envelope import context
 from .requests import CorrectionBody, FeedbackBody, parse
 
@@ -14,6 +15,7 @@ feedback = Blueprint("feedback", __name__)
 
 @feedback.post("/feedback-positive")
 @context("giving a positive feedback", "Error giving a positive feedback")
+@audited
 async def feedback_positive():
     body = await parse(FeedbackBody)
     return jsonify(
@@ -23,6 +25,7 @@ async def feedback_positive():
 
 @feedback.post("/feedback-negative")
 @context("giving a negative feedback", "Error giving a negative feedback")
+@audited
 async def feedback_negative():
     body = await parse(CorrectionBody)
     return jsonify(

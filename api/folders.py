@@ -7,6 +7,7 @@ from quart import Blueprint, jsonify
 
 from nachet.runtime import services, settings
 
+from .access import audited, touched
 from .envelope import context
 from .requests import (
     BatchImportBody,
@@ -23,18 +24,23 @@ folders = Blueprint("folders", __name__)
 
 @folders.post("/create-dir")
 @context("creating directory", "Error creating directory")
+@audited
 async def create_dir():
     body = await parse(CreateDirBody)
-    return jsonify([await services().storage.create_picture_set(body.container_name, 0, body.folder_name)])
+    folder = await services().storage.create_picture_set(body.container_name, 0, body.folder_name)
+    touched(folder=folder)
+    return jsonify([folder])
 
 
 @folders.post("/new-batch-import")
 @context("initiating batch upload", "Error initiating batch upload")
+@audited
 async def new_batch_import():
     body = await parse(BatchImportBody)
     folder = await services().storage.create_picture_set(
         body.container_name, body.nb_pictures, body.folder_name
     )
+    touched(folder=folder)
     return jsonify({"session_id": folder})
 
 
@@ -54,6 +60,7 @@ async def dir_():
 
 @folders.post("/delete-request")
 @context("requesting deletion of directory", "Error requesting deletion of directory")
+@audited
 async def delete_request():
     body = await parse(FolderBody)
     return jsonify(await services().storage.delete_directory_request(body.container_name, body.folder_uuid))
@@ -61,6 +68,7 @@ async def delete_request():
 
 @folders.post("/delete-permanently")
 @context("deleting directory", "Error deleting directory")
+@audited
 async def delete_permanently():
     body = await parse(DeletePermanentlyBody)
     return jsonify(
@@ -70,6 +78,7 @@ async def delete_permanently():
 
 @folders.post("/delete-with-archive")
 @context("deleting directory", "Error deleting directory")
+@audited
 async def delete_with_archive():
     body = await parse(FolderBody)
     await services().storage.delete_directory_with_archive(
@@ -80,6 +89,7 @@ async def delete_with_archive():
 
 @folders.post("/del")  # deprecated, but the frontend's delete-folder popup still calls it
 @context("deleting directory", "Error deleting directory")
+@audited
 async def delete_directory():
     body = await parse(DelBody)
     return jsonify([await services().storage.delete_directory_by_name(body.container_name, body.folder_name)])

@@ -9,6 +9,7 @@ from model_inference.insertion import install_test_pipeline_rows
 from model_inference.service import InferenceOrder
 from nachet.runtime import services, settings
 
+from .access import admin_only, audited, rate_limited, touched
 from .envelope import context
 from .requests import InferenceBody, parse
 
@@ -17,6 +18,8 @@ inference = Blueprint("inference", __name__)
 
 @inference.post("/inf")
 @context("during classification", "Error during classification")
+@audited
+@rate_limited(lambda running: running.inf_limit)
 async def infer():
     service = services().inference
     async with service.slot():  # bodies (~0.5 MB) are read only when a slot is free
@@ -31,7 +34,9 @@ async def infer():
             body.area_ratio,
             body.color_format,
         )
-        return jsonify(await service.infer(order))
+        result = await service.infer(order)
+    touched(inference=result.get("inference_id"))
+    return jsonify(result)
 
 
 @inference.get("/model-endpoints-metadata")
@@ -41,6 +46,8 @@ async def model_endpoints_metadata():
 
 @inference.get("/test")
 @context("installing the test pipeline", "Error installing the test pipeline")
+@admin_only
+@audited
 async def install_test_pipeline():
     if settings().env not in ("local", "test"):
         abort(404)

@@ -9,6 +9,7 @@ from quart import Blueprint, jsonify
 from model_inference.images import check_image, detect_mime, split_data_url
 from nachet.runtime import services, settings
 
+from .access import audited, touched
 from .envelope import context
 from .requests import PictureBody, UploadBody, parse
 
@@ -27,12 +28,13 @@ async def get_picture():
 
 @pictures.post("/upload-picture")
 @context("uploading picture", "Error uploading picture")
+@audited
 async def upload_picture():
     body = await parse(UploadBody)
     _, data = split_data_url(body.image)
     s = settings()
     await services().inference.run_cpu(check_image, data, s.valid_extensions, s.valid_dimension)
-    await services().storage.upload_pictures(
+    (picture,) = await services().storage.upload_pictures(
         body.container_name,
         body.session_id,
         [data],
@@ -41,4 +43,5 @@ async def upload_picture():
         body.zoom_level,
         body.nb_seeds,
     )
+    touched(picture=picture)
     return jsonify([True])

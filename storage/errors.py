@@ -10,12 +10,15 @@ class ServiceError(Exception):
 
     prefix = "API Error"
     status = 400
+    headers: dict[str, str] = {}  # noqa: RUF012 (replaced per instance, never mutated)
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
+        if headers:
+            self.headers = headers
 
 
 class Unhandled(Exception):
@@ -31,6 +34,11 @@ class DatastoreError(ServiceError):
 
 class NotFoundError(DatastoreError):
     """What the request names does not exist (or no longer does)."""
+
+
+class NotOwnerError(DatastoreError):
+    """The data named belongs to another user. The original answered 400; in secured mode the
+    app answers 403 (the caller is known, and this is not theirs)."""
 
 
 class UserNotFoundError(NotFoundError):

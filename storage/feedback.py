@@ -12,7 +12,7 @@ from datastore.queries import examples, folders, inferences, seeds
 
 from . import messages as say
 from .base import StorageBase, as_uuid, guard
-from .errors import DatastoreError, NotFoundError
+from .errors import DatastoreError, NotFoundError, NotOwnerError
 from .inference_json import rebuild_inference
 
 
@@ -51,7 +51,7 @@ class Feedback(StorageBase):
         if row is None:
             raise error
         if row["owner_id"] != user["id"]:  # the original checks the picture's owner
-            raise DatastoreError(say.cannot_access_picture(user_ref, row["picture_id"]))
+            raise NotOwnerError(say.cannot_access_picture(user_ref, row["picture_id"]))
         return row
 
     async def _boxes_of(self, conn, inference_id: UUID, box_ids: list[Any]) -> list[asyncpg.Record]:

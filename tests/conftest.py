@@ -19,7 +19,7 @@ from datastore.db import create_pool
 from datastore.embedded import start_embedded
 from datastore.migrate import migrate
 from nachet.config import load_settings
-from nachet.runtime import Services, make_services
+from nachet.runtime import Services, make_services, with_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"  # real microscope images (see NOTICE.md there)
@@ -153,6 +153,8 @@ def client_for(settings):
     from app import create_app
 
     def make(services: Services, config=None):
+        if config is not None:
+            services = with_settings(services, config)
         return create_app(config or settings, ready=services).test_client()
 
     return make

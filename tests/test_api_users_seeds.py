@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.vouch import make_vouch_cookie
+from identity.vouch import make_vouch_cookie
 from nachet.config import load_settings
 from tests.conftest import SCHEMA
 
@@ -89,11 +89,14 @@ async def test_forged_or_expired_cookie_is_refused_when_verification_is_on(
     )
     response = await client.post("/get-user-id")
     assert response.status_code == 401
-    assert "Signature verification failed" in (await response.get_json())[0]
+    assert (await response.get_json()) == [
+        "API Error retrieving user id for email None : the session cookie is not valid: "
+        "Signature verification failed"
+    ]
     client.set_cookie(
         "localhost",
         "jxVouchCookie",
-        make_vouch_cookie("example@gmail.com", "the-real-secret-of-at-least-32-bytes", exp=time.time() - 5),
+        make_vouch_cookie("example@gmail.com", "the-real-secret-of-at-least-32-bytes", exp=time.time() - 60),
     )
     assert await (await client.post("/get-user-id")).get_json() == [
         "API Error retrieving user id for email None : the session cookie has expired"

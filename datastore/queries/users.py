@@ -9,6 +9,17 @@ async def get_user_id_by_email(conn: Connection, email: str) -> UUID | None:
     return await conn.fetchval("SELECT id FROM users WHERE email = $1", email)
 
 
+async def caller_by_email(conn: Connection, email: str) -> Record | None:
+    return await conn.fetchrow("SELECT id, email, is_admin FROM users WHERE email = $1", email)
+
+
+async def set_admin(conn: Connection, email: str, admin: bool) -> UUID | None:
+    """The user's id, or None when the email is not registered."""
+    return await conn.fetchval(
+        "UPDATE users SET is_admin = $2, updated_at = now() WHERE email = $1 RETURNING id", email, admin
+    )
+
+
 async def get_user(conn: Connection, user_id: UUID) -> Record | None:
     return await conn.fetchrow("SELECT id, email, default_set_id FROM users WHERE id = $1", user_id)
 
@@ -31,7 +42,7 @@ async def set_default_set(conn: Connection, user_id: UUID, set_id: UUID) -> None
 
 async def list_users(conn: Connection) -> list[Record]:
     return await conn.fetch(
-        """SELECT u.id, u.email, u.registration_date,
+        """SELECT u.id, u.email, u.registration_date, u.is_admin,
                   (SELECT count(*) FROM picture_set ps WHERE ps.owner_id = u.id) AS folders
              FROM users u ORDER BY u.registration_date, u.email"""
     )

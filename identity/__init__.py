@@ -1,0 +1,17 @@
+"""Identity: who a request acts for (verified JWTs, Vouch cookies, API tokens), what it may touch,
+and how often. Below the API layer: it knows the database, never Quart."""
+
+from .caller import Caller
+from .errors import Forbidden, IdentityUnavailable, TooManyRequests, Unauthenticated
+from .identity import Identity
+from .rate_limit import RateLimit
+
+__all__ = [
+    "Caller",
+    "Forbidden",
+    "Identity",
+    "IdentityUnavailable",
+    "RateLimit",
+    "TooManyRequests",
+    "Unauthenticated",
+]
