@@ -89,7 +89,7 @@ class InferenceService:
         order.image = ""  # ~0.5 MB: the decoded bytes are all that is kept
         if data:
             warn_if_other_aspect(order.image_dims, await self.run_cpu(check_picture, data))
-        await self.storage.require_user(order.user)
+        await self.storage.require_user(order.user, order.folder)
         context = RunContext(
             client=self.http,
             pipeline=pipeline.name,

@@ -13,7 +13,7 @@ from datastore.queries import folders, pictures, seeds, users
 
 from . import layout
 from . import messages as say
-from .base import StorageBase, guard
+from .base import StorageBase, folder_named, guard
 from .errors import DatastoreError, UserAlreadyExistsError, UserNotFoundError
 
 
@@ -28,10 +28,14 @@ class UsersAndSeeds(StorageBase):
         return user_id
 
     @guard
-    async def require_user(self, user_id: Any) -> UUID:
-        """The id of an existing /inf user (checked before any model is called)."""
+    async def require_user(self, user_id: Any, folder_ref: Any = None) -> UUID:
+        """The id of an existing /inf user, checked before any model is called, with the folder
+        it names when that is a folder id: another user's is refused (NotOwnerError)."""
         async with self.pool.acquire() as conn:
-            return (await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN))["id"]
+            user = (await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN))["id"]
+            if isinstance(folder_ref, str) and len(folder_ref) == 36:  # the frontend sends ids
+                await folder_named(conn, user, folder_ref)
+            return user
 
     @guard
     async def create_user(self, email: str) -> UUID:

@@ -12,9 +12,9 @@ async def take(conn: Connection, key: str, emission: timedelta, burst: timedelta
     """Take one request from `key`'s allowance (one request per `emission`, up to `burst` ahead):
     0.0 when allowed, else the seconds to wait before the next one is."""
     allowed = await conn.fetchval(
-        """INSERT INTO rate_limit AS r (key, tat) VALUES ($1, now() + $2)
-           ON CONFLICT (key) DO UPDATE SET tat = greatest(r.tat, now()) + $2
-            WHERE greatest(r.tat, now()) - now() <= $3
+        """INSERT INTO rate_limit AS r (key, tat) VALUES ($1, now() + $2::interval)
+           ON CONFLICT (key) DO UPDATE SET tat = greatest(r.tat, now()) + $2::interval
+            WHERE greatest(r.tat, now()) - now() <= $3::interval
            RETURNING true""",
         key,
         emission,
@@ -23,6 +23,6 @@ async def take(conn: Connection, key: str, emission: timedelta, burst: timedelta
     if allowed:
         return 0.0
     wait = await conn.fetchval(
-        "SELECT extract(epoch FROM tat - $2 - now()) FROM rate_limit WHERE key = $1", key, burst
+        "SELECT extract(epoch FROM tat - $2::interval - now()) FROM rate_limit WHERE key = $1", key, burst
     )
     return max(float(wait or 0.0), 0.0)
