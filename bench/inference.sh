@@ -4,6 +4,8 @@
 # hypercorn worker on the embedded default; then the same with 5 000 pictures already stored.
 # Usage: bash bench/inference.sh [results-dir]     (about 6 minutes)
 #        PART=c8 bash bench/inference.sh [dir]     only 50 ms models at c=8 (about 40 s): before/after pairs
+#        SECURED=cookie|token ...   secured mode: every request carries a Vouch HS256 cookie or an API
+#                                   token, verified by the server (rate limit off unless NACHET_RATE_LIMIT_INF)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here")
 shared="$root/../shared/bench"
@@ -18,6 +20,18 @@ mport=18090; port=18080
 python "$shared/fake_model_server.py" --port $mport --latency-ms 50 --boxes 4 --topn 5 >"$work/models.log" 2>&1 &
 models=$!
 user=$(python -m nachet users add bench-inf@example.org)
+loadgen="$shared/loadgen.py"
+case "${SECURED:-}" in
+  cookie) export NACHET_VOUCH_JWT_SECRET=bench-secret-of-at-least-thirty-two-bytes NACHET_RATE_LIMIT_INF=${NACHET_RATE_LIMIT_INF:-off}
+          NACHET_BENCH_COOKIE=$(python -c "import time; from identity.vouch import make_vouch_cookie as m; \
+print(m('bench-inf@example.org', '$NACHET_VOUCH_JWT_SECRET', exp=time.time() + 86400))")
+          export NACHET_BENCH_COOKIE; loadgen="$here/authed_loadgen.py" ;;
+  token)  export NACHET_API_TOKENS=true NACHET_RATE_LIMIT_INF=${NACHET_RATE_LIMIT_INF:-off}
+          NACHET_BENCH_TOKEN=$(python -m nachet tokens create bench-inf@example.org 2>/dev/null)
+          export NACHET_BENCH_TOKEN; loadgen="$here/authed_loadgen.py" ;;
+  "") ;;
+  *) echo "SECURED must be cookie or token" >&2; exit 2 ;;
+esac
 cat >"$work/pipelines.yaml" <<YAML
 version: "0.1.4"
 date: 2024-08-01
@@ -43,7 +57,7 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && b
 pg=$(head -1 "$NACHET_DATA_DIR/pg/postmaster.pid")
 run() {  # tag latency concurrencies [extra args]
   curl -sf -XPOST "http://127.0.0.1:$mport/config" -d "{\"latency_ms\": $2}" >/dev/null
-  python "$shared/loadgen.py" run --base-url "http://127.0.0.1:$port" --scenario inference --concurrency "$3" \
+  python "$loadgen" run --base-url "http://127.0.0.1:$port" --scenario inference --concurrency "$3" \
       --duration "$duration" --warmup 2 --user-id "$user" --model-name "Swin transformer" --images "$work/images" \
       --model-server "http://127.0.0.1:$mport" --server-pid "$server" --aux-pid "$pg" --aux-pid "$models" \
       --tag "$1" --label nachet-rebuilt --out-dir "$out" "${@:4}"
@@ -67,7 +81,7 @@ PY
 }
 # fill the user's history to 5 000 pictures, then measure again
 have=$(count)
-python "$shared/loadgen.py" run --base-url "http://127.0.0.1:$port" --scenario inference --concurrency 16 \
+python "$loadgen" run --base-url "http://127.0.0.1:$port" --scenario inference --concurrency 16 \
     --duration 600 --max-duration 600 --requests $((5000 - have)) --warmup 0 --user-id "$user" \
     --model-name "Swin transformer" --images "$work/images" >/dev/null
 echo "pictures stored for the user: $(count)"

@@ -121,6 +121,8 @@ class Settings(BaseSettings):
         """ "60/minute", "10/second", "1000/hour", or "off"."""
         if not isinstance(value, str):
             return value
+        if not value.strip():
+            return cls.model_fields["inf_rate_limit"].default
         if value.strip().lower() in ("off", "0", "none"):
             return None
         count, _, unit = value.strip().lower().partition("/")

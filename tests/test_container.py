@@ -53,6 +53,7 @@ def test_entrypoint_prepares_an_empty_database_serves_and_stops_on_sigterm(db_ur
         output = server.communicate(timeout=60)[0]
     assert server.returncode == 0, output
     assert "Traceback" not in output
+    assert "UNSECURED MODE" in output and "NACHET_VOUCH_JWT_SECRET" in output  # names what to set
     users = subprocess.run(
         ["python", "-m", "nachet", "users", "list"],
         cwd=ROOT,

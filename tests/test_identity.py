@@ -356,3 +356,23 @@ def test_secured_mode_is_on_with_any_source():
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
     pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert load_settings({"NACHET_VOUCH_JWT_PUBLIC_KEY": pem.decode()}, dotenv=False).secured
+
+
+async def test_admin_role_from_the_cli(data_root, db_url, services):
+    email = f"op-{uuid.uuid4().hex[:8]}@example.org"
+    added = await asyncio.to_thread(cli, db_url, data_root, "users", "add", email, "--admin")
+    assert added.returncode == 0, added.stderr
+    listed = await asyncio.to_thread(cli, db_url, data_root, "users", "list")
+    assert f"{email}  folders=1" in listed.stdout and listed.stdout.split(email)[1].splitlines()[0].endswith(
+        "admin"
+    )
+    revoked = await asyncio.to_thread(cli, db_url, data_root, "users", "revoke-admin", email)
+    assert revoked.returncode == 0 and "no longer an administrator" in revoked.stdout
+    async with services.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT is_admin FROM users WHERE email = $1", email) is False
+    granted = await asyncio.to_thread(cli, db_url, data_root, "users", "grant-admin", email)
+    assert granted.returncode == 0
+    async with services.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT is_admin FROM users WHERE email = $1", email) is True
+    unknown = await asyncio.to_thread(cli, db_url, data_root, "users", "grant-admin", "ghost@example.org")
+    assert unknown.returncode == 1 and "no user ghost@example.org" in unknown.stderr
