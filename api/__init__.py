@@ -4,9 +4,10 @@ calling one service method; errors become the original's envelope in app.py."""
 from .feedback import feedback
 from .folders import folders
 from .inference import inference
+from .jobs import jobs
 from .pictures import pictures
 from .users_seeds import users_seeds
 
-BLUEPRINTS = (users_seeds, folders, pictures, feedback, inference)
+BLUEPRINTS = (users_seeds, folders, pictures, feedback, inference, jobs)
 
 __all__ = ["BLUEPRINTS"]

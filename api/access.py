@@ -34,6 +34,7 @@ ID_FIELDS = {
     "session_id": "folder",
     "picture_id": "picture",
     "inferenceId": "inference",
+    "folder": "folder",
 }
 
 
@@ -97,15 +98,16 @@ async def authenticate() -> None:
         raise Forbidden(f"{caller.email} is not an administrator")
 
 
-def require_acting_for(user_ref: Any) -> None:
-    """The caller may act for the user a request names (its own id; an admin: anyone's)."""
+def require_acting_for(user_ref: Any, what: str | None = None) -> None:
+    """The caller may act for the user a request names (its own id; an admin: anyone's);
+    `what` names the thing refused instead of its owner (a job)."""
     caller = current_caller()
     if caller is None:
         return
     if caller.user_id is None and not caller.admin:
         raise Forbidden(f"{caller.email} is not a registered user")
     if not caller.may_act_for(user_ref):
-        raise Forbidden(f"{caller.email} may not act for user {user_ref}")
+        raise Forbidden(f"{caller.email} may not act for {what or f'user {user_ref}'}")
 
 
 def noted(body: Any) -> None:

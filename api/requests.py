@@ -280,3 +280,25 @@ class InferenceBody(Body):
     def _palette(cls, color_format: Any) -> str:
         check_color_format(color_format)
         return color_format
+
+
+# -- jobs -------------------------------------------------------------------------------------------------
+class ClassifyFolderBody(Body):
+    """`/jobs/classify-folder`; parsed with `pipelines=` the registry. Without `model_name`, the
+    default pipeline."""
+
+    required = ("container_name", "folder")
+    missing = "missing request arguments: either container_name or folder is missing"
+    container_name: Text
+    folder: Text
+    model_name: Text = Field(None, validate_default=True)
+
+    @field_validator("model_name")
+    @classmethod
+    def _known_pipeline(cls, name: Any, info: ValidationInfo) -> str:
+        pipelines = (info.context or {})["pipelines"]
+        if name is None and pipelines.default is not None:
+            return pipelines.default.name
+        if pipelines.get(name) is None:
+            raise ServiceError(f"model {name} not found")
+        return name

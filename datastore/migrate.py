@@ -1,10 +1,15 @@
 """Versioned SQL migrations: files `NNNN_name.sql` applied in order, each in its own transaction,
 recorded in `schema_migrations`. An advisory lock makes concurrent starts (several workers or
-replicas) apply each file exactly once; running it again is a no-op."""
+replicas) apply each file exactly once; running it again is a no-op.
+
+A file `NNNN_name.include` names a SQL file shipped inside an installed package
+(`package:path/in/package.sql`): the task engine's schema is applied from the pinned release
+itself, in our schema, like any other migration."""
 
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 
 import asyncpg
@@ -15,11 +20,18 @@ _LOCK_KEY = 0x4E414348  # "NACH"
 
 def migration_files() -> list[tuple[int, str, Path]]:
     found = []
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        match = re.fullmatch(r"(\d{4})_(.+)\.sql", path.name)
+    for path in sorted(MIGRATIONS_DIR.iterdir()):
+        match = re.fullmatch(r"(\d{4})_(.+)\.(sql|include)", path.name)
         if match:
             found.append((int(match[1]), match[2], path))
     return found
+
+
+def migration_sql(path: Path) -> str:
+    if path.suffix == ".sql":
+        return path.read_text()
+    package, _, inner = path.read_text().strip().partition(":")
+    return resources.files(package).joinpath(inner).read_text()
 
 
 async def migrate(conn: asyncpg.Connection, schema: str) -> list[str]:
@@ -40,7 +52,7 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> list[str]:
             if version in done:
                 continue
             async with conn.transaction():
-                await conn.execute(path.read_text())
+                await conn.execute(migration_sql(path))
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
                 )

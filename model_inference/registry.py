@@ -91,6 +91,10 @@ class PipelineRegistry:
         return self._pipelines.get(name) if isinstance(name, str) else None
 
     @property
+    def default(self) -> Pipeline | None:
+        return next((p for p in self._pipelines.values() if p.is_default), None)
+
+    @property
     def metadata(self) -> list[dict]:
         return self._metadata
 

@@ -5,6 +5,8 @@ the built-in classifier."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import warnings
 from collections.abc import AsyncIterator
@@ -12,16 +14,19 @@ from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import httpx
 
-from storage import Storage
+from storage import ServiceError, Storage
+from storage.base import sha256
 
-from .adapters import RunContext
+from .adapters import RunContext, protocol_of
 from .adapters.base import Budget
 from .cpu import run_cpu
 from .errors import ModelError
 from .images import Picture, check_picture, split_data_url
+from .models import Pipeline
 from .registry import PipelineRegistry
 from .runner import run_pipeline
 
@@ -90,6 +95,23 @@ class InferenceService:
         if data:
             warn_if_other_aspect(order.image_dims, await self.run_cpu(check_picture, data))
         await self.storage.require_user(order.user, order.folder)
+        processed = await self.results(pipeline, data, order.image_dims, order.area_ratio, order.color_format)
+        return await self.storage.save_inference(
+            order.user, order.folder, data, processed, pipeline.id, order.image_dims
+        )
+
+    async def results(
+        self, pipeline: Pipeline, data: bytes, dims: list[float], area_ratio: float, color_format: str
+    ) -> dict:
+        """The pipeline's post-processed answer for these bytes. Answers are cached by the
+        picture's sha256 and the pipeline's revision (models, versions, endpoints, and what the
+        built-in classifier has learned), so the same bytes never call the models twice; every
+        call is still saved as a new inference, as the original's contract says."""
+        digest = await self.run_cpu(sha256, data)
+        key = self.cache_key(pipeline, dims, area_ratio, color_format)
+        cached = await self.storage.cached_result(digest, key)
+        if cached is not None:
+            return cached
         context = RunContext(
             client=self.http,
             pipeline=pipeline.name,
@@ -97,12 +119,52 @@ class InferenceService:
             early_decodes=self._early_decodes,
             local=self.learner,
         )
-        processed = await run_pipeline(
-            pipeline, data, context, order.image_dims, order.area_ratio, order.color_format
+        processed = await run_pipeline(pipeline, data, context, dims, area_ratio, color_format)
+        await self.storage.remember_result(digest, key, processed)
+        return processed
+
+    def cache_key(self, pipeline: Pipeline, dims: list[float], area_ratio: float, color_format: str) -> str:
+        models = [
+            [m.name, str(m.version), m.endpoint, m.protocol, m.content_type, protocol_of(m)]
+            for m in pipeline.models
+        ]
+        learning = any(protocol_of(m) == "builtin-classifier" for m in pipeline.models)
+        revision = {
+            "pipeline": [str(pipeline.id), pipeline.name, pipeline.metadata],
+            "models": models,
+            "learned": list(self.learner.version) if learning else None,
+            "request": [list(dims), area_ratio, color_format],
+        }
+        return hashlib.sha256(json.dumps(revision, sort_keys=True, default=str).encode()).hexdigest()
+
+    async def classify_job_picture(self, job_id: str, picture_id: str) -> None:
+        """One picture of a classify-folder job, saved as /inf saves an inference (its natural
+        size as imageDims); a failure is recorded in the job's results and the job goes on."""
+        item = await self.storage.pending_job_item(job_id, picture_id)
+        if item is None:  # finished already (the task ran before its worker died)
+            return
+        pipeline = self.pipelines.get(item["model_name"])
+        data = None if item["cancelled"] else await self.storage.picture_bytes(UUID(picture_id))
+        error = (
+            "cancelled"
+            if item["cancelled"]
+            else f"model {item['model_name']} not found"
+            if pipeline is None
+            else "the picture was deleted"
+            if data is None
+            else None
         )
-        return await self.storage.save_inference(
-            order.user, order.folder, data, processed, pipeline.id, order.image_dims
-        )
+        if error is not None or pipeline is None or data is None:
+            await self.storage.finish_job_item(job_id, picture_id, error or "")
+            return
+        try:
+            picture = await self.run_cpu(check_picture, data)
+            dims = [float(picture.width), float(picture.height)]
+            processed = await self.results(pipeline, data, dims, 0.5, "hex")
+        except ServiceError as failure:  # corrupt picture, model error: reported, the job goes on
+            await self.storage.finish_job_item(job_id, picture_id, failure.message)
+            return
+        await self.storage.save_job_inference(job_id, picture_id, processed, pipeline.id, dims)
 
 
 def warn_if_other_aspect(dims: list[float], picture: Picture) -> None:

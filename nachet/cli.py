@@ -16,6 +16,8 @@ pipelines reload        make every running worker and replica reload its pipelin
 pipelines install-builtin [--if-empty]   add the offline pipeline (built-in detector ->
                         learning classifier); --if-empty: only when there is no pipeline
 serve-models            serve the built-in models over the Azure ML protocol (POST /score)
+worker [--concurrency N] [--until-idle]   run background tasks (learning, folder jobs) on this
+                        machine until stopped (or until the queue is empty)
 fsck [--repair]         report rows without blobs, blobs without rows and dangling folder
                         markers (exit 1 when any); --repair fixes them
 """
@@ -85,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=PATH",
         help="also serve an ONNX model file or export folder under a deployment name",
     )
+    worker = sub.add_parser("worker", help="run background tasks (learning, folder classification)")
+    worker.add_argument(
+        "--concurrency", type=int, default=None, help="tasks at once (NACHET_TASK_CONCURRENCY)"
+    )
+    worker.add_argument("--until-idle", action="store_true", help="stop once no task is due")
     fsck = sub.add_parser("fsck", help="check that rows and blobs agree (exit 1 on any finding)")
     fsck.add_argument(
         "--repair",
@@ -117,6 +124,33 @@ async def _fsck(settings, args) -> int:
     summary = f"{len(findings)} finding(s)" + (f", {repaired} repaired" if args.repair else "")
     print(summary, file=sys.stderr)
     return 1 if findings else 0
+
+
+async def _worker(settings, args) -> int:
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            print("error: --concurrency must be at least 1", file=sys.stderr)
+            return 2
+        settings = settings.model_copy(update={"task_concurrency": args.concurrency})
+    services = await open_services(settings, seed_default_user=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await services.pipelines.start()
+        await services.learner.start()
+        if args.until_idle:
+            await services.tasks.run_until_idle()
+        else:
+            await services.tasks.start()
+            print(
+                f"task worker running ({settings.task_concurrency} at once); Ctrl-C stops it", file=sys.stderr
+            )
+            await stop.wait()
+    finally:
+        await close_services(services)
+    return 0
 
 
 async def _migrate(settings) -> int:
@@ -316,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_serve_models(settings, args))
         if args.command == "fsck":
             return asyncio.run(_fsck(settings, args))
+        if args.command == "worker":
+            return asyncio.run(_worker(settings, args))
         return asyncio.run(_db(settings))
     except ConfigError as error:
         for problem in error.problems:

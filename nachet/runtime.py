@@ -32,6 +32,7 @@ from model_inference.local.learning import Learner
 from model_inference.registry import PipelineRegistry
 from model_inference.service import InferenceService
 from storage import Storage, StorageUnavailable
+from tasks import TaskWorker, task_app
 
 from .config import Settings
 from .memory import tune_malloc
@@ -63,6 +64,7 @@ class Services:
     inference: InferenceService
     identity: Identity
     inf_limit: RateLimit | None  # per caller, in secured mode
+    tasks: TaskWorker  # runs background tasks in this process once started (NACHET_TASK_WORKER)
     embedded: EmbeddedPostgres | None = None
     background: list[asyncio.Future] = field(default_factory=list)  # cancelled on close
 
@@ -105,7 +107,7 @@ async def open_services(settings: Settings, *, seed_default_user: bool = True) -
         read_timeout_s=settings.blob_read_timeout_s,
         retries=settings.blob_retries,
     )
-    services = make_services(settings, pool, blobs, embedded)
+    services = make_services(settings, pool, blobs, url, embedded)
     try:
         if seed_default_user:
             if settings.embedded_db:  # a production database gets it only through the CLI
@@ -160,7 +162,9 @@ async def _register_when_back(services: Services, every_s: float = 5.0) -> None:
             continue
 
 
-def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embedded=None) -> Services:
+def make_services(
+    settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, db_url: str, embedded=None
+) -> Services:
     key = settings.pipeline_decryption_key
     fernet = Fernet(key.get_secret_value().encode()) if key else None
     cpu = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nachet-cpu")
@@ -169,7 +173,7 @@ def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embe
     learner = Learner(pool, storage.picture_bytes, shared_features(), cpu)
     inference = InferenceService(storage, pipelines, http, cpu, learner, settings.max_concurrent_inferences)
     identity, inf_limit = access_control(settings, pool)
-    return Services(
+    services = Services(
         settings,
         pool,
         blobs,
@@ -181,8 +185,17 @@ def make_services(settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, embe
         inference,
         identity,
         inf_limit,
+        None,  # type: ignore[arg-type]  # set below: the worker's tasks receive these services
         embedded,
     )
+    services.tasks = TaskWorker(
+        task_app(db_url, settings.db_schema),
+        services,
+        concurrency=settings.task_concurrency,
+        heartbeat_s=settings.task_heartbeat_s,
+        stalled_after_s=settings.task_stalled_after_s,
+    )
+    return services
 
 
 def access_control(settings: Settings, pool: asyncpg.Pool) -> tuple[Identity, RateLimit | None]:
@@ -205,6 +218,7 @@ def shared_features() -> LazyFeatures:
 async def close_services(services: Services) -> None:
     for task in services.background:
         task.cancel()
+    await services.tasks.stop()
     await services.learner.stop()
     services.cpu.shutdown(wait=False, cancel_futures=True)
     await services.pipelines.stop()
@@ -266,6 +280,8 @@ class NachetServices:
         running.background.append(asyncio.ensure_future(_sweep_forever(running.storage)))
         await running.pipelines.start()
         await running.learner.start()
+        if self.settings.task_worker:
+            await running.tasks.start()
         check_embedder_file()
         try:  # SIGUSR1 reloads this worker's pipelines (hypercorn's SIGHUP restarts all workers)
             asyncio.get_running_loop().add_signal_handler(

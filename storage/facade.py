@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from .feedback import Feedback
 from .folders import Folders
+from .jobs import Jobs
 from .pictures import Pictures
 from .users_seeds import UsersAndSeeds
 
 
-class Storage(UsersAndSeeds, Folders, Pictures, Feedback):
+class Storage(UsersAndSeeds, Folders, Pictures, Feedback, Jobs):
     """Every storage operation, on one asyncpg pool and one blob store."""

@@ -95,7 +95,7 @@ class Feedback(StorageBase):
                 for obj, seed, coordinates in labelled
             ]
             await inferences.verify_inference_if_resolved(conn, row["id"], user["id"])
-            await examples.enqueue(conn, jobs)
+            await examples.enqueue(conn, row["folder_id"], jobs)
             return await rebuild_inference(conn, await inferences.get_inference_row(conn, row["id"]))
 
     async def _confirm(self, conn, obj: asyncpg.Record) -> tuple | None:

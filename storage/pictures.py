@@ -66,7 +66,9 @@ class Pictures(StorageBase):
                     )
                     await pictures.insert_picture_seed(conn, picture_id, seed["id"])
                 # labelled pictures teach the built-in classifier (processed after the commit)
-                await examples.enqueue(conn, [(p, seed["id"], None, None, "upload") for p in ids])
+                await examples.enqueue(
+                    conn, folder["id"], [(p, seed["id"], None, None, "upload") for p in ids]
+                )
         return ids
 
     @guard

@@ -128,10 +128,11 @@ def settings(data_root):
 
 
 @pytest.fixture
-async def services(settings, pool, blob_store) -> Services:
-    services = make_services(settings, pool, blob_store)
+async def services(settings, pool, blob_store, db_url) -> Services:
+    services = make_services(settings, pool, blob_store, db_url)
     await services.pipelines.reload()
     yield services
+    await services.tasks.stop()
     await services.learner.stop()
     await services.http.aclose()
     services.cpu.shutdown()
@@ -188,6 +189,13 @@ def data_url(data: bytes, mime: str = "image/png") -> str:
     import base64
 
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def png_url(image) -> str:
+    """A data URL of a BGR pixel array (synthetic trays), as the frontend sends pictures."""
+    import cv2
+
+    return data_url(cv2.imencode(".png", image)[1].tobytes())
 
 
 def png_header(width: int, height: int) -> bytes:

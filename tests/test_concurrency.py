@@ -2,19 +2,13 @@
 row (checked with fsck), each lost race answered with the route's not-found message."""
 
 import asyncio
-import base64
 import uuid
 
-import cv2
 import pytest
 
 from storage import fsck, layout
-from tests.conftest import data_url, png_bytes
+from tests.conftest import data_url, png_bytes, png_url
 from tests.synthetic import make_tray
-
-
-def png_url(image) -> str:
-    return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
 
 
 async def post(client, path, body):
@@ -31,8 +25,9 @@ async def no_findings(services, user):
 async def test_delete_right_after_labelled_uploads_never_deadlocks(client, user, services):
     """The example worker learns from the uploads while the folder is deleted under it."""
     async with services.pool.acquire() as conn:
-        await conn.execute("DELETE FROM example_job")
+        await conn.execute("DELETE FROM procrastinate_jobs WHERE queue_name = 'learning'")
     await services.learner.start()
+    await services.tasks.start()
     uid = str(user)
     pictures = [png_url(make_tray(700 + i, 4, touch_prob=0.0, size=(640, 360))[0]) for i in range(3)]
     for attempt in range(6):
@@ -52,9 +47,12 @@ async def test_delete_right_after_labelled_uploads_never_deadlocks(client, user,
             client, "/delete-permanently", {"container_name": uid, "folder_uuid": session["session_id"]}
         )
         assert answer == (200, True), (attempt, answer)
-    await asyncio.wait_for(services.learner.drain(), 60)  # jobs of deleted pictures end quietly
+    await services.tasks.wait_until_idle()  # jobs of deleted pictures end quietly
     async with services.pool.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM example_job") == 0
+        left = await conn.fetch(
+            "SELECT status, attempts, scheduled_at, args FROM procrastinate_jobs WHERE status <> 'succeeded'"
+        )
+        assert not left, left
     await no_findings(services, user)
 
 

@@ -277,7 +277,7 @@ async def test_upstream_failures_are_named_and_nothing_is_written(
     assert [b.name for b in await blob_store.list(container_name(user))] == ["General/General.json"]
 
 
-async def test_timeout_is_504(services, model_server, tmp_path, client_for, user, data_root):
+async def test_timeout_is_504(services, model_server, tmp_path, client_for, user, data_root, db_url):
     from nachet.config import load_settings
     from nachet.runtime import make_services
     from tests.conftest import SCHEMA
@@ -286,7 +286,7 @@ async def test_timeout_is_504(services, model_server, tmp_path, client_for, user
         {"NACHET_DATA_DIR": str(data_root), "NACHET_SCHEMA": SCHEMA, "NACHET_MODEL_READ_TIMEOUT": "0.3"},
         dotenv=False,
     )
-    quick = make_services(config, services.pool, services.blobs)
+    quick = make_services(config, services.pool, services.blobs, db_url)
     name = f"slow-{uuid.uuid4().hex[:6]}"
     await register(
         quick,

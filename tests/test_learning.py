@@ -9,6 +9,7 @@ import pytest
 
 from model_inference.insertion import BUILTIN_PIPELINE, install_builtin_pipeline_rows
 from model_inference.local.classifier import Examples, SeedClassifier
+from tests.conftest import png_url
 from tests.synthetic import iou, make_tray, unusual
 
 SPECIES = {
@@ -22,10 +23,6 @@ SPECIES = {
 SIZE = (960, 540)
 
 
-def png_url(image: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
-
-
 async def post(client, path, body):
     response = await client.post(path, json=body)
     return response.status_code, await response.get_json()
@@ -34,15 +31,17 @@ async def post(client, path, body):
 @pytest.fixture
 async def builtin(services):
     async with services.pool.acquire() as conn:  # start from no examples, whatever ran before
-        await conn.execute("DELETE FROM example_job; DELETE FROM seed_example")
+        await conn.execute(
+            "DELETE FROM procrastinate_jobs WHERE queue_name = 'learning'; DELETE FROM seed_example"
+        )
     await install_builtin_pipeline_rows(services.pool, make_default=False)
     await services.pipelines.reload()
     return services
 
 
 async def learn(services):
-    """What the background worker does on notification, done now (deterministic in tests)."""
-    await services.learner.drain()
+    """What the task worker does on notification, done now (deterministic in tests)."""
+    await services.tasks.run_until_idle()
     await services.learner.refresh()
 
 
@@ -211,6 +210,7 @@ async def test_new_labels_reach_every_worker_by_notification(client, user, built
 
     other = Learner(services.pool, services.storage.picture_bytes, shared_features(), services.cpu)
     await services.learner.start()
+    await services.tasks.start()
     await other.start()
     try:
         status, session = await post(
@@ -237,6 +237,7 @@ async def test_new_labels_reach_every_worker_by_notification(client, user, built
         print(f"new label known to another worker after {elapsed:.2f} s")
     finally:
         await other.stop()
+        await services.tasks.stop()
         await services.learner.stop()
 
 
@@ -328,7 +329,7 @@ async def test_unknown_seed_is_never_a_training_label(client, user, builtin, sto
         )
     )[0] == 200
     async with builtin.pool.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM example_job") == 0
+        assert await conn.fetchval("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'") == 0
     await learn(builtin)
     assert builtin.learner.classifier is None
 

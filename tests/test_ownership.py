@@ -29,13 +29,21 @@ def cookie(email: str, key: str = SECRET) -> str:
     return make_vouch_cookie(email, key, exp=time.time() + 600)
 
 
-async def world(storage, user_id) -> dict:
-    """A folder with a labelled picture, an empty batch folder and an inference, for `user_id`."""
+async def world(storage, user_id, pipeline: str) -> dict:
+    """A folder with a labelled picture, an empty batch folder, an inference and a job
+    classifying the folder, for `user_id`."""
     folder = await storage.create_picture_set(user_id, 0, f"f-{uuid.uuid4().hex[:8]}")
     batch = await storage.create_picture_set(user_id, 2, f"b-{uuid.uuid4().hex[:8]}")
     (picture,) = await storage.upload_pictures(user_id, folder, [png_bytes()], seed_name="Brassica napus")
     inference = await storage.save_inference(user_id, None, png_bytes(), detected("Brassica napus"), None)
-    return {"folder": str(folder), "batch": str(batch), "picture": str(picture), "inference": inference}
+    job = await storage.create_folder_job(user_id, str(folder), pipeline)
+    return {
+        "folder": str(folder),
+        "batch": str(batch),
+        "picture": str(picture),
+        "inference": inference,
+        "job": str(job),
+    }
 
 
 def requests_for(pipeline: str):
@@ -88,6 +96,13 @@ def requests_for(pipeline: str):
         "POST /del": lambda u, d: {"container_name": str(u), "folder_name": d["folder"]},
         "GET /health": lambda u, d: None,
         "GET /test": lambda u, d: None,
+        "POST /jobs/classify-folder": lambda u, d: {
+            "container_name": str(u),
+            "folder": d["folder"],
+            "model_name": pipeline,
+        },
+        "GET /jobs/{job}": lambda u, d: None,
+        "POST /jobs/{job}/cancel": lambda u, d: {},
     }
 
 
@@ -114,6 +129,9 @@ EXPECTED = {
     "POST /del": (401, 401, 200, 403, 403, 200),
     "GET /health": (200, 200, 200, NA, NA, 200),
     "GET /test": (401, 401, 403, NA, NA, 200),  # the test hook (NACHET_ENV=test): admin only
+    "POST /jobs/classify-folder": (401, 401, 202, 403, 403, 202),
+    "GET /jobs/{job}": (401, 401, 200, 403, NA, 200),  # "other's id": the other user's job
+    "POST /jobs/{job}/cancel": (401, 401, 200, 403, NA, 200),
 }
 
 FINGERPRINT = """SELECT md5(concat_ws('|',
@@ -123,7 +141,9 @@ FINGERPRINT = """SELECT md5(concat_ws('|',
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM picture_seed t),
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM inference t),
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM object t),
-    (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM seed_obj t)))"""
+    (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM seed_obj t),
+    (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM folder_job t),
+    (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM folder_job_item t)))"""
 
 
 @pytest.fixture
@@ -169,7 +189,7 @@ async def test_every_route_answers_each_kind_of_caller(
                 continue
             caller = {"forged": None, "admin on other's": "root"}.get(case, "alice")
             target = "alice" if case in ("no caller", "forged", "own data") else "bob"
-            data = await world(storage, ids[target])
+            data = await world(storage, ids[target], pipelines["swin"])
             container = ids["alice"] if case == "other's data ids" else ids[target]
             client.cookie_jar.clear()
             if case == "forged":
@@ -182,9 +202,9 @@ async def test_every_route_answers_each_kind_of_caller(
             async with services.pool.acquire() as conn:
                 before = await conn.fetchval(FINGERPRINT)
             if method == "GET":
-                response = await client.get(path)
+                response = await client.get(path.format(**data))
             else:
-                response = await client.post(path, json=body)
+                response = await client.post(path.format(**data), json=body)
             answer = await response.get_json()
             row.append(response.status_code)
             if response.status_code in (401, 403):

@@ -4,48 +4,42 @@ from uuid import UUID
 
 from asyncpg import Connection, Record
 
-CHANNEL_JOBS = "nachet_example_jobs"
+from . import tasks
+
 CHANNEL_EXAMPLES = "nachet_examples"
 PLACEHOLDER_SEED = "Unknown seed"  # the classifier's "no idea": never a training label
 
 
-async def enqueue(conn: Connection, jobs: list[tuple[UUID, UUID, UUID | None, dict | None, str]]) -> None:
-    """(picture_id, seed_id, object_id, box, source) jobs; workers hear of them at commit. Jobs
-    labelled with the placeholder seed are dropped."""
+async def enqueue(
+    conn: Connection, folder_id: UUID, jobs: list[tuple[UUID, UUID, UUID | None, dict | None, str]]
+) -> None:
+    """(picture_id, seed_id, object_id, box, source) to learn from, as one `learn_examples` task
+    deferred in the caller's transaction. Labels of the placeholder seed are dropped."""
     if not jobs:
         return
-    await conn.executemany(
-        """INSERT INTO example_job (picture_id, seed_id, object_id, box, source)
-           SELECT $1, $2, $3, $4, $5 FROM seed WHERE id = $2 AND lower(name) <> lower($6)""",
-        [(*job, PLACEHOLDER_SEED) for job in jobs],
-    )
-    await conn.execute(f"SELECT pg_notify('{CHANNEL_JOBS}', '')")
-
-
-async def claim_job(conn: Connection, lease_s: float) -> Record | None:
-    """Lease the oldest job nobody holds (a short transaction: no lock is kept while the worker
-    computes). A worker that dies lets its lease run out, and the job is taken again."""
-    return await conn.fetchrow(
-        """UPDATE example_job SET claim = gen_random_uuid(), attempts = attempts + 1,
-                  claimed_until = now() + make_interval(secs => $1)
-            WHERE id = (SELECT id FROM example_job
-                         WHERE claimed_until IS NULL OR claimed_until < now()
-                         ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)
-        RETURNING id, claim, picture_id, seed_id, object_id, box, source, attempts""",
-        lease_s,
-    )
-
-
-async def release_job(conn: Connection, job: Record, retry: bool) -> None:
-    """Give the job back for another try, or drop it."""
-    if retry:
-        await conn.execute(
-            "UPDATE example_job SET claimed_until = NULL WHERE id = $1 AND claim = $2",
-            job["id"],
-            job["claim"],
+    teach = {
+        row["id"]
+        for row in await conn.fetch(
+            "SELECT id FROM seed WHERE id = ANY($1::uuid[]) AND lower(name) <> lower($2)",
+            list({job[1] for job in jobs}),
+            PLACEHOLDER_SEED,
         )
-    else:
-        await conn.execute("DELETE FROM example_job WHERE id = $1 AND claim = $2", job["id"], job["claim"])
+    }
+    sources = [
+        {
+            "picture_id": str(picture),
+            "seed_id": str(seed),
+            "object_id": str(obj) if obj else None,
+            "box": box,
+            "source": source,
+        }
+        for picture, seed, obj, box, source in jobs
+        if seed in teach
+    ]
+    if sources:
+        await tasks.defer(
+            conn, "learn_examples", {"folder": str(folder_id), "sources": sources}, queue="learning"
+        )
 
 
 async def lock_sources(conn: Connection, picture_id: UUID, object_id: UUID | None) -> bool:
@@ -63,21 +57,13 @@ async def lock_sources(conn: Connection, picture_id: UUID, object_id: UUID | Non
     )
 
 
-async def finish_job(conn: Connection, job: Record) -> bool:
-    """Remove the job if this claim still holds it; False if another worker finished it."""
-    return (
-        await conn.fetchval(
-            "DELETE FROM example_job WHERE id = $1 AND claim = $2 RETURNING true", job["id"], job["claim"]
-        )
-        is not None
-    )
-
-
 async def add_examples(conn: Connection, rows: list[tuple], object_id: UUID | None) -> None:
     """(seed_id, embedding bytes|None, features bytes, source, picture_id, object_id) rows; a
     re-labelled object replaces its earlier examples."""
     if object_id is not None:
         await conn.execute("DELETE FROM seed_example WHERE object_id = $1", object_id)
+    else:  # a retried task (its worker died after the commit) must not add them twice
+        await conn.execute("DELETE FROM seed_example WHERE picture_id = $1 AND object_id IS NULL", rows[0][4])
     await conn.executemany(
         """INSERT INTO seed_example (seed_id, embedding, features, source, picture_id, object_id)
            VALUES ($1, $2, $3, $4, $5, $6)""",

@@ -89,4 +89,7 @@ async def lock_pipelines(conn: Connection) -> None:
 
 
 async def notify_reload(conn: Connection) -> None:
+    """The pipelines changed: every worker reloads them, and no cached model result of an
+    earlier revision is served again."""
+    await conn.execute("DELETE FROM model_result")
     await conn.execute("SELECT pg_notify('nachet_pipelines', 'reload')")

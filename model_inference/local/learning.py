@@ -1,10 +1,11 @@
 """How the built-in classifier learns, in every worker of every replica.
 
-Labelled uploads and verified feedback enqueue jobs (`example_job`) in the same transaction as
-the rows they come from. Any worker claims a job (SKIP LOCKED), crops the seeds, computes their
+Labelled uploads and verified feedback defer a `learn_examples` task (tasks/) in the same
+transaction as the rows they come from. Whichever process runs it crops the seeds, computes their
 features and stores them as `seed_example` rows; a NOTIFY then makes every worker load the new
-rows and refit. The classifier in memory is a cache of the database: safe to lose, rebuilt on
-start, refreshed on notification and every minute.
+rows and refit (coalesced: a batch of tasks makes one or two refits). The classifier in memory is
+a cache of the database: safe to lose, rebuilt on start, refreshed on notification and every
+minute.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from ..imaging import crop_fraction, decode_bgr
 log = logging.getLogger(__name__)
 PictureLoader = Callable[[UUID], Awaitable["bytes | None"]]  # a stored picture's bytes, None if gone
 MAX_SEEDS_PER_UPLOAD = 50
-MAX_ATTEMPTS = 3
-JOB_LEASE_S = 300.0  # a job whose worker died is taken again after this
 
 
 class Learner:
@@ -44,9 +43,14 @@ class Learner:
         self._version = (0, 0)
         self._wake = asyncio.Event()
         self._refresh_lock = asyncio.Lock()
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Future] = []
         self._listener: asyncpg.Connection | None = None
         self._stopped = False
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """(examples, last example id) the classifier in memory was fitted on."""
+        return self._version
 
     async def _cpu(self, function, *args):
         return await run_cpu(self.executor, function, *args)
@@ -89,54 +93,45 @@ class Learner:
         embeddings, hand = await self._cpu(self.features, crops)
         return await self._cpu(classifier.predict, embeddings, hand, top_n)
 
-    # -- the job queue --------------------------------------------------------------------------------
-    async def work_once(self) -> bool:
-        """Turn one queued job into examples; False when the queue is empty.
+    # -- learning (run by the `learn_examples` task) ------------------------------------------------
+    async def learn(self, sources: list[dict]) -> int:
+        """Store the examples of these labelled pictures or boxes; how many were stored.
 
-        Three short steps, so no lock is held while the crops are computed: lease the job, compute
-        its examples, then write them while holding the folder, picture and object in the
-        writers' lock order (a deletion in between makes the job a no-op, never a deadlock)."""
-        async with self.pool.acquire() as conn:
-            job = await queries.claim_job(conn, JOB_LEASE_S)
-        if job is None:
-            return False
-        try:
-            rows = await self._examples_of(job)
-        except Exception as error:  # a missing blob, an unreadable picture: retry, then drop
-            log.warning("example job %s failed (%s)", job["id"], error)
-            async with self.pool.acquire() as conn:
-                await queries.release_job(conn, job, retry=job["attempts"] < MAX_ATTEMPTS)
-            return True
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await queries.lock_sources(conn, job["picture_id"], job["object_id"]):
-                rows = []  # the picture or box was deleted under us: nothing to learn
-            if await queries.finish_job(conn, job) and rows:
-                await queries.add_examples(conn, rows, job["object_id"])
-        return True
-
-    async def _examples_of(self, job) -> list[tuple]:
-        data = await self.load_picture(job["picture_id"])
-        if data is None:  # deleted meanwhile
-            return []
-        crops = await self._cpu(_crops_for, data, job["box"])
+        Each picture is decoded and its seeds cropped on the learning executor, all crops are
+        embedded in one batched call, then the examples are written in one short transaction that
+        holds each folder, picture and object in the writers' lock order (a source deleted in
+        between is skipped, never a deadlock). Running it twice stores the same examples once."""
+        crops_per_source = await asyncio.gather(*(self._crops_of(source) for source in sources))
+        crops = [crop for found in crops_per_source for crop in found]
+        if not crops:
+            return 0
         embeddings, hand = await self._cpu(self.features, crops)
-        return [
-            (
-                job["seed_id"],
-                None if embeddings is None else embeddings[i].astype("float32").tobytes(),
-                hand[i].astype("float32").tobytes(),
-                job["source"],
-                job["picture_id"],
-                job["object_id"],
-            )
-            for i in range(len(crops))
-        ]
+        stored, first = 0, 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            for source, found in zip(sources, crops_per_source, strict=True):
+                picture, obj = UUID(source["picture_id"]), _uuid(source.get("object_id"))
+                rows = [
+                    (
+                        UUID(source["seed_id"]),
+                        None if embeddings is None else embeddings[i].astype("float32").tobytes(),
+                        hand[i].astype("float32").tobytes(),
+                        source["source"],
+                        picture,
+                        obj,
+                    )
+                    for i in range(first, first + len(found))
+                ]
+                first += len(found)
+                if rows and await queries.lock_sources(conn, picture, obj):
+                    await queries.add_examples(conn, rows, obj)
+                    stored += len(rows)
+        return stored
 
-    async def drain(self) -> int:
-        done = 0
-        while await self.work_once():
-            done += 1
-        return done
+    async def _crops_of(self, source: dict) -> list:
+        data = await self.load_picture(UUID(source["picture_id"]))
+        if data is None:  # deleted meanwhile: nothing to learn
+            return []
+        return await self._cpu(_crops_for, data, source.get("box"))
 
     # -- background -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -144,28 +139,13 @@ class Learner:
         await self.refresh()
         try:
             self._listener = await self.pool.acquire()
-            await self._listener.add_listener(queries.CHANNEL_JOBS, self._on_jobs)
             await self._listener.add_listener(queries.CHANNEL_EXAMPLES, self._on_examples)
         except (OSError, asyncpg.PostgresError) as error:
             log.warning("built-in classifier: cannot listen for new labels (%s); polling", error)
-        self._tasks += [
-            asyncio.ensure_future(self._work_forever()),
-            asyncio.ensure_future(self._refresh_forever()),
-        ]
-        self._wake.set()  # jobs left from before the start
-
-    def _on_jobs(self, *_) -> None:
-        self._wake.set()
+        self._tasks.append(asyncio.ensure_future(self._refresh_forever()))
 
     def _on_examples(self, *_) -> None:
-        if not self._stopped:
-            task = asyncio.ensure_future(self._refresh_quietly())
-            self._tasks.append(task)
-            task.add_done_callback(self._forget)
-
-    def _forget(self, task: asyncio.Future) -> None:
-        if task in self._tasks:
-            self._tasks.remove(task)
+        self._wake.set()  # coalesced: a batch of notifications makes one or two refits
 
     async def _refresh_quietly(self) -> None:
         try:
@@ -173,36 +153,31 @@ class Learner:
         except Exception as error:
             log.error("built-in classifier refresh failed: %s", error)
 
-    async def _work_forever(self) -> None:
+    async def _refresh_forever(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=5.0)
+                await asyncio.wait_for(self._wake.wait(), timeout=self.refresh_s)
             except TimeoutError:
                 pass
             self._wake.clear()
-            try:
-                if await self.drain():
-                    await self._refresh_quietly()
-            except Exception as error:  # database away: try again on the next wake-up
-                log.error("example jobs: %s", error)
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_s)
             await self._refresh_quietly()
 
     async def stop(self) -> None:
-        self._stopped = True  # notifications still queued must not refresh from a closing pool
+        self._stopped = True
         for task in list(self._tasks):
             task.cancel()
+        self._tasks = []
         if self._listener is not None:
             try:
-                await self._listener.remove_listener(queries.CHANNEL_JOBS, self._on_jobs)
                 await self._listener.remove_listener(queries.CHANNEL_EXAMPLES, self._on_examples)
                 await self.pool.release(self._listener)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 pass
             self._listener = None
+
+
+def _uuid(value) -> UUID | None:
+    return UUID(value) if value else None
 
 
 def _crops_for(data: bytes, box) -> list:

@@ -1,0 +1,41 @@
+"""Background jobs a client can submit and watch: classify a whole folder, and the learning
+progress of a labelled batch import (GET /jobs/<session_id>)."""
+
+from __future__ import annotations
+
+from quart import Blueprint, jsonify
+
+from nachet.runtime import services
+
+from .access import audited, require_acting_for, touched
+from .envelope import context
+from .requests import ClassifyFolderBody, parse
+
+jobs = Blueprint("jobs", __name__)
+
+
+@jobs.post("/jobs/classify-folder")
+@context("creating a classification job", "Error creating a classification job")
+@audited
+async def classify_folder():
+    body = await parse(ClassifyFolderBody, pipelines=services().pipelines)
+    job_id = await services().storage.create_folder_job(body.container_name, body.folder, body.model_name)
+    touched(job=job_id)
+    return jsonify({"job_id": str(job_id)}), 202
+
+
+@jobs.get("/jobs/<job_id>")
+@context("retrieving the job", "Error retrieving the job")
+async def job_status(job_id: str):
+    require_acting_for(await services().storage.job_owner(job_id), f"job {job_id}")
+    return jsonify(await services().storage.job_status(job_id))
+
+
+@jobs.post("/jobs/<job_id>/cancel")
+@context("cancelling the job", "Error cancelling the job")
+@audited
+async def cancel_job(job_id: str):
+    require_acting_for(await services().storage.job_owner(job_id), f"job {job_id}")
+    touched(job=job_id)
+    await services().storage.cancel_folder_job(job_id)
+    return jsonify(await services().storage.job_status(job_id))

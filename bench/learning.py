@@ -1,0 +1,161 @@
+"""How fast the built-in classifier learns a labelled batch (issue "Background work").
+
+Starts one hypercorn worker on a fresh embedded default, imports the 50 labelled soilwater photos
+of ../shared/data/real-seeds (1600x1200) as one batch (/new-batch-import + 50 /upload-picture,
+4 at a time), then measures:
+  * seconds from the last upload's answer until every picture has its examples stored;
+  * seconds until the server has refitted on all of them (its "built-in classifier: N examples"
+    log line);
+  * /inf p50 on the real 1310_1.png idle (10 requests) and while the batch is learned.
+Usage: python bench/learning.py [--server-root DIR] (DIR: another checkout, for before/after)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import csv
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def data_url(path: Path) -> str:
+    mime = "image/png" if path.suffix == ".png" else "image/jpeg"
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+async def timed_inf(client: httpx.AsyncClient, body: dict) -> float:
+    started = time.perf_counter()
+    response = await client.post("/inf", json=body)
+    response.raise_for_status()
+    return time.perf_counter() - started
+
+
+async def main(root: Path, extra_env: dict[str, str]) -> None:
+    rows = [
+        r for r in csv.DictReader(open(SHARED / "real-seeds" / "manifest.csv")) if r["dataset"] == "soilwater"
+    ]
+    data = Path(tempfile.mkdtemp(prefix="nachet-learn-"))
+    port = free_port()
+    env = {**os.environ, "NACHET_DATA_DIR": str(data), **extra_env}
+    log = open(data / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hypercorn", "-b", f"127.0.0.1:{port}", "-w", "1", "app:app"],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+            for _ in range(600):
+                try:
+                    if (await client.get("/health")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+            user = (await client.post("/get-user-id")).json()["user_id"]
+            pipeline = (await client.get("/model-endpoints-metadata")).json()[0]["pipeline_name"]
+            folders = (await client.post("/get-directories", json={"container_name": user})).json()["folders"]
+            general = folders[0]["picture_set_id"]
+            probe = SHARED / "1310_1.png"
+            inf = {
+                "model_name": pipeline,
+                "image": data_url(probe),
+                "imageDims": [638, 559],
+                "folder_name": general,
+                "container_name": user,
+            }
+            await timed_inf(client, inf)  # load the models
+            idle = [await timed_inf(client, inf) for _ in range(10)]
+
+            session = (
+                await client.post(
+                    "/new-batch-import", json={"container_name": user, "nb_pictures": len(rows)}
+                )
+            ).json()["session_id"]
+            gate = asyncio.Semaphore(4)
+
+            async def upload(row) -> None:
+                async with gate:
+                    body = {
+                        "container_name": user,
+                        "session_id": session,
+                        "seed_name": row["cls"],
+                        "image": data_url(SHARED / "real-seeds" / row["file"]),
+                    }
+                    (await client.post("/upload-picture", json=body)).raise_for_status()
+
+            upload_started = time.time()
+            await asyncio.gather(*(upload(r) for r in rows))
+            last_upload = time.time()
+
+            pg = await asyncpg.connect(f"postgresql://postgres@/nachet?host={data}/pg")
+            await pg.execute('SET search_path TO "nachet_0.0.11"')
+            during: list[float] = []
+            stored_at = None
+            deadline = time.time() + 600
+            while time.time() < deadline:
+                during.append(await timed_inf(client, inf))
+                learned = await pg.fetchval(
+                    """SELECT count(DISTINCT e.picture_id) FROM seed_example e
+                         JOIN picture p ON p.id = e.picture_id WHERE p.picture_set_id = $1::uuid""",
+                    session,
+                )
+                if learned >= len(rows):
+                    stored_at = time.time()
+                    break
+            total = await pg.fetchval("SELECT count(*) FROM seed_example")
+            await pg.close()
+            refit_at = None
+            for _ in range(600):
+                for line in open(data / "server.log"):
+                    found = re.match(r"(\S+ \S+) INFO .*built-in classifier: (\d+) examples", line)
+                    if found and int(found[2]) >= total:
+                        refit_at = datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                        break
+                if refit_at:
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        log.close()
+    print(f"server: {root}")
+    print(f"uploads: {len(rows)} pictures in {last_upload - upload_started:.1f} s (4 at a time)")
+    print(f"examples stored for every picture: {stored_at - last_upload:.1f} s after the last upload")
+    if refit_at:
+        print(f"refitted on all {total} examples: {refit_at - last_upload:.1f} s after the last upload")
+    print(f"/inf p50 idle: {statistics.median(idle) * 1000:.0f} ms (10 requests)")
+    print(f"/inf p50 while learning: {statistics.median(during) * 1000:.0f} ms ({len(during)} requests)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--server-root", type=Path, default=HERE.parent)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args()
+    asyncio.run(main(args.server_root.resolve(), dict(item.split("=", 1) for item in args.env)))

@@ -1,0 +1,55 @@
+"""Deferring a task from inside one of our transactions: the job row is written by the task
+engine's own SQL function (procrastinate's `procrastinate_defer_jobs_v1`, schema of migration
+0009), so a job exists exactly when the rows it is about were committed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncpg import Connection
+
+
+async def defer(
+    conn: Connection, task: str, args: dict[str, Any], *, queue: str, lock: str | None = None
+) -> int:
+    """Queue `task(**args)`; the job's id. Workers are woken by the engine's NOTIFY at commit."""
+    ids = await conn.fetchval(
+        """SELECT procrastinate_defer_jobs_v1(ARRAY[
+               ROW($1, $2, 0, $3, NULL, $4::jsonb, NULL)::procrastinate_job_to_defer_v1])""",
+        queue,
+        task,
+        lock,
+        args,
+    )
+    return ids[0]
+
+
+async def defer_many(conn: Connection, task: str, args: list[dict[str, Any]], *, queue: str) -> list[int]:
+    if not args:
+        return []
+    return await conn.fetchval(
+        """SELECT procrastinate_defer_jobs_v1(ARRAY(
+               SELECT ROW($1, $2, 0, NULL, NULL, a, NULL)::procrastinate_job_to_defer_v1
+                 FROM unnest($3::jsonb[]) a))""",
+        queue,
+        task,
+        args,
+    )
+
+
+async def unfinished(conn: Connection) -> int:
+    """Jobs queued (due now) or running."""
+    return await conn.fetchval(
+        """SELECT count(*) FROM procrastinate_jobs
+            WHERE status = 'doing' OR (status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now()))"""
+    )
+
+
+async def learning_progress(conn: Connection, folder: str) -> dict[str, int]:
+    """The learning tasks of a folder (a labelled batch import) by state."""
+    rows = await conn.fetch(
+        """SELECT status::text, count(*)::int AS n FROM procrastinate_jobs
+            WHERE task_name = 'learn_examples' AND args->>'folder' = $1 GROUP BY status""",
+        folder,
+    )
+    return {row["status"]: row["n"] for row in rows}
