@@ -13,6 +13,8 @@ out=${1:-$here/results/inference}
 duration=${DURATION:-20}
 work=$(mktemp -d /tmp/nachet-bench-XXXX)
 export NACHET_DATA_DIR="$work/data"
+# the load generator cycles through 4 pictures: measure the models' path, not the result cache
+export NACHET_RESULT_CACHE=${NACHET_RESULT_CACHE:-false}
 mkdir -p "$out"
 cd "$root"
 python "$shared/loadgen.py" images --out "$work/images" --count 4 >/dev/null

@@ -16,6 +16,8 @@ import argparse
 import asyncio
 import base64
 import csv
+import io
+import itertools
 import os
 import re
 import signal
@@ -32,6 +34,7 @@ import asyncpg
 import httpx
 
 HERE = Path(__file__).resolve().parent
+COUNTER = itertools.count()
 SHARED = HERE.parent.parent / "shared" / "data"
 
 
@@ -46,7 +49,21 @@ def data_url(path: Path) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
 
 
+def probe_variant(path: Path, n: int) -> str:
+    """The probe picture with one corner pixel changed: new bytes each time, so no answer comes
+    from the model-result cache (this measures the models)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        pixels = image.convert("RGB")
+    pixels.putpixel((0, 0), (n % 256, (n // 256) % 256, 7))
+    out = io.BytesIO()
+    pixels.save(out, "PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
 async def timed_inf(client: httpx.AsyncClient, body: dict) -> float:
+    body = {**body, "image": probe_variant(SHARED / "1310_1.png", next(COUNTER))}
     started = time.perf_counter()
     response = await client.post("/inf", json=body)
     response.raise_for_status()

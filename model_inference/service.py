@@ -60,6 +60,7 @@ class InferenceService:
         cpu: Executor,
         learner: Any,
         max_concurrent: int,
+        cache_results: bool = True,
     ):
         self.storage, self.pipelines, self.http, self.cpu, self.learner = (
             storage,
@@ -68,6 +69,7 @@ class InferenceService:
             cpu,
             learner,
         )
+        self.cache_results = cache_results  # NACHET_RESULT_CACHE
         # /inf requests processed at once by this worker; the others wait before their body is read
         self._slots = asyncio.Semaphore(max_concurrent)
         # pictures decoded while their detector works: each holds ~6 MB of pixels until cropped,
@@ -107,9 +109,9 @@ class InferenceService:
         picture's sha256 and the pipeline's revision (models, versions, endpoints, and what the
         built-in classifier has learned), so the same bytes never call the models twice; every
         call is still saved as a new inference, as the original's contract says."""
-        digest = await self.run_cpu(sha256, data)
-        key = self.cache_key(pipeline, dims, area_ratio, color_format)
-        cached = await self.storage.cached_result(digest, key)
+        digest = await self.run_cpu(sha256, data) if self.cache_results else ""
+        key = self.cache_key(pipeline, dims, area_ratio, color_format) if self.cache_results else ""
+        cached = await self.storage.cached_result(digest, key) if self.cache_results else None
         if cached is not None:
             return cached
         context = RunContext(
@@ -120,7 +122,8 @@ class InferenceService:
             local=self.learner,
         )
         processed = await run_pipeline(pipeline, data, context, dims, area_ratio, color_format)
-        await self.storage.remember_result(digest, key, processed)
+        if self.cache_results:
+            await self.storage.remember_result(digest, key, processed)
         return processed
 
     def cache_key(self, pipeline: Pipeline, dims: list[float], area_ratio: float, color_format: str) -> str:

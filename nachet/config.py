@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     model_read_timeout_s: float = var("NACHET_MODEL_READ_TIMEOUT", 60.0, gt=0)
     max_concurrent_inferences: int = var("NACHET_MAX_CONCURRENT_INFERENCES", 12, ge=1)
     dev_user_email: str | None = var("DEV_USER_EMAIL", None)
+    result_cache: bool = var("NACHET_RESULT_CACHE", True)
     task_worker: bool = var("NACHET_TASK_WORKER", True)
     task_concurrency: int = var("NACHET_TASK_CONCURRENCY", 4, ge=1, le=64)
     task_heartbeat_s: float = var("NACHET_TASK_HEARTBEAT", 5.0, gt=0)

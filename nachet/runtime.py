@@ -171,7 +171,9 @@ def make_services(
     storage, pipelines = Storage(pool, blobs), PipelineRegistry(pool, fernet)
     http = make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s)
     learner = Learner(pool, storage.picture_bytes, shared_features(), cpu)
-    inference = InferenceService(storage, pipelines, http, cpu, learner, settings.max_concurrent_inferences)
+    inference = InferenceService(
+        storage, pipelines, http, cpu, learner, settings.max_concurrent_inferences, settings.result_cache
+    )
     identity, inf_limit = access_control(settings, pool)
     services = Services(
         settings,

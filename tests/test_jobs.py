@@ -181,7 +181,11 @@ async def test_the_same_picture_calls_no_model_twice(
             [pipeline(f"other-{uuid.uuid4().hex[:6]}", ["seed-detector-1"], default=True)],
         )
         assert (await post(client, "/inf", body))[0] == 200 and len(model_server.requests) > calls
+        services.inference.cache_results = False  # NACHET_RESULT_CACHE=false: always the models
+        calls = len(model_server.requests)
+        assert (await post(client, "/inf", body))[0] == 200 and len(model_server.requests) > calls
     finally:
+        services.inference.cache_results = True
         model_server.delay_s = 0.0
 
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 import asyncpg
@@ -25,6 +28,7 @@ from ..imaging import crop_fraction, decode_bgr
 log = logging.getLogger(__name__)
 PictureLoader = Callable[[UUID], Awaitable["bytes | None"]]  # a stored picture's bytes, None if gone
 MAX_SEEDS_PER_UPLOAD = 50
+LEARNING_THREADS = 1  # niced: it takes what /inf leaves (two threads fought /inf for the GIL)
 
 
 class Learner:
@@ -45,6 +49,7 @@ class Learner:
         self._refresh_lock = asyncio.Lock()
         self._tasks: list[asyncio.Future] = []
         self._listener: asyncpg.Connection | None = None
+        self._learning_executor: ThreadPoolExecutor | None = None
         self._stopped = False
 
     @property
@@ -105,7 +110,7 @@ class Learner:
         crops = [crop for found in crops_per_source for crop in found]
         if not crops:
             return 0
-        embeddings, hand = await self._cpu(self.features, crops)
+        embeddings, hand = await self._learning_cpu(self.features, crops)
         stored, first = 0, 0
         async with self.pool.acquire() as conn, conn.transaction():
             for source, found in zip(sources, crops_per_source, strict=True):
@@ -131,7 +136,16 @@ class Learner:
         data = await self.load_picture(UUID(source["picture_id"]))
         if data is None:  # deleted meanwhile: nothing to learn
             return []
-        return await self._cpu(_crops_for, data, source.get("box"))
+        return await self._learning_cpu(_crops_for, data, source.get("box"))
+
+    async def _learning_cpu(self, function, *args):
+        """Learning runs on threads of lower priority: /inf keeps the cores it needs while a
+        batch is learned (a few seconds later is fine for examples, not for answers)."""
+        if self._learning_executor is None:
+            self._learning_executor = ThreadPoolExecutor(
+                max_workers=LEARNING_THREADS, thread_name_prefix="nachet-learn", initializer=_lower_priority
+            )
+        return await run_cpu(self._learning_executor, function, *args)
 
     # -- background -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -167,6 +181,9 @@ class Learner:
         for task in list(self._tasks):
             task.cancel()
         self._tasks = []
+        if self._learning_executor is not None:
+            self._learning_executor.shutdown(wait=False, cancel_futures=True)
+            self._learning_executor = None
         if self._listener is not None:
             try:
                 await self._listener.remove_listener(queries.CHANNEL_EXAMPLES, self._on_examples)
@@ -174,6 +191,14 @@ class Learner:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 pass
             self._listener = None
+
+
+def _lower_priority() -> None:
+    """Nice the learning thread (Linux sets priority per thread; elsewhere a no-op)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
 
 
 def _uuid(value) -> UUID | None:
