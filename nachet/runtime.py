@@ -175,6 +175,12 @@ def make_services(
         storage, pipelines, http, cpu, learner, settings.max_concurrent_inferences, settings.result_cache
     )
     identity, inf_limit = access_control(settings, pool)
+    tasks = TaskWorker(
+        task_app(db_url, settings.db_schema),
+        concurrency=settings.task_concurrency,
+        heartbeat_s=settings.task_heartbeat_s,
+        stalled_after_s=settings.task_stalled_after_s,
+    )
     services = Services(
         settings,
         pool,
@@ -187,16 +193,10 @@ def make_services(
         inference,
         identity,
         inf_limit,
-        None,  # type: ignore[arg-type]  # set below: the worker's tasks receive these services
+        tasks,
         embedded,
     )
-    services.tasks = TaskWorker(
-        task_app(db_url, settings.db_schema),
-        services,
-        concurrency=settings.task_concurrency,
-        heartbeat_s=settings.task_heartbeat_s,
-        stalled_after_s=settings.task_stalled_after_s,
-    )
+    tasks.bind(services)  # its tasks reach the learner, storage and inference through these
     return services
 
 

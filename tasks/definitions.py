@@ -18,7 +18,7 @@ def _services(context: JobContext):
 @tasks.task(name="learn_examples", queue="learning", pass_context=True, retry=RETRY)
 async def learn_examples(context: JobContext, folder: str | None, sources: list[dict]) -> int:
     """Labelled pictures or verified boxes become classifier examples (one upload or feedback)."""
-    return await _services(context).learner.learn(sources)
+    return await _services(context).learner.learn(sources, folder)
 
 
 @tasks.task(name="classify_picture", queue="classify", pass_context=True, retry=RETRY)

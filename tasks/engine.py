@@ -23,7 +23,7 @@ def task_app(db_url: str, schema: str, pool_max: int = 4) -> procrastinate.App:
     """Procrastinate on our database: its tables live in our schema (migration 0009)."""
     connector = PsycopgConnector(
         conninfo=db_url,
-        kwargs={"options": f'-c search_path="{schema}",public'},
+        kwargs={"options": f'-c search_path="{schema}",public', "application_name": "nachet-tasks"},
         min_size=1,
         max_size=pool_max,
     )
@@ -39,15 +39,18 @@ class TaskWorker:
     def __init__(
         self,
         app: procrastinate.App,
-        services: Any,
         concurrency: int = 2,
         heartbeat_s: float = 5.0,
         stalled_after_s: float = 30.0,
     ):
-        self.app, self.services, self.concurrency = app, services, concurrency
+        self.app, self.concurrency = app, concurrency
+        self.services: Any = None  # the process's services, handed to every task (bind)
         self.heartbeat_s, self.stalled_after_s = heartbeat_s, stalled_after_s
         self._tasks: list[asyncio.Task] = []
         self._opened = False
+
+    def bind(self, services: Any) -> None:
+        self.services = services
 
     def _options(self, wait: bool) -> dict:
         return {

@@ -3,10 +3,13 @@ blob store, all on loopback or local sockets, started once per session."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -212,3 +215,40 @@ def png_header(width: int, height: int) -> bytes:
         + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
         + chunk(b"IEND", b"")
     )
+
+
+def run_nachet(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`python -m nachet ARGS` as an operator runs it, with these variables set."""
+    return subprocess.run(
+        [sys.executable, "-m", "nachet", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def start_process(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A server or worker of ours in its own process (output captured for failures)."""
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    """Until `url`/health answers; fails with the process's output if it exits first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {seconds} s")

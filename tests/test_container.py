@@ -3,20 +3,16 @@ migrations, a usable production database (built-in pipeline on an empty one, the
 archive users registered), then hypercorn, which stops cleanly on SIGTERM."""
 
 import json
-import os
 import signal
-import subprocess
-import time
 import urllib.request
 import uuid
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, run_nachet, start_process, wait_until_healthy
 
 
 def test_entrypoint_prepares_an_empty_database_serves_and_stops_on_sigterm(db_url, tmp_path):
     port, schema = free_port(), f"entry_{uuid.uuid4().hex[:6]}"
     env = {
-        **os.environ,
         "NACHET_DB_URL": db_url,
         "NACHET_SCHEMA": schema,
         "NACHET_DATA_DIR": str(tmp_path),
@@ -25,23 +21,9 @@ def test_entrypoint_prepares_an_empty_database_serves_and_stops_on_sigterm(db_ur
         "WORKERS": "1",
         "DEV_USER_EMAIL": "archive@example.org",
     }
-    server = subprocess.Popen(
-        ["sh", str(ROOT / "docker-entrypoint.sh")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_process(["sh", str(ROOT / "docker-entrypoint.sh")], env)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        assert server.poll() is None, server.stdout.read()
+        wait_until_healthy(f"http://127.0.0.1:{port}", server)
         listed = json.loads(
             urllib.request.urlopen(f"http://127.0.0.1:{port}/model-endpoints-metadata").read()
         )
@@ -54,21 +36,7 @@ def test_entrypoint_prepares_an_empty_database_serves_and_stops_on_sigterm(db_ur
     assert server.returncode == 0, output
     assert "Traceback" not in output
     assert "UNSECURED MODE" in output and "NACHET_VOUCH_JWT_SECRET" in output  # names what to set
-    users = subprocess.run(
-        ["python", "-m", "nachet", "users", "list"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
+    users = run_nachet(env, "users", "list").stdout
     assert "archive@example.org" in users and "example@gmail.com" in users
-    again = subprocess.run(
-        ["python", "-m", "nachet", "pipelines", "install-builtin", "--if-empty"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = run_nachet(env, "pipelines", "install-builtin", "--if-empty")
     assert "not installed (the database has pipelines)" in again.stdout

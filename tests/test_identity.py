@@ -10,9 +10,7 @@ import gzip
 import hashlib
 import hmac
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from identity.vouch import make_vouch_cookie, wrap_token
 from nachet.config import ConfigError, load_settings
-from tests.conftest import SCHEMA
+from tests.conftest import SCHEMA, run_nachet
 from tests.identity_parts import AUDIENCE, Issuer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,14 +277,8 @@ async def test_identity_provider_down_is_503_not_401(client_for, services, data_
 
 # -- personal API tokens through the CLI --------------------------------------------------------------
 def cli(db_url, data_root, *args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NACHET_DB_URL": db_url, "NACHET_SCHEMA": SCHEMA, "NACHET_DATA_DIR": str(data_root)}
-    return subprocess.run(
-        [sys.executable, "-m", "nachet", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return run_nachet(
+        {"NACHET_DB_URL": db_url, "NACHET_SCHEMA": SCHEMA, "NACHET_DATA_DIR": str(data_root)}, *args
     )
 
 

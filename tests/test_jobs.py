@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SCHEMA, png_bytes, png_url
+from tests.conftest import SCHEMA, png_bytes, png_url, start_process
 from tests.test_inference import inf_body, model, model_server, pipeline, pipelines, register  # noqa: F401
 
 CTX = "creating a classification job : "
@@ -193,21 +193,13 @@ async def test_the_same_picture_calls_no_model_twice(
 def worker_process(db_url: str, blob_root: Path, data_dir: Path) -> subprocess.Popen:
     (data_dir / "blob").symlink_to(blob_root)  # the worker's file blob store is the test's
     env = {
-        **os.environ,
         "NACHET_DB_URL": db_url,
         "NACHET_SCHEMA": SCHEMA,
         "NACHET_DATA_DIR": str(data_dir),
         "NACHET_TASK_HEARTBEAT": "0.2",
         "NACHET_TASK_STALLED_AFTER": "1.5",
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "nachet", "worker", "--concurrency", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_process([sys.executable, "-m", "nachet", "worker", "--concurrency", "1"], env)
 
 
 async def finished_items(services, job_id) -> int:
@@ -272,3 +264,48 @@ async def test_a_job_survives_its_worker_killed_mid_task(
         )
     assert sorted(r["n"] for r in counts) == [1] * 6  # none lost, none twice
     print(f"\nworker killed after {killed_at} of 6 pictures; the second worker finished the job")
+
+
+async def test_a_job_resumes_when_the_database_drops_the_worker(
+    client, user, storage, services, pipelines, model_server, db_url, blob_store, tmp_path
+):
+    """The task engine's connections killed mid-job (what a database restart does to them): the
+    worker starts again by itself and the job completes, each picture once."""
+    if not hasattr(blob_store, "root"):
+        pytest.skip("the worker process shares the file blob store")
+    folder, ids = await folder_of(storage, user, 4)
+    status, body = await post(
+        client,
+        "/jobs/classify-folder",
+        {"container_name": str(user), "folder": str(folder), "model_name": pipelines["swin"]},
+    )
+    job_id = body["job_id"]
+    model_server.delay_s = 0.3
+    (tmp_path / "w").mkdir()
+    worker = worker_process(db_url, blob_store.root, tmp_path / "w")
+    try:
+        async with asyncio.timeout(120):
+            while await finished_items(services, job_id) < 1:
+                assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
+                await asyncio.sleep(0.05)
+        async with services.pool.acquire() as conn:
+            dropped = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'nachet-tasks'"
+            )
+        assert dropped >= 1
+        async with asyncio.timeout(120):
+            while (await job_answer(client, job_id))[1]["status"] != "done":
+                assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
+                await asyncio.sleep(0.1)
+    finally:
+        model_server.delay_s = 0.0
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=60)[0]
+    assert worker.returncode == 0, output
+    status, job = await job_answer(client, job_id)
+    assert (job["done"], job["failed"], job["total"]) == (4, 0, 4), job
+    async with services.pool.acquire() as conn:
+        counts = await conn.fetch(
+            "SELECT count(*) AS n FROM inference WHERE picture_id = ANY($1::uuid[]) GROUP BY picture_id", ids
+        )
+    assert sorted(r["n"] for r in counts) == [1] * 4

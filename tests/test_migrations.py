@@ -103,3 +103,55 @@ async def test_folder_names_are_unique_per_owner(pool, user):
         except asyncpg.UniqueViolationError:
             return
         raise AssertionError("a second folder named General was accepted")
+
+
+async def test_queued_example_jobs_become_learning_tasks(db_url):
+    """Migration 0010 retires the hand-written queue: a queued example job is not lost."""
+    from datastore.migrate import migration_sql
+
+    schema = f"m_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"; SET search_path TO "{schema}", public')
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, name, path in migration_files():
+            if version <= 8:  # the schema as it was before the task engine
+                await conn.execute(migration_sql(path))
+                await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2)", version, name)
+        user, folder, picture = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await conn.execute("INSERT INTO users (id, email) VALUES ($1, 'queued@example.org')", user)
+        await conn.execute(
+            "INSERT INTO picture_set (id, picture_set, owner_id, name) VALUES ($1, '{}', $2, 'f')",
+            folder,
+            user,
+        )
+        await conn.execute(
+            "INSERT INTO picture (id, picture, picture_set_id, nb_obj) VALUES ($1, '{}', $2, 1)",
+            picture,
+            folder,
+        )
+        seed = await conn.fetchval("SELECT id FROM seed WHERE name = 'Brassica napus'")
+        await conn.execute(
+            "INSERT INTO example_job (picture_id, seed_id, source) VALUES ($1, $2, 'upload')", picture, seed
+        )
+        assert await migrate(conn, schema) == [f"{v:04d}_{n}" for v, n, _ in migration_files() if v > 8]
+        job = await conn.fetchrow("SELECT task_name, queue_name, status::text, args FROM procrastinate_jobs")
+        args = json.loads(job["args"])
+        assert (job["task_name"], job["queue_name"], job["status"]) == ("learn_examples", "learning", "todo")
+        assert args["folder"] == str(folder)
+        assert args["sources"] == [
+            {
+                "picture_id": str(picture),
+                "seed_id": str(seed),
+                "object_id": None,
+                "box": None,
+                "source": "upload",
+            }
+        ]
+        assert await conn.fetchval("SELECT to_regclass('example_job')") is None
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()

@@ -2,10 +2,7 @@
 
 import base64
 import json
-import os
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -13,7 +10,7 @@ import uuid
 import cv2
 import pytest
 
-from tests.conftest import ROOT, SCHEMA, free_port
+from tests.conftest import SCHEMA, free_port, start_process, wait_until_healthy
 from tests.synthetic import make_tray
 from tests.test_inference import model, pipeline, post, register
 from tests.test_learning import png_url
@@ -24,25 +21,12 @@ KEY = "lab-key"
 @pytest.fixture(scope="module")
 def model_server(db_url, pool):
     port = free_port()
-    env = {**os.environ, "NACHET_DB_URL": db_url, "NACHET_SCHEMA": SCHEMA}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nachet", "serve-models", "--port", str(port), "--key", KEY],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    env = {"NACHET_DB_URL": db_url, "NACHET_SCHEMA": SCHEMA}
+    proc = start_process(
+        [sys.executable, "-m", "nachet", "serve-models", "--port", str(port), "--key", KEY], env
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1)
-            break
-        except (urllib.error.URLError, OSError):
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stdout.read()) from None
-            time.sleep(0.1)
+    wait_until_healthy(url, proc, 60)
     yield url
     proc.terminate()
     proc.wait(20)

@@ -1,14 +1,11 @@
 """The pipeline file (spec §9.1-§9.2): the original's error messages, and the CLI end to end."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from model_inference.insertion import PipelineInsertionError, load_pipeline_file
-from tests.conftest import ROOT
+from tests.conftest import run_nachet
 from tests.test_inference import model, pipeline
 
 
@@ -90,21 +87,13 @@ def test_yaml_dates_and_nulls(tmp_path):
 
 def test_cli_inserts_and_lists(tmp_path):
     env = {
-        **os.environ,
         "NACHET_DATA_DIR": str(tmp_path / "data"),
         "NACHET_BLOB_PIPELINE_DECRYPTION_KEY": "dGhpcyBpcyBhIHRlc3Qga2V5IG9mIDMyIGJ5dGVzISE=",
     }
     path = write(tmp_path, "p.json", document())
 
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "nachet", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_nachet(env, *args)
 
     inserted = run("pipelines", "insert", path)
     assert inserted.returncode == 0, inserted.stderr

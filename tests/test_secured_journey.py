@@ -6,9 +6,7 @@ credentials and the HS256 `jxVouchCookie` Vouch sets. Another user's data is ref
 from __future__ import annotations
 
 import base64
-import os
 import signal
-import subprocess
 import time
 import uuid
 
@@ -17,7 +15,7 @@ import pytest
 from PIL import Image
 
 from identity.vouch import make_vouch_cookie
-from tests.conftest import DATA, ROOT, free_port
+from tests.conftest import DATA, ROOT, free_port, start_process, wait_until_healthy
 
 SECRET = "the-journey-secret-of-at-least-32-bytes"
 FRONTEND = "http://localhost:3000"
@@ -27,7 +25,6 @@ FRONTEND = "http://localhost:3000"
 def secured_server(db_url, tmp_path):
     port, schema = free_port(), f"journey_{uuid.uuid4().hex[:6]}"
     env = {
-        **os.environ,
         "NACHET_DB_URL": db_url,
         "NACHET_SCHEMA": schema,
         "NACHET_DATA_DIR": str(tmp_path),
@@ -38,24 +35,10 @@ def secured_server(db_url, tmp_path):
         "NACHET_AUTO_REGISTER": "true",
         "NACHET_FRONTEND_PUBLIC_URL": FRONTEND,
     }
-    server = subprocess.Popen(
-        ["sh", str(ROOT / "docker-entrypoint.sh")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_process(["sh", str(ROOT / "docker-entrypoint.sh")], env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                httpx.get(f"{url}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert server.poll() is None, server.stdout.read() if server.stdout else ""
+        wait_until_healthy(url, server)
         yield url
     finally:
         server.send_signal(signal.SIGTERM)

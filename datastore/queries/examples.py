@@ -69,6 +69,10 @@ async def add_examples(conn: Connection, rows: list[tuple], object_id: UUID | No
            VALUES ($1, $2, $3, $4, $5, $6)""",
         rows,
     )
+
+
+async def announce(conn: Connection) -> None:
+    """Tell every worker to load the new examples and refit."""
     await conn.execute(f"SELECT pg_notify('{CHANNEL_EXAMPLES}', '')")
 
 

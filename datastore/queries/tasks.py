@@ -45,6 +45,15 @@ async def unfinished(conn: Connection) -> int:
     )
 
 
+async def learning_queued(conn: Connection, folder: str) -> int:
+    """Learning tasks of a folder not started yet (the rest of a batch import)."""
+    return await conn.fetchval(
+        """SELECT count(*) FROM procrastinate_jobs
+            WHERE task_name = 'learn_examples' AND status = 'todo' AND args->>'folder' = $1""",
+        folder,
+    )
+
+
 async def learning_progress(conn: Connection, folder: str) -> dict[str, int]:
     """The learning tasks of a folder (a labelled batch import) by state."""
     rows = await conn.fetch(

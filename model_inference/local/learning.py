@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
@@ -21,6 +22,7 @@ from uuid import UUID
 import asyncpg
 
 from datastore.queries import examples as queries
+from datastore.queries import tasks
 
 from ..cpu import run_cpu
 from ..imaging import crop_fraction, decode_bgr
@@ -28,6 +30,7 @@ from ..imaging import crop_fraction, decode_bgr
 log = logging.getLogger(__name__)
 PictureLoader = Callable[[UUID], Awaitable["bytes | None"]]  # a stored picture's bytes, None if gone
 MAX_SEEDS_PER_UPLOAD = 50
+ANNOUNCE_EVERY_S = 5.0  # during a long batch import, the classifier catches up this often
 LEARNING_THREADS = 1  # niced: it takes what /inf leaves (two threads fought /inf for the GIL)
 
 
@@ -50,6 +53,7 @@ class Learner:
         self._tasks: list[asyncio.Future] = []
         self._listener: asyncpg.Connection | None = None
         self._learning_executor: ThreadPoolExecutor | None = None
+        self._announced = 0.0  # when this process last told the workers to refit
         self._stopped = False
 
     @property
@@ -99,7 +103,7 @@ class Learner:
         return await self._cpu(classifier.predict, embeddings, hand, top_n)
 
     # -- learning (run by the `learn_examples` task) ------------------------------------------------
-    async def learn(self, sources: list[dict]) -> int:
+    async def learn(self, sources: list[dict], folder: str | None = None) -> int:
         """Store the examples of these labelled pictures or boxes; how many were stored.
 
         Each picture is decoded and its seeds cropped on the learning executor, all crops are
@@ -130,7 +134,17 @@ class Learner:
                 if rows and await queries.lock_sources(conn, picture, obj):
                     await queries.add_examples(conn, rows, obj)
                     stored += len(rows)
+            if stored and await self._batch_learned(conn, folder):
+                await queries.announce(conn)  # at commit: every worker refits
+                self._announced = time.monotonic()
         return stored
+
+    async def _batch_learned(self, conn, folder: str | None) -> bool:
+        """Refit once per batch: when no task of this folder is left to start (each of the last
+        ones running says so too), or every ANNOUNCE_EVERY_S during a long import."""
+        if time.monotonic() - self._announced >= ANNOUNCE_EVERY_S or folder is None:
+            return True
+        return not await tasks.learning_queued(conn, folder)
 
     async def _crops_of(self, source: dict) -> list:
         data = await self.load_picture(UUID(source["picture_id"]))
