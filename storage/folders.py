@@ -13,7 +13,7 @@ from datastore.queries import folders, pictures, users
 from . import layout
 from . import messages as say
 from .base import StorageBase, as_uuid, folder_named, guard
-from .errors import DatastoreError, NotFoundError, StorageUnavailable, UserNotFoundError
+from .errors import DatastoreError, NotFoundError, UserNotFoundError
 from .unit import Unit
 
 ARCHIVE_ROUNDS = 3  # copy rounds before /delete-with-archive gives up on a folder that keeps changing
@@ -121,25 +121,32 @@ class Folders(StorageBase):
                 dst, layout.marker_blob(archive_name), layout.marker_content(archive_name, folder["id"]), tags
             )
             copied: set[UUID] = set()
-            for _ in range(ARCHIVE_ROUNDS):
-                async with self.pool.acquire() as conn:
-                    validated = await folders.validated_picture_ids(conn, folder["id"])
-                for picture_id in (p for p in validated if p not in copied):
+
+            async def copy(pictures: list[UUID]) -> None:
+                for picture_id in (p for p in pictures if p not in copied):
                     data = await self.blobs.download(src, layout.picture_blob(folder["name"], picture_id))
                     name = layout.picture_blob(archive_name, picture_id)
                     await unit.put(dst, name, data, layout.picture_tags(picture_id, archive_id))
                     copied.add(picture_id)
+
+            for round_ in range(1, ARCHIVE_ROUNDS + 1):
+                async with self.pool.acquire() as conn:
+                    await copy(await folders.validated_picture_ids(conn, folder["id"]))
                 async with unit.rows() as conn:
                     user, folder = await self._folder_to_delete(conn, user_id, folder_id)
                     validated = await folders.validated_picture_ids(conn, folder["id"])
                     if not set(validated) <= copied:
-                        continue  # validated meanwhile: copy those too
+                        if round_ < ARCHIVE_ROUNDS:
+                            continue  # validated meanwhile: copy those too, without the lock
+                        # writers keep adding: copy the last few while the folder is locked, so
+                        # the deletion ends (a bounded wait for writers, never a livelock)
+                        await copy(validated)
                     await self._move_to_archive(
                         conn, unit, folder, validated, dev_id, archive_name, archive_id
                     )
                     await self._delete_folder(conn, unit, user["id"], folder)
                     return archive_id
-            raise StorageUnavailable("the folder kept changing while it was archived, try again")
+            raise AssertionError("unreachable: the last round always archives")
 
     async def _move_to_archive(
         self,
