@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from model_inference.local.detector import detect_seeds
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 from tests.synthetic import KINDS, iou, make_tray, match, pixel_boxes, unusual
 
 
@@ -151,3 +151,23 @@ def test_unusual_pictures(kind):
     scale = w / 640
     truth_boxes = [tuple(v * scale for v in s.box) for s in truth]
     assert match(pixel_boxes(found, w, h), truth_boxes) >= len(truth) - (2 if kind == "grey" else 0)
+
+
+REAL_SEEDS = ROOT.parent / "shared" / "data" / "real-seeds"  # beside the clone, in CI too
+
+
+@pytest.mark.skipif(not (REAL_SEEDS / "manifest.csv").exists(), reason="../shared/data/real-seeds not here")
+def test_one_box_per_seed_on_real_single_seed_photos():
+    """The development photos of ../shared/data/real-seeds (one seed each: 50 microscope photos of
+    10 species at 1600x1200, 200 rice grains): exactly one box each. Large seeds are worked at
+    the scale where they are ~80 px across, so their texture no longer splits them."""
+    import csv
+
+    from model_inference.imaging import decode_bgr
+
+    split = []
+    for row in csv.DictReader(open(REAL_SEEDS / "manifest.csv")):
+        found = detect_seeds(decode_bgr((REAL_SEEDS / row["file"]).read_bytes()))
+        if len(found) != int(row["seeds_per_image"]):
+            split.append((row["file"], len(found)))
+    assert not split, split
