@@ -6,6 +6,8 @@ from asyncpg import Connection, Record
 
 from datastore.queries import inferences
 
+from .taxonomy import roll_up
+
 
 def _floats(values) -> list[float]:
     return [float(v) for v in values or []]
@@ -18,6 +20,7 @@ def _box(obj: Record) -> dict:
     verified = obj["verified_id"] is not None
     chosen_id = obj["verified_id"] if verified else obj["top_id"]
     chosen = next((g for g in guesses if g["object_id"] == str(chosen_id)), guesses[0] if guesses else None)
+    top_n = [{"label": g["label"], "object_id": g["object_id"], "score": g["score"]} for g in guesses]
     return {
         "box": {k: float(stored.get(k, 0)) for k in ("topX", "topY", "bottomX", "bottomY")},
         "box_id": str(obj["id"]),
@@ -27,9 +30,10 @@ def _box(obj: Record) -> dict:
         "overlapping": bool(metadata.get("overlapping", False)),
         "overlappingIndices": _floats(metadata.get("overlappingIndices")),
         "score": 1.0 if verified else max((g["score"] for g in guesses), default=0.0),
-        "topN": [{"label": g["label"], "object_id": g["object_id"], "score": g["score"]} for g in guesses],
+        "topN": top_n,
         "top_id": str(chosen_id) if chosen_id else None,
         "is_verified": verified,
+        **roll_up(top_n),
     }
 
 

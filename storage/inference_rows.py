@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from .errors import DatastoreError
+from .taxonomy import roll_up
 
 SUMMARY_KEYS = ("filename", "labelOccurrence", "totalBoxes", "models")
 BOX_KEYS = ("box", "color", "overlapping", "overlappingIndices")
@@ -59,5 +60,5 @@ def inference_rows(result: dict, seed_ids: dict[str, UUID], image_dims: list[flo
             if box.get("topN"):
                 entry["object_id"] = str(guess_id)
         objects.append((object_id, {k: box.get(k) for k in BOX_KEYS}, top))
-        box.update(object_type_id=1, box_id=str(object_id), top_id=str(top))
+        box.update(object_type_id=1, box_id=str(object_id), top_id=str(top), **roll_up(entries))
     return InferenceRows(summary, objects, guesses, response)

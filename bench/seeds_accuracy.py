@@ -1,0 +1,159 @@
+"""How well the built-in pipeline names real seeds from few examples (issue "Seed science").
+
+For each set of ../shared/data/real-seeds (soilwater: 10 species, 5 photos each, 1600x1200;
+rice: 5 varieties, 40 grains each, 250x250) and each k: a fresh server on the embedded default,
+k labelled uploads per class through the API (/new-batch-import + /upload-picture, then
+GET /jobs/<session> until the batch is learned), then /inf on every other photo of those classes;
+a photo is right when its best-scoring box is named as its class. Prints a table over k.
+Usage: python bench/seeds_accuracy.py [--sets soilwater,rice] [--ks 1,3,5,10] [--server-root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+REAL = HERE.parent.parent / "shared" / "data" / "real-seeds"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def data_url(path: Path) -> str:
+    mime = "image/png" if path.suffix == ".png" else "image/jpeg"
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def split(rows: list[dict], k: int) -> tuple[dict[str, list[dict]], list[dict]]:
+    """The first k photos of each class (by file name) teach; the rest are asked about."""
+    by_class: dict[str, list[dict]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: r["file"]):
+        by_class[row["cls"]].append(row)
+    return {c: found[:k] for c, found in by_class.items()}, [
+        r for found in by_class.values() for r in found[k:]
+    ]
+
+
+async def wait_until(condition, seconds: float = 300.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the server did not get there in time")
+        await asyncio.sleep(0.2)
+
+
+async def measure(root: Path, rows: list[dict], k: int) -> tuple[int, int]:
+    teach, ask = split(rows, k)
+    data = Path(tempfile.mkdtemp(prefix="nachet-acc-"))
+    port = free_port()
+    log = open(data / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hypercorn", "-b", f"127.0.0.1:{port}", "-w", "1", "app:app"],
+        cwd=root,
+        env={**os.environ, "NACHET_DATA_DIR": str(data)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=300) as client:
+
+            async def healthy() -> bool:
+                try:
+                    return (await client.get("/health")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            await wait_until(healthy)
+            user = (await client.post("/get-user-id")).json()["user_id"]
+            pipeline = (await client.get("/model-endpoints-metadata")).json()[0]["pipeline_name"]
+            count = sum(len(v) for v in teach.values())
+            batch = {"container_name": user, "nb_pictures": count}
+            session = (await client.post("/new-batch-import", json=batch)).json()["session_id"]
+            for cls, examples in teach.items():
+                for row in examples:
+                    body = {
+                        "container_name": user,
+                        "session_id": session,
+                        "seed_name": cls,
+                        "image": data_url(REAL / row["file"]),
+                    }
+                    (await client.post("/upload-picture", json=body)).raise_for_status()
+
+            async def learned() -> bool:
+                return (await client.get(f"/jobs/{session}")).json().get("status") == "done"
+
+            await wait_until(learned)
+            first = next(iter(teach.values()))[0]
+
+            async def refitted() -> bool:  # every class known to the worker answering /inf
+                answer = await infer(client, user, pipeline, first)
+                return bool(answer) and answer[0]["label"] != "Unknown seed"
+
+            await wait_until(refitted)
+            right = 0
+            for row in ask:
+                boxes = await infer(client, user, pipeline, row)
+                best = max(boxes, key=lambda b: b["score"], default=None)
+                right += best is not None and best["label"] == row["cls"]
+            return right, len(ask)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        log.close()
+
+
+async def infer(client: httpx.AsyncClient, user: str, pipeline: str, row: dict) -> list[dict]:
+    body = {
+        "model_name": pipeline,
+        "image": data_url(REAL / row["file"]),
+        "imageDims": [int(row["width"]), int(row["height"])],
+        "folder_name": "General",
+        "container_name": user,
+    }
+    response = await client.post("/inf", json=body)
+    response.raise_for_status()
+    return response.json()["boxes"]
+
+
+async def main(root: Path, sets: list[str], ks: list[int]) -> None:
+    rows = list(csv.DictReader(open(REAL / "manifest.csv")))
+    print(f"server: {root}")
+    print("| set | " + " | ".join(f"k={k}" for k in ks) + " |")
+    print("|---" * (len(ks) + 1) + "|")
+    for name in sets:
+        chosen = [r for r in rows if r["dataset"] == name]
+        per_class = min(sum(1 for r in chosen if r["cls"] == c) for c in {r["cls"] for r in chosen})
+        cells = []
+        for k in ks:
+            if k >= per_class:
+                cells.append("-")
+                continue
+            right, total = await measure(root, chosen, k)
+            cells.append(f"{100 * right / total:.0f} % ({right}/{total})")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sets", default="soilwater,rice")
+    parser.add_argument("--ks", default="1,3,5,10")
+    parser.add_argument("--server-root", type=Path, default=HERE.parent)
+    args = parser.parse_args()
+    asyncio.run(main(args.server_root.resolve(), args.sets.split(","), [int(k) for k in args.ks.split(",")]))
