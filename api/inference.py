@@ -33,6 +33,7 @@ async def infer():
             body.validator,
             body.area_ratio,
             body.color_format,
+            body.pixels_per_mm,
         )
         result = await service.infer(order)
     touched(inference=result.get("inference_id"))

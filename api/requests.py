@@ -246,6 +246,21 @@ class InferenceBody(Body):
     folder_name: Text
     container_name: Text
     validator: Text = None
+    pixels_per_mm: Number = None
+
+    @field_validator("pixels_per_mm")
+    @classmethod
+    def _scale(cls, value: Any) -> float | None:
+        if value is None:
+            return None
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ServiceError("pixels_per_mm must be a positive number")
+        return float(value)
 
     @field_validator("model_name")
     @classmethod

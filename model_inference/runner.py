@@ -35,10 +35,33 @@ async def run_pipeline(
         raise ModelError(
             f"Error while processing inference results :\n pipeline {pipeline.name} left boxes unlabelled"
         )
+    await context.run_cpu(measure_result, work, result[0].get("boxes") or [])
     processed = process_inference_results(result, image_dims, area_ratio, color_format)[0]
     processed["models"] = [{"name": m.name, "version": m.version} for m in pipeline.models]
     processed.setdefault("filename", "default_filename")
     return processed
+
+
+def measure_result(work: Work, boxes: list[dict]) -> None:
+    """Each box's seed measured in the picture's pixels (model_inference/measure.py), from the
+    pixels or crops the models already decoded when there are some."""
+    if not boxes or not isinstance(boxes[0].get("box"), dict):
+        return
+    import cv2
+    import numpy as np
+
+    from .imaging import decode_bgr
+    from .measure import measure_boxes, measure_crops
+
+    if work.pixels is None and len(work.crops) == len(boxes):
+        crops = [
+            cv2.imdecode(np.frombuffer(base64.b64decode(c), np.uint8), cv2.IMREAD_COLOR) for c in work.crops
+        ]
+        decoded = [c for c in crops if c is not None and c.size]
+        if len(decoded) == len(boxes):
+            measure_crops(decoded, boxes)
+            return
+    measure_boxes(work.pixels if work.pixels is not None else decode_bgr(work.image), boxes)
 
 
 def _finite(value) -> bool:

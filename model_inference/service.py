@@ -26,6 +26,7 @@ from .adapters.base import Budget
 from .cpu import run_cpu
 from .errors import ModelError
 from .images import Picture, check_picture, split_data_url
+from .measure import in_millimetres
 from .models import Pipeline
 from .registry import PipelineRegistry
 from .runner import run_pipeline
@@ -49,6 +50,7 @@ class InferenceOrder:
     validator: Any = None
     area_ratio: float = 0.5
     color_format: str = "hex"
+    pixels_per_mm: float | None = None
 
 
 class InferenceService:
@@ -61,6 +63,7 @@ class InferenceService:
         learner: Any,
         max_concurrent: int,
         cache_results: bool = True,
+        pixels_per_mm: float | None = None,
     ):
         self.storage, self.pipelines, self.http, self.cpu, self.learner = (
             storage,
@@ -70,6 +73,7 @@ class InferenceService:
             learner,
         )
         self.cache_results = cache_results  # NACHET_RESULT_CACHE
+        self.pixels_per_mm = pixels_per_mm  # NACHET_PIXELS_PER_MM: this device's calibration
         # /inf requests processed at once by this worker; the others wait before their body is read
         self._slots = asyncio.Semaphore(max_concurrent)
         # pictures decoded while their detector works: each holds ~6 MB of pixels until cropped,
@@ -98,6 +102,7 @@ class InferenceService:
             warn_if_other_aspect(order.image_dims, await self.run_cpu(check_picture, data))
         await self.storage.require_user(order.user, order.folder)
         processed = await self.results(pipeline, data, order.image_dims, order.area_ratio, order.color_format)
+        with_scale(processed, order.pixels_per_mm, self.pixels_per_mm)
         return await self.storage.save_inference(
             order.user, order.folder, data, processed, pipeline.id, order.image_dims
         )
@@ -168,6 +173,17 @@ class InferenceService:
             await self.storage.finish_job_item(job_id, picture_id, failure.message)
             return
         await self.storage.save_job_inference(job_id, picture_id, processed, pipeline.id, dims)
+
+
+def with_scale(result: dict, requested: float | None, calibrated: float | None) -> None:
+    """Measurements in millimetres when a scale is known (the request's, else the device's
+    calibration); otherwise they stay in pixels, and say so (`unit: "px"`)."""
+    scale, source = (requested, "request") if requested else (calibrated, "calibration")
+    if not scale:
+        return
+    for box in result.get("boxes") or []:
+        if isinstance(box.get("measurements"), dict) and box["measurements"].get("unit") == "px":
+            box["measurements"] = in_millimetres(box["measurements"], scale, source)
 
 
 def warn_if_other_aspect(dims: list[float], picture: Picture) -> None:

@@ -16,6 +16,7 @@ pipelines reload        make every running worker and replica reload its pipelin
 pipelines install-builtin [--if-empty]   add the offline pipeline (built-in detector ->
                         learning classifier); --if-empty: only when there is no pipeline
 serve-models            serve the built-in models over the Azure ML protocol (POST /score)
+measurements export OUT.csv [--user EMAIL]   every measured seed (area, length, width, ...)
 worker [--concurrency N] [--until-idle]   run background tasks (learning, folder jobs) on this
                         machine until stopped (or until the queue is empty)
 fsck [--repair]         report rows without blobs, blobs without rows and dangling folder
@@ -87,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=PATH",
         help="also serve an ONNX model file or export folder under a deployment name",
     )
+    measures = sub.add_parser("measurements", help="per-seed measurements").add_subparsers(
+        dest="action", required=True
+    )
+    export = measures.add_parser("export", help="write every measured seed to a CSV file")
+    export.add_argument("out", help="the CSV file to write")
+    export.add_argument("--user", help="only this user's (email)")
     worker = sub.add_parser("worker", help="run background tasks (learning, folder classification)")
     worker.add_argument(
         "--concurrency", type=int, default=None, help="tasks at once (NACHET_TASK_CONCURRENCY)"
@@ -124,6 +131,26 @@ async def _fsck(settings, args) -> int:
     summary = f"{len(findings)} finding(s)" + (f", {repaired} repaired" if args.repair else "")
     print(summary, file=sys.stderr)
     return 1 if findings else 0
+
+
+async def _measurements(settings, args) -> int:
+    from pathlib import Path
+
+    from .export import export_measurements
+
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        written = await export_measurements(services.pool, Path(args.out), args.user)
+    except LookupError as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    finally:
+        await close_services(services)
+    print(f"{written} measured seed(s) written to {args.out}", file=sys.stderr)
+    return 0
 
 
 async def _worker(settings, args) -> int:
@@ -333,6 +360,17 @@ async def _db(settings) -> int:
     return 0
 
 
+COMMANDS = {
+    "users": _users,
+    "tokens": _tokens,
+    "pipelines": _pipelines,
+    "serve-models": _serve_models,
+    "fsck": _fsck,
+    "measurements": _measurements,
+    "worker": _worker,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -340,19 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
-        if args.command == "users":
-            return asyncio.run(_users(settings, args))
-        if args.command == "tokens":
-            return asyncio.run(_tokens(settings, args))
-        if args.command == "pipelines":
-            return asyncio.run(_pipelines(settings, args))
-        if args.command == "serve-models":
-            return asyncio.run(_serve_models(settings, args))
-        if args.command == "fsck":
-            return asyncio.run(_fsck(settings, args))
-        if args.command == "worker":
-            return asyncio.run(_worker(settings, args))
-        return asyncio.run(_db(settings))
+        if args.command == "db":
+            return asyncio.run(_db(settings))
+        return asyncio.run(COMMANDS[args.command](settings, args))
     except ConfigError as error:
         for problem in error.problems:
             print(f"configuration error: {problem}", file=sys.stderr)

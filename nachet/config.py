@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     max_concurrent_inferences: int = var("NACHET_MAX_CONCURRENT_INFERENCES", 12, ge=1)
     dev_user_email: str | None = var("DEV_USER_EMAIL", None)
     result_cache: bool = var("NACHET_RESULT_CACHE", True)
+    pixels_per_mm: float | None = var("NACHET_PIXELS_PER_MM", None, gt=0, allow_inf_nan=False)
     task_worker: bool = var("NACHET_TASK_WORKER", True)
     task_concurrency: int = var("NACHET_TASK_CONCURRENCY", 4, ge=1, le=64)
     task_heartbeat_s: float = var("NACHET_TASK_HEARTBEAT", 5.0, gt=0)

@@ -172,7 +172,14 @@ def make_services(
     http = make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s)
     learner = Learner(pool, storage.picture_bytes, shared_features(), cpu)
     inference = InferenceService(
-        storage, pipelines, http, cpu, learner, settings.max_concurrent_inferences, settings.result_cache
+        storage,
+        pipelines,
+        http,
+        cpu,
+        learner,
+        settings.max_concurrent_inferences,
+        settings.result_cache,
+        settings.pixels_per_mm,
     )
     identity, inf_limit = access_control(settings, pool)
     tasks = TaskWorker(

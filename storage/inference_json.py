@@ -33,6 +33,7 @@ def _box(obj: Record) -> dict:
         "topN": top_n,
         "top_id": str(chosen_id) if chosen_id else None,
         "is_verified": verified,
+        "measurements": metadata.get("measurements"),
         **roll_up(top_n),
     }
 

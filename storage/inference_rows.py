@@ -12,7 +12,7 @@ from .errors import DatastoreError
 from .taxonomy import roll_up
 
 SUMMARY_KEYS = ("filename", "labelOccurrence", "totalBoxes", "models")
-BOX_KEYS = ("box", "color", "overlapping", "overlappingIndices")
+BOX_KEYS = ("box", "color", "overlapping", "overlappingIndices", "measurements")
 
 
 @dataclass

@@ -158,3 +158,24 @@ async def verify_inference_if_resolved(conn: Connection, inference_id: UUID, use
 
 async def seed_of_guess(conn: Connection, seed_obj_id: UUID | None) -> UUID | None:
     return await conn.fetchval("SELECT seed_id FROM seed_obj WHERE id = $1", seed_obj_id)
+
+
+async def measurements(conn: Connection, user_id: UUID | None) -> list[Record]:
+    """Every measured box (of one user, or of all), with its seed: the chosen one when the box
+    is verified, else the best guess."""
+    return await conn.fetch(
+        """SELECT u.email, ps.name AS folder, i.picture_id, i.id AS inference_id, o.id AS box_id,
+                  s.name AS label, so.score, o.box_metadata -> 'measurements' AS measurements,
+                  o.verified_id IS NOT NULL AS verified
+             FROM object o
+             JOIN inference i ON i.id = o.inference_id
+             JOIN picture p ON p.id = i.picture_id
+             JOIN picture_set ps ON ps.id = p.picture_set_id
+             JOIN users u ON u.id = i.user_id
+             LEFT JOIN seed_obj so ON so.id = coalesce(o.verified_id, o.top_id)
+             LEFT JOIN seed s ON s.id = so.seed_id
+            WHERE json_typeof(o.box_metadata -> 'measurements') = 'object'
+              AND ($1::uuid IS NULL OR i.user_id = $1)
+            ORDER BY i.upload_date, i.id, o.seq""",
+        user_id,
+    )

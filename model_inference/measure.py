@@ -1,0 +1,108 @@
+"""Per-seed measurements (issue "Seed science"), from the seed's own pixels: each box's crop is
+segmented (colour distance from the crop's border, Otsu, the largest component, holes filled) and
+measured: area, length and width (the minimum-area rectangle), perimeter, roundness
+(4·pi·area / perimeter², 1 for a disc) and mean colour. Pixels are those of the picture as sent;
+with a scale (pixels per millimetre, from the request or the device's calibration) lengths are
+also given in millimetres."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .imaging import crop_fraction
+
+
+def seed_mask(crop: np.ndarray) -> np.ndarray:
+    """The seed's pixels in a crop around it (uint8 0/255)."""
+    lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB).astype(np.float32)
+    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    distance = np.linalg.norm(lab - np.median(border, axis=0), axis=2)
+    scaled = np.clip(distance * 2, 0, 255).astype(np.uint8)
+    _, mask = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, 8)  # type: ignore[call-overload]
+    if count < 2:
+        return np.full(mask.shape, 255, np.uint8)
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    seed = np.where(labels == largest, 255, 0).astype(np.uint8)
+    contours, _ = cv2.findContours(seed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(seed, contours, -1, 255, thickness=cv2.FILLED)  # specular holes
+    return seed
+
+
+def measure_seed(crop: np.ndarray) -> dict[str, Any]:
+    """Measurements of the seed in `crop`, in the crop's pixels."""
+    mask = seed_mask(crop)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contour = max(contours, key=cv2.contourArea)
+    length, width = feret_diameters(contour)
+    area = float(np.count_nonzero(mask))
+    perimeter = float(cv2.arcLength(contour, True)) or 1.0
+    b, g, r = (int(round(v)) for v in cv2.mean(crop, mask=mask)[:3])
+    return {
+        "unit": "px",
+        "area": round(area, 1),
+        "length": round(length, 2),
+        "width": round(width, 2),
+        "perimeter": round(perimeter, 2),
+        "roundness": round(min(1.0, 4 * math.pi * area / perimeter**2), 4),
+        "mean_color": f"#{r:02X}{g:02X}{b:02X}",
+    }
+
+
+def feret_diameters(contour: np.ndarray) -> tuple[float, float]:
+    """Length and width as calipers measure them: the largest and the smallest extent of the
+    seed over every direction (the minimum-area rectangle, without its ambiguity on round
+    seeds), plus the pixel the contour's centres leave out."""
+    hull = cv2.convexHull(contour).reshape(-1, 2).astype(np.float64)
+    angles = np.deg2rad(np.arange(0.0, 180.0, 0.5))
+    projections = hull @ np.stack([np.cos(angles), np.sin(angles)])
+    extents = projections.max(0) - projections.min(0)
+    return float(extents.max()) + 1.0, float(extents.min()) + 1.0
+
+
+def measure_boxes(pixels: np.ndarray, boxes: list[dict]) -> None:
+    """Add `measurements` (pixels) to each box (fractions of the frame) of a decoded picture."""
+    for box in boxes:
+        box["measurements"] = measure_seed(crop_fraction(pixels, box["box"]))
+
+
+def measure_crops(crops: list[np.ndarray], boxes: list[dict]) -> None:
+    for crop, box in zip(crops, boxes, strict=True):
+        box["measurements"] = measure_seed(crop)
+
+
+def in_millimetres(measurements: dict[str, Any], pixels_per_mm: float, source: str) -> dict[str, Any]:
+    """The same measurements with their lengths in mm (area in mm²); `source` says where the
+    scale came from ("request", "calibration")."""
+    per = float(pixels_per_mm)
+    return {
+        **measurements,
+        "unit": "mm",
+        "scale": {"pixels_per_mm": per, "source": source},
+        "area": round(measurements["area"] / per / per, 4),
+        "length": round(measurements["length"] / per, 4),
+        "width": round(measurements["width"] / per, 4),
+        "perimeter": round(measurements["perimeter"] / per, 4),
+    }
+
+
+def scale_bar_length(pixels: np.ndarray) -> float | None:
+    """The length in pixels of a microscope's scale bar drawn on the picture (the longest flat,
+    achromatic, thin rectangle), or None when there is none."""
+    lab = cv2.cvtColor(pixels, cv2.COLOR_BGR2LAB)
+    chroma = np.hypot(lab[..., 1].astype(np.float32) - 128, lab[..., 2].astype(np.float32) - 128)
+    best = None
+    for polarity in (cv2.THRESH_BINARY, cv2.THRESH_BINARY_INV):
+        _, mask = cv2.threshold(lab[..., 0], 0, 255, polarity + cv2.THRESH_OTSU)
+        mask[chroma > 10] = 0
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask, 8)  # type: ignore[call-overload]
+        for _, _, w, h, area in stats[1:count]:
+            long, short = max(w, h), min(w, h)
+            bar = short >= 2 and long >= 8 * short and area >= 0.85 * w * h
+            if bar and long < 0.9 * max(pixels.shape[:2]) and (best is None or long > best):
+                best = float(long)
+    return best

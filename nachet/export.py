@@ -1,0 +1,72 @@
+"""`python -m nachet measurements export OUT.csv [--user EMAIL]`: every measured seed, one row
+each, written whole or not at all (a temporary file renamed at the end)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+import asyncpg
+
+from datastore.queries import inferences, users
+
+COLUMNS = (
+    "email",
+    "folder",
+    "picture_id",
+    "inference_id",
+    "box_id",
+    "label",
+    "score",
+    "verified",
+    "unit",
+    "area",
+    "length",
+    "width",
+    "perimeter",
+    "roundness",
+    "mean_color",
+    "pixels_per_mm",
+)
+
+
+async def export_measurements(pool: asyncpg.Pool, out: Path, email: str | None) -> int:
+    """The number of rows written; LookupError for an unknown user or nothing to export,
+    OSError when `out` cannot be written."""
+    async with pool.acquire() as conn:
+        user_id = await users.get_user_id_by_email(conn, email) if email else None
+        if email and user_id is None:
+            raise LookupError(f"no user {email}")
+        rows = await inferences.measurements(conn, user_id)
+    if not rows:
+        raise LookupError("no measured seed to export" + (f" for {email}" if email else ""))
+    out = out.resolve()
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(handle, "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(COLUMNS)
+            for row in rows:
+                m = row["measurements"]
+                scale = (m.get("scale") or {}).get("pixels_per_mm")
+                writer.writerow(
+                    [
+                        row["email"],
+                        row["folder"],
+                        row["picture_id"],
+                        row["inference_id"],
+                        row["box_id"],
+                        row["label"],
+                        row["score"],
+                        row["verified"],
+                        *(m.get(key) for key in COLUMNS[8:15]),
+                        scale,
+                    ]
+                )
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return len(rows)

@@ -1,0 +1,100 @@
+"""Per-seed measurements (issue "Seed science"): length and width of synthetic seeds of known
+size within 3 %, the real TIFF's scale bar, millimetres from a request's scale, storage, read
+back, and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import uuid
+
+import cv2
+import numpy as np
+import pytest
+
+from model_inference.imaging import decode_bgr
+from model_inference.measure import measure_seed, scale_bar_length
+from tests.conftest import DATA, SCHEMA, run_nachet
+from tests.test_inference import inf_body, model_server, pipelines  # noqa: F401 (fixtures)
+
+TRAY, SEED = (225, 230, 235), (60, 110, 160)
+
+
+def ellipse_crop(a: int, b: int, angle: float, blur: bool) -> np.ndarray:
+    image = np.full((400, 400, 3), TRAY, np.uint8)
+    cv2.ellipse(image, (200, 200), (a, b), angle, 0, 360, SEED, -1)
+    ys, xs = np.nonzero((image != TRAY).any(2))
+    crop = image[ys.min() - 2 : ys.max() + 3, xs.min() - 2 : xs.max() + 3]
+    return cv2.GaussianBlur(crop, (3, 3), 0) if blur else crop
+
+
+def test_length_and_width_of_seeds_of_known_size_within_3_percent():
+    rng = np.random.default_rng(13)
+    worst = 0.0
+    for _ in range(60):
+        a = int(rng.integers(20, 150))
+        b = max(20, int(a * rng.uniform(0.3, 1.0)))
+        m = measure_seed(ellipse_crop(max(a, b), min(a, b), rng.uniform(0, 180), blur=bool(rng.integers(2))))
+        length, width = 2 * max(a, b) + 1, 2 * min(a, b) + 1
+        worst = max(worst, abs(m["length"] - length) / length, abs(m["width"] - width) / width)
+        assert m["unit"] == "px" and 0 < m["roundness"] <= 1
+    print(f"\nworst relative error over 60 synthetic seeds (40-300 px): {worst:.3f}")
+    assert worst <= 0.03
+    disc = measure_seed(ellipse_crop(60, 60, 0, blur=False))
+    assert disc["roundness"] >= 0.9 and disc["mean_color"] == "#A06E3C"  # SEED as RGB
+
+
+def test_the_real_tiff_scale_bar():
+    length = scale_bar_length(decode_bgr((DATA / "2seeds_scalebar.tiff").read_bytes()))
+    print(f"\nscale bar of 2seeds_scalebar.tiff: {length} px")
+    assert length is not None and 80 <= length <= 100
+    assert scale_bar_length(decode_bgr((DATA / "1310_1.png").read_bytes())) is None
+
+
+async def test_inf_measures_each_box_in_mm_with_a_scale(client, user, pipelines, services, data_root, db_url):  # noqa: F811
+    body = inf_body(pipelines["swin"], user)
+    plain = await (await client.post("/inf", json=body)).get_json()
+    assert plain["boxes"][0]["measurements"]["unit"] == "px"  # no scale: pixels, and it says so
+    response = await client.post("/inf", json={**body, "pixels_per_mm": 20})
+    scaled = await response.get_json()
+    assert response.status_code == 200
+    px, mm = plain["boxes"][0]["measurements"], scaled["boxes"][0]["measurements"]
+    assert mm["unit"] == "mm" and mm["scale"] == {"pixels_per_mm": 20.0, "source": "request"}
+    assert mm["length"] == pytest.approx(px["length"] / 20) and mm["area"] == pytest.approx(px["area"] / 400)
+    for bad in (0, -2, "12", True):
+        response = await client.post("/inf", json={**body, "pixels_per_mm": bad})
+        assert response.status_code == 400 and await response.get_json() == [
+            "API Error during classification : pixels_per_mm must be a positive number"
+        ], bad
+
+
+async def test_measurements_are_stored_and_exported_as_csv(
+    client, user, storage, pipelines, data_root, db_url, tmp_path
+):  # noqa: F811
+    email = f"measured-{uuid.uuid4().hex[:8]}@example.org"
+    owner = await storage.create_user(email)
+    inferred = await (
+        await client.post("/inf", json={**inf_body(pipelines["swin"], owner), "pixels_per_mm": 10})
+    ).get_json()
+    folders = await (await client.post("/get-directories", json={"container_name": str(owner)})).get_json()
+    picture = folders["folders"][0]["pictures"][-1]["picture_id"]
+    stored = await (
+        await client.post("/get-picture", json={"container_name": str(owner), "picture_id": picture})
+    ).get_json()
+    assert stored["inference"]["boxes"][0]["measurements"] == inferred["boxes"][0]["measurements"]
+    env = {"NACHET_DB_URL": db_url, "NACHET_SCHEMA": SCHEMA, "NACHET_DATA_DIR": str(data_root)}
+    out = tmp_path / "seeds.csv"
+    done = run_nachet(env, "measurements", "export", str(out), "--user", email)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(open(out)))
+    assert (
+        len(rows) == len(inferred["boxes"]) and rows[0]["unit"] == "mm" and rows[0]["pixels_per_mm"] == "10.0"
+    )
+    assert {r["label"] for r in rows} <= {"Ambrosia artemisiifolia", "Brassica napus"}
+    assert float(rows[0]["length"]) == inferred["boxes"][0]["measurements"]["length"]
+    nobody = run_nachet(
+        env, "measurements", "export", str(tmp_path / "x.csv"), "--user", "nobody@example.org"
+    )
+    assert nobody.returncode == 1 and "no user nobody@example.org" in nobody.stderr
+    blocked = run_nachet(env, "measurements", "export", str(tmp_path / "missing" / "x.csv"), "--user", email)
+    assert blocked.returncode == 1 and "cannot write" in blocked.stderr
+    assert not (tmp_path / "x.csv").exists() and not list(tmp_path.glob(".*"))
