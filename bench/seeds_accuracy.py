@@ -24,7 +24,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import asyncpg
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from learning import refitted as refitted_at  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent.parent / "shared" / "data" / "real-seeds"
@@ -96,15 +100,23 @@ async def measure(root: Path, rows: list[dict], k: int) -> tuple[int, int]:
                     }
                     (await client.post("/upload-picture", json=body)).raise_for_status()
 
-            async def learned() -> bool:
-                return (await client.get(f"/jobs/{session}")).json().get("status") == "done"
+            pg = await asyncpg.connect(f"postgresql://postgres@/nachet?host={data}/pg")
+            await pg.execute('SET search_path TO "nachet_0.0.11"')
+
+            async def learned() -> bool:  # every upload has its examples (any version's server)
+                stored = await pg.fetchval(
+                    """SELECT count(DISTINCT e.picture_id) FROM seed_example e
+                         JOIN picture p ON p.id = e.picture_id WHERE p.picture_set_id = $1::uuid""",
+                    session,
+                )
+                return stored >= count
 
             await wait_until(learned)
-            first = next(iter(teach.values()))[0]
+            total = await pg.fetchval("SELECT count(*) FROM seed_example")
+            await pg.close()
 
-            async def refitted() -> bool:  # every class known to the worker answering /inf
-                answer = await infer(client, user, pipeline, first)
-                return bool(answer) and answer[0]["label"] != "Unknown seed"
+            async def refitted() -> bool:  # the worker answering /inf has fitted all of them
+                return refitted_at(data / "server.log", 0.0, total)[0] is not None
 
             await wait_until(refitted)
             right = 0

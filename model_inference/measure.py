@@ -16,13 +16,23 @@ import numpy as np
 from .imaging import crop_fraction
 
 
-def seed_mask(crop: np.ndarray) -> np.ndarray:
-    """The seed's pixels in a crop around it (uint8 0/255)."""
+def seed_pixels(crop: np.ndarray) -> np.ndarray:
+    """The seed inside its box: pixels far from the crop's border colour (Otsu on the distance);
+    the whole crop when nothing stands out. Also what the classifier's hand features read."""
     lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB).astype(np.float32)
     border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
-    distance = np.linalg.norm(lab - np.median(border, axis=0), axis=2)
-    scaled = np.clip(distance * 2, 0, 255).astype(np.uint8)
+    distance = np.linalg.norm((lab - np.median(border, axis=0)) * (0.5, 1.0, 1.0), axis=2)
+    scaled = np.clip(distance * 3, 0, 255).astype(np.uint8)
     _, mask = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    if mask.sum() < 0.05 * 255 * mask.size:  # nothing stands out: take the whole crop
+        mask[:] = 255
+    return mask > 0
+
+
+def seed_mask(crop: np.ndarray) -> np.ndarray:
+    """The seed alone (uint8 0/255): the largest part of `seed_pixels`, its holes filled."""
+    mask = seed_pixels(crop).astype(np.uint8) * 255
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, 8)  # type: ignore[call-overload]
     if count < 2:
         return np.full(mask.shape, 255, np.uint8)

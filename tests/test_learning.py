@@ -154,6 +154,7 @@ def test_classifier_switches_to_the_linear_model_with_enough_examples():
 
 @pytest.mark.parametrize("content", [None, b"corrupt"])
 def test_missing_or_corrupt_embedder_is_named_and_features_still_work(tmp_path, caplog, content):
+    from model_inference.local.features import HAND_DIM
     from model_inference.local.lazy import LazyFeatures, check_embedder_file
 
     path = tmp_path / "effnet_lite0_embed.onnx"
@@ -164,7 +165,7 @@ def test_missing_or_corrupt_embedder_is_named_and_features_still_work(tmp_path, 
     assert str(path) in caplog.text
     image, _ = make_tray(5, 2, touch_prob=0.0, size=(320, 240))
     embedded, hand = LazyFeatures(path)([image[10:60, 10:60]])
-    assert embedded is None and hand.shape == (1, 61)
+    assert embedded is None and hand.shape == (1, HAND_DIM)
     assert str(path) in caplog.text
 
 
@@ -396,3 +397,33 @@ async def test_refreshes_never_load_an_example_twice(builtin):
         await learner.refresh()
         await learner.refresh()
         assert learner.classifier.size == await stored() == len(set(learner._rows)), round_
+
+
+def test_examples_from_before_the_shape_features_still_count():
+    """Examples stored with 61 hand features (before size and shape were added) and new ones
+    with 66 fit together; a query always has 66 and is compared on what both have."""
+    from model_inference.local.features import HAND_DIM
+    from model_inference.local.learning import _fit
+
+    rng = np.random.default_rng(5)
+    old = [
+        {
+            "seed_id": "a",
+            "name": "A",
+            "embedding": None,
+            "features": rng.random(61, dtype=np.float32).tobytes(),
+        }
+    ]
+    new = [
+        {
+            "seed_id": s,
+            "name": s.upper(),
+            "embedding": None,
+            "features": rng.random(HAND_DIM, dtype=np.float32).tobytes(),
+        }
+        for s in ("a", "b")
+    ]
+    mixed = _fit(old + new)
+    assert mixed.size == 3 and len(mixed.predict(None, rng.random((2, HAND_DIM), dtype=np.float32))) == 2
+    only_old = _fit(old)
+    assert only_old.predict(None, rng.random((1, HAND_DIM), dtype=np.float32))[0][0]["label"] == "A"

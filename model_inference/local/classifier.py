@@ -18,6 +18,8 @@ LINEAR_FROM = 10  # examples per class before the linear model takes over
 TEMPERATURE = 0.05  # softmax over k-NN cosine similarities
 NEAR_DUPLICATE = 0.95  # a crop this close to a labelled one takes that label, whatever the model
 HAND_WEIGHT = 0.6  # share of the hand-made features next to the embedding
+SHAPE_WEIGHT = 5.0  # the 5 size-and-shape features among the hand-made ones (features.py)
+SHAPE_DIM = 5
 
 
 @dataclass
@@ -25,7 +27,7 @@ class Examples:
     seed_ids: list  # one per example
     names: dict  # seed id -> seed name
     embeddings: np.ndarray | None  # [N,1280] (None when some example has no embedding)
-    hand: np.ndarray  # [N,61]
+    hand: np.ndarray  # [N,66] (61 before shape features: older rows, padded with NaN)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -52,7 +54,10 @@ class SeedClassifier:
         return "empty" if not self.size else ("linear" if self._weights is not None else "knn")
 
     def _vectorise(self, embeddings: np.ndarray | None, hand: np.ndarray) -> np.ndarray:
+        hand = hand[:, : len(self._mean)]  # examples older than some features: compare what both have
         hand_z = (hand - self._mean) / self._std / np.sqrt(hand.shape[1])
+        if hand.shape[1] > SHAPE_DIM + 60:
+            hand_z[:, -SHAPE_DIM:] *= SHAPE_WEIGHT
         if self._use_embedding and embeddings is not None:
             return _unit(np.hstack([embeddings, HAND_WEIGHT * hand_z]))
         return _unit(hand_z)
@@ -62,10 +67,14 @@ class SeedClassifier:
         self.names = dict(ex.names)
         index = {c: i for i, c in enumerate(self.classes)}
         self._labels = np.array([index[s] for s in ex.seed_ids])
-        self._mean = ex.hand.mean(0)
-        self._std = np.maximum(ex.hand.std(0), 1e-3)
+        hand = ex.hand
+        if np.isnan(hand).any():  # older examples lack the newer features: the mean stands in
+            filled = np.where(np.isnan(hand), np.nanmean(hand, axis=0), hand)
+            hand = np.nan_to_num(filled)
+        self._mean = hand.mean(0)
+        self._std = np.maximum(hand.std(0), 1e-3)
         self._use_embedding = ex.embeddings is not None
-        self._vectors = self._vectorise(ex.embeddings, ex.hand)
+        self._vectors = self._vectorise(ex.embeddings, hand)
         self.size = len(ex.seed_ids)
         counts = np.bincount(self._labels, minlength=len(self.classes))
         if len(self.classes) >= 2 and counts.min() >= LINEAR_FROM:

@@ -15,24 +15,30 @@ import cv2
 import numpy as np
 from skimage.feature import local_binary_pattern
 
+from ..measure import feret_diameters, seed_mask, seed_pixels
 from .lazy import EMBEDDER
 
 log = logging.getLogger(__name__)
-HAND_DIM = 61
+SHAPE_DIM = 5  # size and shape at the crop's own scale (hand_features reads a 96 px copy)
+HAND_DIM = 61 + SHAPE_DIM
 EMBED_DIM = 1280
 
 
-def seed_mask(crop: np.ndarray) -> np.ndarray:
-    """The seed inside its box: pixels far from the crop's border colour (Otsu on the distance)."""
-    lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB).astype(np.float32)
-    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
-    distance = np.linalg.norm((lab - np.median(border, axis=0)) * (0.5, 1.0, 1.0), axis=2)
-    scaled = np.clip(distance * 3, 0, 255).astype(np.uint8)
-    _, mask = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    if mask.sum() < 0.05 * 255 * mask.size:  # nothing stands out: take the whole crop
-        mask[:] = 255
-    return mask > 0
+def shape_features(crop: np.ndarray) -> np.ndarray:
+    """log length, log width, log elongation, roundness and log area of the seed, in the crop's
+    pixels: at one magnification (one microscope, one lab) size tells varieties apart."""
+    mask = seed_mask(crop)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return np.zeros(SHAPE_DIM, np.float32)
+    outline = max(contours, key=cv2.contourArea)
+    length, width = feret_diameters(outline)
+    area = float(np.count_nonzero(mask)) + 1.0
+    perimeter = float(cv2.arcLength(outline, True)) + 1.0
+    roundness = min(1.0, 4 * np.pi * area / perimeter**2)
+    return np.array(
+        [np.log(length), np.log(width), np.log(length / width), roundness, np.log(area)], np.float32
+    )
 
 
 def hand_features(crop: np.ndarray) -> np.ndarray:
@@ -44,7 +50,7 @@ def hand_features(crop: np.ndarray) -> np.ndarray:
         crop = cv2.resize(crop, (max(4, round(w * f)), max(4, round(h * f))), interpolation=cv2.INTER_AREA)
     elif min(h, w) < 4:
         crop = cv2.resize(crop, (max(4, w), max(4, h)), interpolation=cv2.INTER_NEAREST)
-    mask = seed_mask(crop)
+    mask = seed_pixels(crop)
     lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB).astype(np.float32)[mask]
     hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
     hist = cv2.calcHist([hsv], [0, 1], mask.astype(np.uint8), [8, 4], [0, 180, 0, 256]).ravel()
@@ -133,6 +139,10 @@ class FeatureExtractor:
 
     def __call__(self, crops: list[np.ndarray]) -> tuple[np.ndarray | None, np.ndarray]:
         """(embeddings [N,1280] or None, hand-made features [N,61]) of BGR crops."""
-        hand = np.stack([hand_features(c) for c in crops]) if crops else np.zeros((0, HAND_DIM), np.float32)
+        hand = (
+            np.stack([np.concatenate([hand_features(c), shape_features(c)]) for c in crops])
+            if crops
+            else np.zeros((0, HAND_DIM), np.float32)
+        )
         embedded = self.embedder.embed(crops) if self.embedder is not None and crops else None
         return embedded, hand

@@ -239,6 +239,14 @@ def _crops_for(data: bytes, box) -> list:
     return [crop_fraction(pixels, b["box"]) for b in found] or [pixels]
 
 
+def _padded(vectors: list):
+    """Rows of one length: older examples (fewer features) padded with NaN."""
+    import numpy as np
+
+    width = max(len(v) for v in vectors)
+    return np.stack([np.pad(v, (0, width - len(v)), constant_values=np.nan) for v in vectors])
+
+
 def _fit(rows):
     """The classifier of these example rows (None without rows: nothing is loaded for it)."""
     if not rows:
@@ -255,6 +263,6 @@ def _fit(rows):
             embeddings=np.stack([np.frombuffer(r["embedding"], np.float32) for r in rows])
             if with_embedding
             else None,
-            hand=np.stack([np.frombuffer(r["features"], np.float32) for r in rows]),
+            hand=_padded([np.frombuffer(r["features"], np.float32) for r in rows]),
         )
     )
