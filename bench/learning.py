@@ -35,6 +35,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 COUNTER = itertools.count()
+PROBE = [HERE.parent.parent / "shared" / "data" / "1310_1.png"]  # --probe replaces it
 SHARED = HERE.parent.parent / "shared" / "data"
 
 
@@ -63,7 +64,7 @@ def probe_variant(path: Path, n: int) -> str:
 
 
 async def timed_inf(client: httpx.AsyncClient, body: dict) -> float:
-    body = {**body, "image": probe_variant(SHARED / "1310_1.png", next(COUNTER))}
+    body = {**body, "image": probe_variant(PROBE[0], next(COUNTER))}
     started = time.perf_counter()
     response = await client.post("/inf", json=body)
     response.raise_for_status()
@@ -113,11 +114,14 @@ async def main(root: Path, extra_env: dict[str, str]) -> None:
             pipeline = (await client.get("/model-endpoints-metadata")).json()[0]["pipeline_name"]
             folders = (await client.post("/get-directories", json={"container_name": user})).json()["folders"]
             general = folders[0]["picture_set_id"]
-            probe = SHARED / "1310_1.png"
+            from PIL import Image
+
+            with Image.open(PROBE[0]) as shown:
+                dims = list(shown.size)
             inf = {
                 "model_name": pipeline,
-                "image": data_url(probe),
-                "imageDims": [638, 559],
+                "image": data_url(PROBE[0]),
+                "imageDims": dims,
                 "folder_name": general,
                 "container_name": user,
             }
@@ -167,6 +171,7 @@ async def main(root: Path, extra_env: dict[str, str]) -> None:
                 if refit_at:
                     break
                 await asyncio.sleep(0.1)
+            trained = [await timed_inf(client, inf) for _ in range(20)]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -179,11 +184,15 @@ async def main(root: Path, extra_env: dict[str, str]) -> None:
         print(f"refits during the batch: {refits}")
     print(f"/inf p50 idle: {statistics.median(idle) * 1000:.0f} ms ({len(idle)} requests)")
     print(f"/inf p50 while learning: {statistics.median(during) * 1000:.0f} ms ({len(during)} requests)")
+    print(f"/inf p50 once trained: {statistics.median(trained) * 1000:.0f} ms ({len(trained)} requests)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--server-root", type=Path, default=HERE.parent)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--probe", type=Path, help="the picture /inf is timed on (default 1310_1.png)")
     args = parser.parse_args()
+    if args.probe:
+        PROBE[0] = args.probe.resolve()
     asyncio.run(main(args.server_root.resolve(), dict(item.split("=", 1) for item in args.env)))

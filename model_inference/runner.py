@@ -47,19 +47,11 @@ def measure_result(work: Work, boxes: list[dict]) -> None:
     pixels or crops the models already decoded when there are some."""
     if not boxes or not isinstance(boxes[0].get("box"), dict):
         return
-    import cv2
-    import numpy as np
-
     from .imaging import decode_bgr
-    from .measure import measure_boxes, measure_crops
+    from .measure import measure_boxes, measure_encoded_crops
 
     if work.pixels is None and len(work.crops) == len(boxes):
-        crops = [
-            cv2.imdecode(np.frombuffer(base64.b64decode(c), np.uint8), cv2.IMREAD_COLOR) for c in work.crops
-        ]
-        decoded = [c for c in crops if c is not None and c.size]
-        if len(decoded) == len(boxes):
-            measure_crops(decoded, boxes)
+        if measure_encoded_crops([base64.b64decode(c) for c in work.crops], boxes):
             return
     measure_boxes(work.pixels if work.pixels is not None else decode_bgr(work.image), boxes)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from model_inference.imaging import decode_bgr
-from model_inference.measure import measure_seed, scale_bar_length
+from model_inference.measure import measure_encoded_crops, measure_seed, scale_bar_length
 from tests.conftest import DATA, SCHEMA, run_nachet
 from tests.test_inference import inf_body, model_server, pipelines  # noqa: F401 (fixtures)
 
@@ -37,7 +37,18 @@ def test_length_and_width_of_seeds_of_known_size_within_3_percent():
         length, width = 2 * max(a, b) + 1, 2 * min(a, b) + 1
         worst = max(worst, abs(m["length"] - length) / length, abs(m["width"] - width) / width)
         assert m["unit"] == "px" and 0 < m["roundness"] <= 1
-    print(f"\nworst relative error over 60 synthetic seeds (40-300 px): {worst:.3f}")
+    for a, b, angle in [(400, 300, 20), (600, 150, 70), (300, 280, 45)]:  # large: measured reduced
+        image = np.full((1300, 1300, 3), TRAY, np.uint8)
+        cv2.ellipse(image, (650, 650), (a, b), angle, 0, 360, SEED, -1)
+        ys, xs = np.nonzero((image != TRAY).any(2))
+        crop = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        boxes: list[dict] = [{}]
+        assert measure_encoded_crops([cv2.imencode(".jpg", crop)[1].tobytes()], boxes)  # as HTTP crops
+        for m in (measure_seed(crop), boxes[0]["measurements"]):
+            worst = max(
+                worst, abs(m["length"] - 2 * a - 1) / (2 * a + 1), abs(m["width"] - 2 * b - 1) / (2 * b + 1)
+            )
+    print(f"\nworst relative error over 66 synthetic seeds (40-1200 px): {worst:.3f}")
     assert worst <= 0.03
     disc = measure_seed(ellipse_crop(60, 60, 0, blur=False))
     assert disc["roundness"] >= 0.9 and disc["mean_color"] == "#A06E3C"  # SEED as RGB
