@@ -15,7 +15,7 @@ import numpy as np
 
 from .imaging import crop_fraction
 
-MEASURE_SIZE = 256
+MEASURE_SIZE = 256  # px along a measured crop: 1 px is under 1 % of most seeds
 
 
 def seed_pixels(crop: np.ndarray) -> np.ndarray:
@@ -47,8 +47,8 @@ def seed_mask(crop: np.ndarray) -> np.ndarray:
 
 def measure_seed(crop: np.ndarray, scale: float = 1.0) -> dict[str, Any]:
     """Measurements of the seed in `crop`, in pixels of the picture (`scale`: picture pixels per
-    crop pixel, for a crop decoded reduced). A large crop is measured on every k-th pixel, at
-    most ~MEASURE_SIZE px long (a pixel there is ~0.5 % of the seed), and scaled back."""
+    crop pixel, for a crop decoded reduced). A large crop is measured on every k-th pixel, about
+    MEASURE_SIZE px long, and the figures scaled back."""
     step = max(1, int(max(crop.shape[:2]) // MEASURE_SIZE))
     if step > 1:
         crop = np.ascontiguousarray(crop[::step, ::step])

@@ -18,8 +18,11 @@ async def run_pipeline(
     image_dims,
     area_ratio: float = 0.5,
     color_format: str = "hex",
+    measure: bool = False,
 ) -> dict:
-    """The processed result (boxes in pixels, colours, counts, models), ready to be saved."""
+    """The processed result (boxes in pixels, colours, counts, models), ready to be saved. Seeds
+    are measured when a built-in model decoded the picture (its pixels are at hand), or when
+    `measure` asks for it (a scale was given: HTTP pipelines then pay ~10 ms of CPU for it)."""
     adapters = [adapter_for(model) for model in pipeline.models]  # refuse unknown protocols first
     work = Work(image_b64=base64.b64encode(image).decode("ascii"), image=image)  # what HTTP models receive
     for model, adapter in zip(pipeline.models, adapters):
@@ -35,7 +38,8 @@ async def run_pipeline(
         raise ModelError(
             f"Error while processing inference results :\n pipeline {pipeline.name} left boxes unlabelled"
         )
-    await context.run_cpu(measure_result, work, result[0].get("boxes") or [])
+    if measure or work.pixels is not None:
+        await context.run_cpu(measure_result, work, result[0].get("boxes") or [])
     processed = process_inference_results(result, image_dims, area_ratio, color_format)[0]
     processed["models"] = [{"name": m.name, "version": m.version} for m in pipeline.models]
     processed.setdefault("filename", "default_filename")

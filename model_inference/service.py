@@ -101,21 +101,30 @@ class InferenceService:
         if data:
             warn_if_other_aspect(order.image_dims, await self.run_cpu(check_picture, data))
         await self.storage.require_user(order.user, order.folder)
-        processed = await self.results(pipeline, data, order.image_dims, order.area_ratio, order.color_format)
+        scaled = bool(order.pixels_per_mm or self.pixels_per_mm)
+        processed = await self.results(
+            pipeline, data, order.image_dims, order.area_ratio, order.color_format, measure=scaled
+        )
         with_scale(processed, order.pixels_per_mm, self.pixels_per_mm)
         return await self.storage.save_inference(
             order.user, order.folder, data, processed, pipeline.id, order.image_dims
         )
 
     async def results(
-        self, pipeline: Pipeline, data: bytes, dims: list[float], area_ratio: float, color_format: str
+        self,
+        pipeline: Pipeline,
+        data: bytes,
+        dims: list[float],
+        area_ratio: float,
+        color_format: str,
+        measure: bool = False,
     ) -> dict:
         """The pipeline's post-processed answer for these bytes. Answers are cached by the
         picture's sha256 and the pipeline's revision (models, versions, endpoints, and what the
         built-in classifier has learned), so the same bytes never call the models twice; every
         call is still saved as a new inference, as the original's contract says."""
         digest = await self.run_cpu(sha256, data) if self.cache_results else ""
-        key = self.cache_key(pipeline, dims, area_ratio, color_format) if self.cache_results else ""
+        key = self.cache_key(pipeline, dims, area_ratio, color_format, measure) if self.cache_results else ""
         cached = await self.storage.cached_result(digest, key) if self.cache_results else None
         if cached is not None:
             return cached
@@ -126,12 +135,19 @@ class InferenceService:
             early_decodes=self._early_decodes,
             local=self.learner,
         )
-        processed = await run_pipeline(pipeline, data, context, dims, area_ratio, color_format)
+        processed = await run_pipeline(pipeline, data, context, dims, area_ratio, color_format, measure)
         if self.cache_results:
             await self.storage.remember_result(digest, key, processed)
         return processed
 
-    def cache_key(self, pipeline: Pipeline, dims: list[float], area_ratio: float, color_format: str) -> str:
+    def cache_key(
+        self,
+        pipeline: Pipeline,
+        dims: list[float],
+        area_ratio: float,
+        color_format: str,
+        measure: bool = False,
+    ) -> str:
         models = [
             [m.name, str(m.version), m.endpoint, m.protocol, m.content_type, protocol_of(m)]
             for m in pipeline.models
@@ -141,7 +157,7 @@ class InferenceService:
             "pipeline": [str(pipeline.id), pipeline.name, pipeline.metadata],
             "models": models,
             "learned": list(self.learner.version) if learning else None,
-            "request": [list(dims), area_ratio, color_format],
+            "request": [list(dims), area_ratio, color_format, measure],
         }
         return hashlib.sha256(json.dumps(revision, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -168,7 +184,8 @@ class InferenceService:
         try:
             picture = await self.run_cpu(check_picture, data)
             dims = [float(picture.width), float(picture.height)]
-            processed = await self.results(pipeline, data, dims, 0.5, "hex")
+            processed = await self.results(pipeline, data, dims, 0.5, "hex", measure=bool(self.pixels_per_mm))
+            with_scale(processed, None, self.pixels_per_mm)
         except ServiceError as failure:  # corrupt picture, model error: reported, the job goes on
             await self.storage.finish_job_item(job_id, picture_id, failure.message)
             return

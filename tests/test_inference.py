@@ -367,9 +367,8 @@ async def test_test_pipeline_end_to_end(local_client, user):
         "object_type_id",
         "top_id",
         "pipeline_id",
-        "genus",  # added (taxonomy roll-up, per-seed measurements): the original's keys all stay
+        "genus",  # added (taxonomy roll-up): the original's keys all stay
         "family",
-        "measurements",
     }
     assert result["boxes"][0]["box"] == {"topX": 49, "topY": 38, "bottomX": 548, "bottomY": 313}
     assert result["boxes"][0]["color"] == "#ED1C24"

@@ -9,12 +9,14 @@ import uuid
 
 import cv2
 import numpy as np
-import pytest
 
 from model_inference.imaging import decode_bgr
+from model_inference.insertion import BUILTIN_PIPELINE as BUILTIN
 from model_inference.measure import measure_encoded_crops, measure_seed, scale_bar_length
-from tests.conftest import DATA, SCHEMA, run_nachet
+from tests.conftest import DATA, SCHEMA, png_url, run_nachet
+from tests.synthetic import make_tray
 from tests.test_inference import inf_body, model_server, pipelines  # noqa: F401 (fixtures)
+from tests.test_learning import builtin  # noqa: F401 (fixture)
 
 TRAY, SEED = (225, 230, 235), (60, 110, 160)
 
@@ -62,15 +64,17 @@ def test_the_real_tiff_scale_bar():
 
 
 async def test_inf_measures_each_box_in_mm_with_a_scale(client, user, pipelines, services, data_root, db_url):  # noqa: F811
+    """An HTTP pipeline measures when a scale is given (it then decodes the crops); the built-in
+    one always does (its pixels are at hand), in pixels without a scale."""
     body = inf_body(pipelines["swin"], user)
     plain = await (await client.post("/inf", json=body)).get_json()
-    assert plain["boxes"][0]["measurements"]["unit"] == "px"  # no scale: pixels, and it says so
+    assert "measurements" not in plain["boxes"][0]  # no scale, no pixels decoded: not measured
     response = await client.post("/inf", json={**body, "pixels_per_mm": 20})
     scaled = await response.get_json()
     assert response.status_code == 200
-    px, mm = plain["boxes"][0]["measurements"], scaled["boxes"][0]["measurements"]
+    mm = scaled["boxes"][0]["measurements"]
     assert mm["unit"] == "mm" and mm["scale"] == {"pixels_per_mm": 20.0, "source": "request"}
-    assert mm["length"] == pytest.approx(px["length"] / 20) and mm["area"] == pytest.approx(px["area"] / 400)
+    assert 0 < mm["width"] <= mm["length"] and mm["area"] > 0
     for bad in (0, -2, "12", True):
         response = await client.post("/inf", json={**body, "pixels_per_mm": bad})
         assert response.status_code == 400 and await response.get_json() == [
@@ -109,3 +113,20 @@ async def test_measurements_are_stored_and_exported_as_csv(
     blocked = run_nachet(env, "measurements", "export", str(tmp_path / "missing" / "x.csv"), "--user", email)
     assert blocked.returncode == 1 and "cannot write" in blocked.stderr
     assert not (tmp_path / "x.csv").exists() and not list(tmp_path.glob(".*"))
+
+
+async def test_the_built_in_pipeline_measures_every_seed(client, user, builtin):
+    """Its detector decoded the picture: every box is measured, in pixels without a scale."""
+    image, truth = make_tray(77, 4, touch_prob=0.0, size=(640, 360))
+    body = {
+        "model_name": BUILTIN,
+        "image": png_url(image),
+        "imageDims": [640, 360],
+        "folder_name": "General",
+        "container_name": str(user),
+    }
+    answer = await (await client.post("/inf", json=body)).get_json()
+    assert len(answer["boxes"]) == len(truth)
+    for box in answer["boxes"]:
+        m = box["measurements"]
+        assert m["unit"] == "px" and "scale" not in m and 0 < m["width"] <= m["length"] and m["area"] > 0
