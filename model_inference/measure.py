@@ -8,12 +8,12 @@ also given in millimetres."""
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import cv2
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .imaging import crop_fraction
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MEASURE_SIZE = 256  # px along a measured crop: 1 px is under 1 % of most seeds
 
@@ -21,6 +21,9 @@ MEASURE_SIZE = 256  # px along a measured crop: 1 px is under 1 % of most seeds
 def seed_pixels(crop: np.ndarray) -> np.ndarray:
     """The seed inside its box: pixels far from the crop's border colour (Otsu on the distance);
     the whole crop when nothing stands out. Also what the classifier's hand features read."""
+    import cv2
+    import numpy as np
+
     lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB).astype(np.float32)
     border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
     distance = np.linalg.norm((lab - np.median(border, axis=0)) * (0.5, 1.0, 1.0), axis=2)
@@ -34,6 +37,9 @@ def seed_pixels(crop: np.ndarray) -> np.ndarray:
 
 def seed_mask(crop: np.ndarray) -> np.ndarray:
     """The seed alone (uint8 0/255): the largest part of `seed_pixels`, its holes filled."""
+    import cv2
+    import numpy as np
+
     mask = seed_pixels(crop).astype(np.uint8) * 255
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, 8)  # type: ignore[call-overload]
     if count < 2:
@@ -49,6 +55,9 @@ def measure_seed(crop: np.ndarray, scale: float = 1.0) -> dict[str, Any]:
     """Measurements of the seed in `crop`, in pixels of the picture (`scale`: picture pixels per
     crop pixel, for a crop decoded reduced). A large crop is measured on every k-th pixel, about
     MEASURE_SIZE px long, and the figures scaled back."""
+    import cv2
+    import numpy as np
+
     step = max(1, int(max(crop.shape[:2]) // MEASURE_SIZE))
     if step > 1:
         crop = np.ascontiguousarray(crop[::step, ::step])
@@ -75,6 +84,9 @@ def feret_diameters(contour: np.ndarray) -> tuple[float, float]:
     """Length and width as calipers measure them: the largest and the smallest extent of the
     seed over every direction (the minimum-area rectangle, without its ambiguity on round
     seeds), plus the pixel the contour's centres leave out."""
+    import cv2
+    import numpy as np
+
     hull = cv2.convexHull(contour).reshape(-1, 2).astype(np.float64)
     angles = np.deg2rad(np.arange(0.0, 180.0, 0.5))
     projections = hull @ np.stack([np.cos(angles), np.sin(angles)])
@@ -91,11 +103,14 @@ def measure_boxes(pixels: np.ndarray, boxes: list[dict]) -> None:
 def measure_encoded_crops(crops: list[bytes], boxes: list[dict]) -> bool:
     """Measure each box from its encoded crop (what HTTP classifiers received), JPEGs decoded
     at the reduction that still leaves ~MEASURE_SIZE px; False if one cannot be decoded."""
+    import cv2
+    import numpy as np
+
     decoded = []
     for raw in crops:
         size = _encoded_size(raw)
         factor = next((f for f in (8, 4, 2) if size and max(size) / f >= MEASURE_SIZE), 1)
-        image = cv2.imdecode(np.frombuffer(raw, np.uint8), _REDUCED[factor])
+        image = cv2.imdecode(np.frombuffer(raw, np.uint8), getattr(cv2, _REDUCED[factor]))
         if image is None or not image.size:
             return False
         decoded.append((image, size[0] / image.shape[1] if size else 1.0))
@@ -105,10 +120,10 @@ def measure_encoded_crops(crops: list[bytes], boxes: list[dict]) -> bool:
 
 
 _REDUCED = {
-    1: cv2.IMREAD_COLOR,
-    2: cv2.IMREAD_REDUCED_COLOR_2,
-    4: cv2.IMREAD_REDUCED_COLOR_4,
-    8: cv2.IMREAD_REDUCED_COLOR_8,
+    1: "IMREAD_COLOR",
+    2: "IMREAD_REDUCED_COLOR_2",
+    4: "IMREAD_REDUCED_COLOR_4",
+    8: "IMREAD_REDUCED_COLOR_8",
 }
 
 
@@ -143,6 +158,9 @@ def in_millimetres(measurements: dict[str, Any], pixels_per_mm: float, source: s
 def scale_bar_length(pixels: np.ndarray) -> float | None:
     """The length in pixels of a microscope's scale bar drawn on the picture (the longest flat,
     achromatic, thin rectangle), or None when there is none."""
+    import cv2
+    import numpy as np
+
     lab = cv2.cvtColor(pixels, cv2.COLOR_BGR2LAB)
     chroma = np.hypot(lab[..., 1].astype(np.float32) - 128, lab[..., 2].astype(np.float32) - 128)
     best = None
