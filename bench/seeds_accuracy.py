@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import csv
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,21 +26,11 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from learning import data_url, free_port  # noqa: E402
 from learning import refitted as refitted_at  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent.parent / "shared" / "data" / "real-seeds"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def data_url(path: Path) -> str:
-    mime = "image/png" if path.suffix == ".png" else "image/jpeg"
-    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
 
 
 def split(rows: list[dict], k: int) -> tuple[dict[str, list[dict]], list[dict]]:

@@ -252,3 +252,27 @@ def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 120
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+def start_entrypoint(db_url: str, data_dir: Path, **env: str) -> tuple[str, dict, subprocess.Popen]:
+    """The container's entrypoint as the image runs it (migrate, prepare, hypercorn) on a new
+    schema of the test database, one worker on loopback; (its URL, its environment, process)."""
+    port = free_port()
+    env = {
+        "NACHET_DB_URL": db_url,
+        "NACHET_SCHEMA": f"entry_{uuid.uuid4().hex[:6]}",
+        "NACHET_DATA_DIR": str(data_dir),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WORKERS": "1",
+        **env,
+    }
+    server = start_process(["sh", str(ROOT / "docker-entrypoint.sh")], env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, server)
+    except BaseException:
+        server.kill()
+        server.wait(30)
+        raise
+    return url, env, server

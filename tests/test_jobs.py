@@ -106,12 +106,8 @@ async def test_bad_jobs_are_refused_and_create_nothing(client, user, storage, se
 
 async def test_a_cancelled_job_classifies_nothing_more(client, user, storage, services, pipelines):  # noqa: F811
     folder, ids = await folder_of(storage, user, 3)
-    status, body = await post(
-        client,
-        "/jobs/classify-folder",
-        {"container_name": str(user), "folder": str(folder), "model_name": pipelines["swin"]},
-    )
-    response = await client.post(f"/jobs/{body['job_id']}/cancel")
+    job_id = await job_of(client, user, folder, pipelines["swin"])
+    response = await client.post(f"/jobs/{job_id}/cancel")
     job = await response.get_json()
     assert response.status_code == 200
     assert (job["status"], job["done"], job["failed"], job["total"]) == ("cancelled", 0, 3, 3)
@@ -209,34 +205,41 @@ async def finished_items(services, job_id) -> int:
         )
 
 
+async def until(condition, worker: subprocess.Popen, seconds: float = 120) -> None:
+    """Until `condition()` holds, the worker staying alive (its output is the failure)."""
+    async with asyncio.timeout(seconds):
+        while not await condition():
+            assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
+            await asyncio.sleep(0.05)
+
+
+async def job_of(client, user, folder, pipeline: str) -> str:
+    body = {"container_name": str(user), "folder": str(folder), "model_name": pipeline}
+    status, answer = await post(client, "/jobs/classify-folder", body)
+    assert status == 202, answer
+    return answer["job_id"]
+
+
+async def inferences_per_picture(services, ids) -> list[int]:
+    async with services.pool.acquire() as conn:
+        counts = await conn.fetch(
+            "SELECT count(*) AS n FROM inference WHERE picture_id = ANY($1::uuid[]) GROUP BY picture_id", ids
+        )
+    return sorted(r["n"] for r in counts)
+
+
 async def test_a_job_survives_its_worker_killed_mid_task(
-    client,
-    user,
-    storage,
-    services,
-    pipelines,
-    model_server,
-    db_url,
-    blob_store,
-    tmp_path,  # noqa: F811
+    client, user, storage, services, pipelines, model_server, db_url, blob_store, tmp_path
 ):
     if not hasattr(blob_store, "root"):
         pytest.skip("the worker process shares the file blob store")
     folder, ids = await folder_of(storage, user, 6)
-    status, body = await post(
-        client,
-        "/jobs/classify-folder",
-        {"container_name": str(user), "folder": str(folder), "model_name": pipelines["swin"]},
-    )
-    job_id = body["job_id"]
+    job_id = await job_of(client, user, folder, pipelines["swin"])
     model_server.delay_s = 0.3  # each picture: a detection then two crops, ~0.6 s
     (tmp_path / "a").mkdir()
     first = worker_process(db_url, blob_store.root, tmp_path / "a")
     try:
-        async with asyncio.timeout(120):
-            while await finished_items(services, job_id) < 2:
-                assert first.poll() is None, first.stdout.read() if first.stdout else ""
-                await asyncio.sleep(0.05)
+        await until(lambda: _at_least(services, job_id, 2), first)
         os.kill(first.pid, signal.SIGKILL)  # mid-task: its job stays "doing" until found stalled
         first.wait(10)
         killed_at = await finished_items(services, job_id)
@@ -244,10 +247,7 @@ async def test_a_job_survives_its_worker_killed_mid_task(
         (tmp_path / "b").mkdir()
         second = worker_process(db_url, blob_store.root, tmp_path / "b")
         try:
-            async with asyncio.timeout(120):
-                while (await job_answer(client, job_id))[1]["status"] != "done":
-                    assert second.poll() is None, second.stdout.read() if second.stdout else ""
-                    await asyncio.sleep(0.1)
+            await until(lambda: _done(client, job_id), second)
         finally:
             second.send_signal(signal.SIGTERM)
             output = second.communicate(timeout=60)[0]
@@ -258,11 +258,7 @@ async def test_a_job_survives_its_worker_killed_mid_task(
             first.kill()
     status, job = await job_answer(client, job_id)
     assert (job["done"], job["failed"], job["total"]) == (6, 0, 6)
-    async with services.pool.acquire() as conn:
-        counts = await conn.fetch(
-            "SELECT count(*) AS n FROM inference WHERE picture_id = ANY($1::uuid[]) GROUP BY picture_id", ids
-        )
-    assert sorted(r["n"] for r in counts) == [1] * 6  # none lost, none twice
+    assert await inferences_per_picture(services, ids) == [1] * 6  # none lost, none twice
     print(f"\nworker killed after {killed_at} of 6 pictures; the second worker finished the job")
 
 
@@ -274,29 +270,18 @@ async def test_a_job_resumes_when_the_database_drops_the_worker(
     if not hasattr(blob_store, "root"):
         pytest.skip("the worker process shares the file blob store")
     folder, ids = await folder_of(storage, user, 4)
-    status, body = await post(
-        client,
-        "/jobs/classify-folder",
-        {"container_name": str(user), "folder": str(folder), "model_name": pipelines["swin"]},
-    )
-    job_id = body["job_id"]
+    job_id = await job_of(client, user, folder, pipelines["swin"])
     model_server.delay_s = 0.3
     (tmp_path / "w").mkdir()
     worker = worker_process(db_url, blob_store.root, tmp_path / "w")
     try:
-        async with asyncio.timeout(120):
-            while await finished_items(services, job_id) < 1:
-                assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
-                await asyncio.sleep(0.05)
+        await until(lambda: _at_least(services, job_id, 1), worker)
         async with services.pool.acquire() as conn:
             dropped = await conn.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'nachet-tasks'"
             )
         assert dropped >= 1
-        async with asyncio.timeout(120):
-            while (await job_answer(client, job_id))[1]["status"] != "done":
-                assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
-                await asyncio.sleep(0.1)
+        await until(lambda: _done(client, job_id), worker)
     finally:
         model_server.delay_s = 0.0
         worker.send_signal(signal.SIGTERM)
@@ -304,8 +289,12 @@ async def test_a_job_resumes_when_the_database_drops_the_worker(
     assert worker.returncode == 0, output
     status, job = await job_answer(client, job_id)
     assert (job["done"], job["failed"], job["total"]) == (4, 0, 4), job
-    async with services.pool.acquire() as conn:
-        counts = await conn.fetch(
-            "SELECT count(*) AS n FROM inference WHERE picture_id = ANY($1::uuid[]) GROUP BY picture_id", ids
-        )
-    assert sorted(r["n"] for r in counts) == [1] * 4
+    assert await inferences_per_picture(services, ids) == [1] * 4
+
+
+async def _at_least(services, job_id, n: int) -> bool:
+    return await finished_items(services, job_id) >= n
+
+
+async def _done(client, job_id) -> bool:
+    return (await job_answer(client, job_id))[1]["status"] == "done"

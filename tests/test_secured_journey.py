@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from identity.vouch import make_vouch_cookie
-from tests.conftest import DATA, ROOT, free_port, start_process, wait_until_healthy
+from tests.conftest import DATA, start_entrypoint
 
 SECRET = "the-journey-secret-of-at-least-32-bytes"
 FRONTEND = "http://localhost:3000"
@@ -23,22 +23,14 @@ FRONTEND = "http://localhost:3000"
 
 @pytest.fixture
 def secured_server(db_url, tmp_path):
-    port, schema = free_port(), f"journey_{uuid.uuid4().hex[:6]}"
-    env = {
-        "NACHET_DB_URL": db_url,
-        "NACHET_SCHEMA": schema,
-        "NACHET_DATA_DIR": str(tmp_path),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WORKERS": "1",
-        "NACHET_VOUCH_JWT_SECRET": SECRET,
-        "NACHET_AUTO_REGISTER": "true",
-        "NACHET_FRONTEND_PUBLIC_URL": FRONTEND,
-    }
-    server = start_process(["sh", str(ROOT / "docker-entrypoint.sh")], env)
-    url = f"http://127.0.0.1:{port}"
+    url, _, server = start_entrypoint(
+        db_url,
+        tmp_path,
+        NACHET_VOUCH_JWT_SECRET=SECRET,
+        NACHET_AUTO_REGISTER="true",
+        NACHET_FRONTEND_PUBLIC_URL=FRONTEND,
+    )
     try:
-        wait_until_healthy(url, server)
         yield url
     finally:
         server.send_signal(signal.SIGTERM)
@@ -88,17 +80,15 @@ def test_the_frontend_journey_in_secured_mode(secured_server):
         pipeline = web.get("/model-endpoints-metadata").json()[0]["pipeline_name"]
 
         image, dims = picture()
-        inference = web.post(
-            "/inf",
-            json={
-                "model_name": pipeline,
-                "image": image,
-                "imageDims": dims,
-                "folder_name": general,
-                "container_name": user,
-                "user_id": user,
-            },
-        )
+        asked = {
+            "model_name": pipeline,
+            "image": image,
+            "imageDims": dims,
+            "folder_name": general,
+            "container_name": user,
+            "user_id": user,  # sent by the frontend, ignored
+        }
+        inference = web.post("/inf", json=asked)
         assert inference.status_code == 200, inference.text
         result = inference.json()
         assert result["boxes"], "the built-in detector finds the seed"
@@ -108,16 +98,7 @@ def test_the_frontend_journey_in_secured_mode(secured_server):
         )
         assert confirmed.status_code == 200, confirmed.text
 
-        second = web.post(
-            "/inf",
-            json={
-                "model_name": pipeline,
-                "image": image,
-                "imageDims": dims,
-                "folder_name": general,
-                "container_name": user,
-            },
-        ).json()
+        second = web.post("/inf", json=asked).json()
         added = {"boxId": "", "label": "Bromus secalinus", "classId": "", "box": second["boxes"][0]["box"]}
         corrected = web.post(
             "/feedback-negative",
