@@ -141,9 +141,6 @@ async def _measurements(settings, args) -> int:
     services = await open_services(settings, seed_default_user=False)
     try:
         written = await export_measurements(services.pool, Path(args.out), args.user)
-    except LookupError as error:
-        print(f"error: {error.args[0]}", file=sys.stderr)
-        return 1
     except OSError as error:
         print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
         return 1
@@ -251,9 +248,6 @@ async def _tokens(settings, args) -> int:
         else:
             await api_tokens.revoke_token(services.pool, args.id)
             print(f"revoked {args.id}")
-    except LookupError as error:
-        print(f"error: {error.args[0]}", file=sys.stderr)
-        return 1
     finally:
         await close_services(services)
     return 0
@@ -390,4 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except DatastoreError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except LookupError as error:  # an unknown user, token or selection: said in one line
+        if type(error) is not LookupError:  # a KeyError or IndexError is a bug: its traceback
+            raise
+        print(f"error: {error.args[0]}", file=sys.stderr)
         return 1
