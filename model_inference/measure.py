@@ -155,6 +155,24 @@ def in_millimetres(measurements: dict[str, Any], pixels_per_mm: float, source: s
     }
 
 
+def scale_from_bar(pixels: np.ndarray, boxes: list[dict], bar_mm: float) -> None:
+    """Measurements in mm from the microscope's scale bar (`bar_mm` long) drawn on the picture;
+    when none can be read they stay in pixels and each says why (`note`)."""
+    length = scale_bar_length(pixels)
+    for box in boxes:
+        measured = box.get("measurements")
+        if not isinstance(measured, dict) or measured.get("unit") != "px":
+            continue
+        if length is None:
+            measured["note"] = NO_SCALE_BAR
+        else:
+            box["measurements"] = in_millimetres(measured, length / bar_mm, "scale_bar")
+            box["measurements"]["scale"]["bar_px"] = length
+
+
+NO_SCALE_BAR = "no scale bar could be read in the picture: measurements in pixels"
+
+
 def scale_bar_length(pixels: np.ndarray) -> float | None:
     """The length in pixels of a microscope's scale bar drawn on the picture (the longest flat,
     achromatic, thin rectangle), or None when there is none."""

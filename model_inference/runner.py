@@ -19,10 +19,12 @@ async def run_pipeline(
     area_ratio: float = 0.5,
     color_format: str = "hex",
     measure: bool = False,
+    scale_bar_mm: float | None = None,
 ) -> dict:
     """The processed result (boxes in pixels, colours, counts, models), ready to be saved. Seeds
     are measured when a built-in model decoded the picture (its pixels are at hand), or when
-    `measure` asks for it (a scale was given: HTTP pipelines then pay ~10 ms of CPU for it)."""
+    `measure` asks for it (a scale was given: HTTP pipelines then pay ~10 ms of CPU for it).
+    With `scale_bar_mm`, the picture's own scale bar of that length gives the millimetres."""
     adapters = [adapter_for(model) for model in pipeline.models]  # refuse unknown protocols first
     work = Work(image_b64=base64.b64encode(image).decode("ascii"), image=image)  # what HTTP models receive
     for model, adapter in zip(pipeline.models, adapters):
@@ -38,26 +40,30 @@ async def run_pipeline(
         raise ModelError(
             f"Error while processing inference results :\n pipeline {pipeline.name} left boxes unlabelled"
         )
-    if measure or work.pixels is not None:
-        await context.run_cpu(measure_result, work, result[0].get("boxes") or [])
+    if measure or scale_bar_mm or work.pixels is not None:
+        await context.run_cpu(measure_result, work, result[0].get("boxes") or [], scale_bar_mm)
     processed = process_inference_results(result, image_dims, area_ratio, color_format)[0]
     processed["models"] = [{"name": m.name, "version": m.version} for m in pipeline.models]
     processed.setdefault("filename", "default_filename")
     return processed
 
 
-def measure_result(work: Work, boxes: list[dict]) -> None:
+def measure_result(work: Work, boxes: list[dict], scale_bar_mm: float | None = None) -> None:
     """Each box's seed measured in the picture's pixels (model_inference/measure.py), from the
-    pixels or crops the models already decoded when there are some."""
+    pixels or crops the models already decoded when there are some; then, with `scale_bar_mm`,
+    in mm by the picture's scale bar."""
     if not boxes or not isinstance(boxes[0].get("box"), dict):
         return
     from .imaging import decode_bgr
-    from .measure import measure_boxes, measure_encoded_crops
+    from .measure import measure_boxes, measure_encoded_crops, scale_from_bar
 
-    if work.pixels is None and len(work.crops) == len(boxes):
-        if measure_encoded_crops([base64.b64decode(c) for c in work.crops], boxes):
-            return
-    measure_boxes(work.pixels if work.pixels is not None else decode_bgr(work.image), boxes)
+    pixels = work.pixels
+    from_crops = pixels is None and len(work.crops) == len(boxes)
+    if not (from_crops and measure_encoded_crops([base64.b64decode(c) for c in work.crops], boxes)):
+        pixels = pixels if pixels is not None else decode_bgr(work.image)
+        measure_boxes(pixels, boxes)
+    if scale_bar_mm:
+        scale_from_bar(pixels if pixels is not None else decode_bgr(work.image), boxes, scale_bar_mm)
 
 
 def _finite(value) -> bool:

@@ -64,6 +64,7 @@ class InferenceService:
         max_concurrent: int,
         cache_results: bool = True,
         pixels_per_mm: float | None = None,
+        scale_bar_mm: float | None = None,
     ):
         self.storage, self.pipelines, self.http, self.cpu, self.learner = (
             storage,
@@ -74,6 +75,7 @@ class InferenceService:
         )
         self.cache_results = cache_results  # NACHET_RESULT_CACHE
         self.pixels_per_mm = pixels_per_mm  # NACHET_PIXELS_PER_MM: this device's calibration
+        self.scale_bar_mm = scale_bar_mm  # NACHET_SCALE_BAR_MM: the length of its drawn scale bar
         # /inf requests processed at once by this worker; the others wait before their body is read
         self._slots = asyncio.Semaphore(max_concurrent)
         # pictures decoded while their detector works: each holds ~6 MB of pixels until cropped,
@@ -101,10 +103,8 @@ class InferenceService:
         if data:
             warn_if_other_aspect(order.image_dims, await self.run_cpu(check_picture, data))
         await self.storage.require_user(order.user, order.folder)
-        scaled = bool(order.pixels_per_mm or self.pixels_per_mm)
-        processed = await self.results(
-            pipeline, data, order.image_dims, order.area_ratio, order.color_format, measure=scaled
-        )
+        dims, ratio, colors = order.image_dims, order.area_ratio, order.color_format
+        processed = await self.results(pipeline, data, dims, ratio, colors, *self.scale(order.pixels_per_mm))
         with_scale(processed, order.pixels_per_mm, self.pixels_per_mm)
         return await self.storage.save_inference(
             order.user, order.folder, data, processed, pipeline.id, order.image_dims
@@ -118,13 +118,18 @@ class InferenceService:
         area_ratio: float,
         color_format: str,
         measure: bool = False,
+        scale_bar_mm: float | None = None,
     ) -> dict:
         """The pipeline's post-processed answer for these bytes. Answers are cached by the
         picture's sha256 and the pipeline's revision (models, versions, endpoints, and what the
         built-in classifier has learned), so the same bytes never call the models twice; every
         call is still saved as a new inference, as the original's contract says."""
         digest = await self.run_cpu(sha256, data) if self.cache_results else ""
-        key = self.cache_key(pipeline, dims, area_ratio, color_format, measure) if self.cache_results else ""
+        key = (
+            self.cache_key(pipeline, dims, area_ratio, color_format, measure, scale_bar_mm)
+            if self.cache_results
+            else ""
+        )
         cached = await self.storage.cached_result(digest, key) if self.cache_results else None
         if cached is not None:
             return cached
@@ -135,7 +140,9 @@ class InferenceService:
             early_decodes=self._early_decodes,
             local=self.learner,
         )
-        processed = await run_pipeline(pipeline, data, context, dims, area_ratio, color_format, measure)
+        processed = await run_pipeline(
+            pipeline, data, context, dims, area_ratio, color_format, measure, scale_bar_mm
+        )
         if self.cache_results:
             await self.storage.remember_result(digest, key, processed)
         return processed
@@ -147,6 +154,7 @@ class InferenceService:
         area_ratio: float,
         color_format: str,
         measure: bool = False,
+        scale_bar_mm: float | None = None,
     ) -> str:
         models = [
             [m.name, str(m.version), m.endpoint, m.protocol, m.content_type, protocol_of(m)]
@@ -157,9 +165,15 @@ class InferenceService:
             "pipeline": [str(pipeline.id), pipeline.name, pipeline.metadata],
             "models": models,
             "learned": list(self.learner.version) if learning else None,
-            "request": [list(dims), area_ratio, color_format, measure],
+            "request": [list(dims), area_ratio, color_format, measure, scale_bar_mm],
         }
         return hashlib.sha256(json.dumps(revision, sort_keys=True, default=str).encode()).hexdigest()
+
+    def scale(self, requested: float | None) -> tuple[bool, float | None]:
+        """(measure, scale_bar_mm): measure when a scale is known; read the picture's scale bar
+        only when neither the request nor the calibration gives one."""
+        known = bool(requested or self.pixels_per_mm)
+        return known, None if known else self.scale_bar_mm
 
     async def classify_job_picture(self, job_id: str, picture_id: str) -> None:
         """One picture of a classify-folder job, saved as /inf saves an inference (its natural
@@ -184,7 +198,7 @@ class InferenceService:
         try:
             picture = await self.run_cpu(check_picture, data)
             dims = [float(picture.width), float(picture.height)]
-            processed = await self.results(pipeline, data, dims, 0.5, "hex", measure=bool(self.pixels_per_mm))
+            processed = await self.results(pipeline, data, dims, 0.5, "hex", *self.scale(None))
             with_scale(processed, None, self.pixels_per_mm)
         except ServiceError as failure:  # corrupt picture, model error: reported, the job goes on
             await self.storage.finish_job_item(job_id, picture_id, failure.message)

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     dev_user_email: str | None = var("DEV_USER_EMAIL", None)
     result_cache: bool = var("NACHET_RESULT_CACHE", True)
     pixels_per_mm: float | None = var("NACHET_PIXELS_PER_MM", None, gt=0, allow_inf_nan=False)
+    scale_bar_mm: float | None = var("NACHET_SCALE_BAR_MM", None, gt=0, allow_inf_nan=False)
     task_worker: bool = var("NACHET_TASK_WORKER", True)
     task_concurrency: int = var("NACHET_TASK_CONCURRENCY", 4, ge=1, le=64)
     task_heartbeat_s: float = var("NACHET_TASK_HEARTBEAT", 5.0, gt=0)

@@ -180,6 +180,7 @@ def make_services(
         settings.max_concurrent_inferences,
         settings.result_cache,
         settings.pixels_per_mm,
+        settings.scale_bar_mm,
     )
     identity, inf_limit = access_control(settings, pool)
     tasks = TaskWorker(

@@ -4,6 +4,7 @@ back, and the CSV export."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import uuid
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from model_inference.imaging import decode_bgr
 from model_inference.insertion import BUILTIN_PIPELINE as BUILTIN
-from model_inference.measure import measure_encoded_crops, measure_seed, scale_bar_length
+from model_inference.measure import NO_SCALE_BAR, measure_encoded_crops, measure_seed, scale_bar_length
 from tests.conftest import DATA, SCHEMA, png_url, run_nachet
 from tests.synthetic import make_tray
 from tests.test_inference import inf_body, model_server, pipelines  # noqa: F401 (fixtures)
@@ -130,3 +131,33 @@ async def test_the_built_in_pipeline_measures_every_seed(client, user, builtin):
     for box in answer["boxes"]:
         m = box["measurements"]
         assert m["unit"] == "px" and "scale" not in m and 0 < m["width"] <= m["length"] and m["area"] > 0
+
+
+async def test_the_pictures_own_scale_bar_gives_millimetres(client, user, builtin, monkeypatch):
+    """NACHET_SCALE_BAR_MM: with no other scale, the bar drawn on the picture sets it; a picture
+    without one stays in pixels and says so."""
+    monkeypatch.setattr(builtin.inference, "scale_bar_mm", 1.0)  # what the setting gives the service
+    tiff = (DATA / "2seeds_scalebar.tiff").read_bytes()
+    body = {
+        "model_name": BUILTIN,
+        "image": "data:image/tiff;base64," + base64.b64encode(tiff).decode(),
+        "imageDims": [1600, 1200],
+        "folder_name": "General",
+        "container_name": str(user),
+    }
+    answer = await (await client.post("/inf", json=body)).get_json()
+    assert len(answer["boxes"]) == 2
+    for box in answer["boxes"]:
+        m = box["measurements"]
+        assert m["unit"] == "mm" and m["scale"]["source"] == "scale_bar" and 80 <= m["scale"]["bar_px"] <= 100
+        assert 2 < m["length"] < 6  # these seeds are 3-5 mm long
+    requested = await (await client.post("/inf", json={**body, "pixels_per_mm": 50})).get_json()
+    assert requested["boxes"][0]["measurements"]["scale"] == {"pixels_per_mm": 50.0, "source": "request"}
+    image, _ = make_tray(78, 3, touch_prob=0.0, size=(640, 360))
+    plain = await (
+        await client.post("/inf", json={**body, "image": png_url(image), "imageDims": [640, 360]})
+    ).get_json()
+    assert plain["boxes"] and all(
+        b["measurements"]["unit"] == "px" and b["measurements"]["note"] == NO_SCALE_BAR
+        for b in plain["boxes"]
+    )
