@@ -65,6 +65,16 @@ def keys_present(raw: Any, keys: tuple[str, ...], message: str) -> None:
         raise ServiceError(message)
 
 
+def known_pipeline(cls, name: Any, info: ValidationInfo) -> Any:
+    """A pipeline of the registry (`pipelines=` in the context); without a name, the default."""
+    pipelines = (info.context or {})["pipelines"]
+    if name is None and pipelines.default is not None:
+        return pipelines.default.name
+    if pipelines.get(name) is None:
+        raise ServiceError(f"model {name} not found")
+    return name
+
+
 # -- users, seeds, images ------------------------------------------------------------------------------
 class UserIdBody(Body):
     acts_for = None
@@ -262,12 +272,7 @@ class InferenceBody(Body):
             raise ServiceError("pixels_per_mm must be a positive number")
         return float(value)
 
-    @field_validator("model_name")
-    @classmethod
-    def _known_pipeline(cls, name: Any, info: ValidationInfo) -> Any:
-        if (info.context or {})["pipelines"].get(name) is None:
-            raise ServiceError(f"model {name} not found")
-        return name
+    _known_pipeline = field_validator("model_name")(known_pipeline)
 
     @field_validator("image_dims")
     @classmethod
@@ -308,12 +313,4 @@ class ClassifyFolderBody(Body):
     folder: Text
     model_name: Text = Field(None, validate_default=True)
 
-    @field_validator("model_name")
-    @classmethod
-    def _known_pipeline(cls, name: Any, info: ValidationInfo) -> str:
-        pipelines = (info.context or {})["pipelines"]
-        if name is None and pipelines.default is not None:
-            return pipelines.default.name
-        if pipelines.get(name) is None:
-            raise ServiceError(f"model {name} not found")
-        return name
+    _known_pipeline = field_validator("model_name")(known_pipeline)

@@ -55,7 +55,7 @@ class ModelEntry(_Described):
 class PipelineEntry(_Described):
     models: list[str]
     pipeline_name: str
-    default: bool
+    default: bool = False  # without one, the current default stays
 
 
 class PipelineFile(BaseModel):
@@ -111,10 +111,6 @@ def load_pipeline_file(path: str) -> PipelineFile:
         parsed = PipelineFile.model_validate(_dates_to_text(content))
     except ValidationError as error:
         raise PipelineInsertionError(str(error)) from error
-    if not any(p.default for p in parsed.pipelines):
-        raise PipelineInsertionError(
-            "no pipeline was set as default, please set one by setting the default value as True"
-        )
     names = {m.model_name for m in parsed.models}
     for pipeline in parsed.pipelines:
         missing = [m for m in pipeline.models if m not in names]
@@ -158,7 +154,9 @@ async def insert_pipelines(
             model_ids[model.model_name] = await queries.upsert_model(
                 conn, model.model_name, model.endpoint_name, task, str(model.version), data
             )
-        default = next(p.pipeline_name for p in parsed.pipelines if p.default)
+        # the file's default, else the current one stays (a first file's first pipeline if none)
+        default = next((p.pipeline_name for p in parsed.pipelines if p.default), None)
+        default = default or await queries.default_name(conn) or parsed.pipelines[0].pipeline_name
         for pipeline in parsed.pipelines:
             data = {
                 "models": pipeline.models,

@@ -67,7 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     pipes = sub.add_parser("pipelines", help="manage model pipelines").add_subparsers(
         dest="action", required=True
     )
-    pipes.add_parser("insert", help="insert a pipeline file").add_argument("file")
+    pipes.add_parser(
+        "insert", help="insert a pipeline file (format: README, example: pipelines/example.yaml)"
+    ).add_argument("file")
+    pipes.add_parser("set-default", help="make a pipeline the default").add_argument("name")
+    pipes.add_parser("remove", help="take a pipeline out of service").add_argument("name")
     pipes.add_parser("list", help="list active pipelines")
     pipes.add_parser("reload", help="tell running servers to reload their pipelines")
     builtin = pipes.add_parser("install-builtin", help="add the offline built-in pipeline")
@@ -304,6 +308,8 @@ async def _pipelines(settings, args) -> int:
             else:
                 added = await install_builtin_pipeline_rows(services.pool)
                 print(f"{BUILTIN_PIPELINE}: {'installed' if added else 'already installed'}")
+        elif args.action in ("set-default", "remove"):
+            return await _change_pipeline(services.pool, args.action, args.name)
         else:
             async with services.pool.acquire() as conn:
                 await notify_reload(conn)
@@ -311,6 +317,23 @@ async def _pipelines(settings, args) -> int:
     finally:
         await close_services(services)
     return 0
+
+
+async def _change_pipeline(pool, action: str, name: str) -> int:
+    from datastore.queries import pipelines
+
+    async with pool.acquire() as conn, conn.transaction():
+        await pipelines.lock_pipelines(conn)
+        done = await (pipelines.set_default if action == "set-default" else pipelines.deactivate)(conn, name)
+        if done:
+            await pipelines.notify_reload(conn)
+    if done is False and action == "remove":
+        print(f"error: {name} is the default pipeline: set another default first", file=sys.stderr)
+    elif not done:
+        print(f"error: no active pipeline {name}", file=sys.stderr)
+    else:
+        print(f"{name} is now the default pipeline" if action == "set-default" else f"{name} removed")
+    return 0 if done else 1
 
 
 async def _serve_models(settings, args) -> int:

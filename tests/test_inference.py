@@ -507,3 +507,15 @@ async def test_boxes_are_scaled_to_any_image_dims(local_client, user, caplog, di
     assert status == 200, result
     assert result["boxes"][0]["box"] == expected
     assert ("differ in aspect ratio" in caplog.text) == (dims == [1000, 500])
+
+
+async def test_model_name_may_be_omitted_for_the_default_pipeline(client, user, pipelines, model_server):
+    body = inf_body(pipelines["swin"], user)
+    del body["model_name"]
+    status, answer = await post(client, body)
+    assert status == 200 and [m["name"] for m in answer["models"]] == [
+        "seed-detector-1",
+        "swinv1-base-dataaugv2-1",
+    ]
+    status, answer = await post(client, {**body, "model_name": None})
+    assert status == 200, answer

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from model_inference.insertion import PipelineInsertionError, load_pipeline_file
-from tests.conftest import run_nachet
+from tests.conftest import ROOT, run_nachet
 from tests.test_inference import model, pipeline
 
 
@@ -66,13 +66,9 @@ def test_validation_errors(tmp_path):
         load_pipeline_file(write(tmp_path, "p.json", bad))
 
 
-def test_no_default(tmp_path):
-    with pytest.raises(PipelineInsertionError) as error:
-        load_pipeline_file(write(tmp_path, "p.json", document(default=False)))
-    assert (
-        error.value.args[0]
-        == "no pipeline was set as default, please set one by setting the default value as True"
-    )
+def test_a_file_without_a_default_is_accepted(tmp_path):
+    parsed = load_pipeline_file(write(tmp_path, "p.json", document(default=False)))
+    assert not any(p.default for p in parsed.pipelines)
 
 
 def test_yaml_dates_and_nulls(tmp_path):
@@ -106,3 +102,16 @@ def test_cli_inserts_and_lists(tmp_path):
     assert run("pipelines", "install-builtin").stdout.strip().endswith(": installed")
     assert run("pipelines", "install-builtin").stdout.strip().endswith(": already installed")
     assert "Local seed detector + feedback classifier" in run("pipelines", "list").stdout
+    example = run("pipelines", "insert", str(ROOT / "pipelines" / "example.yaml"))  # it has no default
+    assert example.returncode == 0, example.stderr
+    assert "Swin transformer (default)" in run("pipelines", "list").stdout  # the current default stays
+    other = "Example detector + Swin"
+    assert run("pipelines", "set-default", other).stdout.strip() == f"{other} is now the default pipeline"
+    assert run("pipelines", "list").stdout.splitlines()[0].startswith(f"{other} (default)")
+    refused = run("pipelines", "remove", other)
+    assert refused.returncode == 1 and "is the default pipeline" in refused.stderr
+    assert run("pipelines", "remove", "Swin transformer").returncode == 0
+    assert "Swin transformer" not in run("pipelines", "list").stdout
+    for action in ("remove", "set-default"):
+        unknown = run("pipelines", action, "Nowhere")
+        assert unknown.returncode == 1 and unknown.stderr.strip() == "error: no active pipeline Nowhere"

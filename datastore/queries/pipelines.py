@@ -83,6 +83,28 @@ async def upsert_pipeline(
     return pipeline_id
 
 
+async def default_name(conn: Connection) -> str | None:
+    return await conn.fetchval("SELECT name FROM pipeline WHERE is_default AND active")
+
+
+async def set_default(conn: Connection, name: str) -> bool:
+    """Make the active pipeline `name` the default (the trigger clears the others)."""
+    done = await conn.execute("UPDATE pipeline SET is_default = true WHERE name = $1 AND active", name)
+    return done != "UPDATE 0"
+
+
+async def deactivate(conn: Connection, name: str) -> bool | None:
+    """Take the pipeline `name` out of service; its past inferences keep referring to it. None if
+    there is no such active pipeline, False if it is the default (refused)."""
+    row = await conn.fetchrow("SELECT id, is_default FROM pipeline WHERE name = $1 AND active", name)
+    if row is None:
+        return None
+    if row["is_default"]:
+        return False
+    await conn.execute("UPDATE pipeline SET active = false WHERE id = $1", row["id"])
+    return True
+
+
 async def lock_pipelines(conn: Connection) -> None:
     """Serialise writers of pipelines and models until the transaction ends (one default)."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('nachet.pipelines'))")
