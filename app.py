@@ -13,8 +13,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from api import BLUEPRINTS
 from api.access import authenticate, write_audit_line
 from api.envelope import current_context, envelope, error_context_of
+from api.observability import begin_request, finish_request
 from nachet.config import ConfigError, Settings, load_settings
-from nachet.process import configure_logging, stop_hypercorn_master
+from nachet.logs import configure_logging
+from nachet.metrics import use_directory
+from nachet.process import stop_hypercorn_master
 from nachet.runtime import NachetServices, Services
 from storage.errors import NotOwnerError, ServiceError
 
@@ -29,6 +32,8 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
 
+    app.before_request(begin_request)
+
     @app.before_request
     async def name_error_context() -> None:
         g.error_context = error_context_of(app.view_functions.get(request.endpoint or ""))
@@ -37,6 +42,7 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
 
     app.before_request(authenticate)
     app.after_request(write_audit_line)
+    app.after_request(finish_request)
 
     @app.errorhandler(ServiceError)
     async def refused(error: ServiceError):
@@ -71,7 +77,8 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
 def _load_app() -> Quart:
     try:
         config = load_settings()
-        configure_logging(azure_http=config.azure_http_log)
+        configure_logging(config.log_format, azure_http=config.azure_http_log)
+        use_directory(config.data_dir)  # metrics shared by this server's workers
         return create_app(config)
     except ConfigError as error:
         for problem in error.problems:

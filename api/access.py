@@ -22,6 +22,7 @@ from quart import Response, current_app, g, request
 
 from identity import Caller, Forbidden, RateLimit, Unauthenticated
 from identity.vouch import COOKIE
+from nachet.logs import CALLER
 from nachet.runtime import Services, services, settings
 
 audit_log = logging.getLogger("nachet.audit")
@@ -94,6 +95,7 @@ async def authenticate() -> None:
             "'Authorization: Bearer <token>'"
         )
     g.caller = caller
+    CALLER.set(caller.email)
     if getattr(view, "admin_only", False) and not caller.admin:
         raise Forbidden(f"{caller.email} is not an administrator")
 

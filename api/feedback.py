@@ -8,12 +8,14 @@ from nachet.runtime import services
 
 from .access import audited
 from .envelope import context
+from .openapi import documented
 from .requests import CorrectionBody, FeedbackBody, parse
 
 feedback = Blueprint("feedback", __name__)
 
 
 @feedback.post("/feedback-positive")
+@documented("Confirm boxes of an inference", body=FeedbackBody, answer={})
 @context("giving a positive feedback", "Error giving a positive feedback")
 @audited
 async def feedback_positive():
@@ -24,6 +26,7 @@ async def feedback_positive():
 
 
 @feedback.post("/feedback-negative")
+@documented("Correct boxes of an inference (label, class, box)", body=CorrectionBody, answer={})
 @context("giving a negative feedback", "Error giving a negative feedback")
 @audited
 async def feedback_negative():

@@ -8,7 +8,9 @@ from quart import Blueprint, jsonify
 from nachet.runtime import services, settings
 
 from .access import audited, touched
+from .answers import STRINGS, Directories, SessionId
 from .envelope import context
+from .openapi import documented
 from .requests import (
     BatchImportBody,
     CreateDirBody,
@@ -23,6 +25,7 @@ folders = Blueprint("folders", __name__)
 
 
 @folders.post("/create-dir")
+@documented("Create a folder", body=CreateDirBody, answer=STRINGS)
 @context("creating directory", "Error creating directory")
 @audited
 async def create_dir():
@@ -33,6 +36,7 @@ async def create_dir():
 
 
 @folders.post("/new-batch-import")
+@documented("Create a folder for a batch of labelled uploads", body=BatchImportBody, answer=SessionId)
 @context("initiating batch upload", "Error initiating batch upload")
 @audited
 async def new_batch_import():
@@ -45,6 +49,7 @@ async def new_batch_import():
 
 
 @folders.post("/get-directories")
+@documented("The user's folders with their pictures", body=DirectoriesBody, answer=Directories)
 @context("retrieving user directories", "Error retrieving user directories")
 async def get_directories():
     body = await parse(DirectoriesBody)
@@ -52,6 +57,9 @@ async def get_directories():
 
 
 @folders.post("/dir")  # deprecated: /get-directories without the "folders" wrapper
+@documented(
+    "Deprecated: /get-directories without the wrapper", body=DirectoriesBody, answer={"type": "array"}
+)
 @context("retrieving user directories", "Error retrieving user directories")
 async def dir_():
     body = await parse(DirectoriesBody)
@@ -59,6 +67,11 @@ async def dir_():
 
 
 @folders.post("/delete-request")
+@documented(
+    "Whether a folder has verified inferences (asked before deleting)",
+    body=FolderBody,
+    answer={"type": "boolean"},
+)
 @context("requesting deletion of directory", "Error requesting deletion of directory")
 @audited
 async def delete_request():
@@ -67,6 +80,7 @@ async def delete_request():
 
 
 @folders.post("/delete-permanently")
+@documented("Delete a folder, its pictures and inferences", body=DeletePermanentlyBody, answer={})
 @context("deleting directory", "Error deleting directory")
 @audited
 async def delete_permanently():
@@ -77,6 +91,11 @@ async def delete_permanently():
 
 
 @folders.post("/delete-with-archive")
+@documented(
+    "Delete a folder, keeping its verified pictures in the archive account",
+    body=FolderBody,
+    answer={"type": "boolean"},
+)
 @context("deleting directory", "Error deleting directory")
 @audited
 async def delete_with_archive():
@@ -88,6 +107,7 @@ async def delete_with_archive():
 
 
 @folders.post("/del")  # deprecated, but the frontend's delete-folder popup still calls it
+@documented("Deprecated: delete a folder by name or id", body=DelBody, answer={"type": "array"})
 @context("deleting directory", "Error deleting directory")
 @audited
 async def delete_directory():

@@ -10,13 +10,21 @@ from model_inference.service import InferenceOrder
 from nachet.runtime import services, settings
 
 from .access import admin_only, audited, rate_limited, touched
+from .answers import Inference
 from .envelope import context
+from .openapi import documented
 from .requests import InferenceBody, parse
 
 inference = Blueprint("inference", __name__)
 
 
 @inference.post("/inf")
+@documented(
+    "Find and name the seeds of a picture; the result is saved",
+    body=InferenceBody,
+    answer=Inference,
+    errors=(400, 429, 502, 504),
+)
 @context("during classification", "Error during classification")
 @audited
 @rate_limited(lambda running: running.inf_limit)
@@ -37,15 +45,22 @@ async def infer():
         )
         result = await service.infer(order)
     touched(inference=result.get("inference_id"))
+    services().metrics.inference(body.model_name, len(result.get("boxes") or []))
     return jsonify(result)
 
 
 @inference.get("/model-endpoints-metadata")
+@documented("The pipelines /inf can run (no secrets)", answer={"type": "array"}, errors=())
 async def model_endpoints_metadata():
     return jsonify(services().pipelines.metadata or ["Error retrieving model endpoints metadata.", 400])
 
 
 @inference.get("/test")
+@documented(
+    "Install the spec's test pipeline (NACHET_ENV local or test; else 404)",
+    answer={"type": "array"},
+    errors=(404,),
+)
 @context("installing the test pipeline", "Error installing the test pipeline")
 @admin_only
 @audited

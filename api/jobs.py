@@ -8,13 +8,21 @@ from quart import Blueprint, jsonify
 from nachet.runtime import services
 
 from .access import audited, require_acting_for, touched
+from .answers import JobStarted, JobStatus
 from .envelope import context
+from .openapi import documented
 from .requests import ClassifyFolderBody, parse
 
 jobs = Blueprint("jobs", __name__)
 
 
 @jobs.post("/jobs/classify-folder")
+@documented(
+    "Classify every picture of a folder in the background",
+    body=ClassifyFolderBody,
+    answer=JobStarted,
+    status=202,
+)
 @context("creating a classification job", "Error creating a classification job")
 @audited
 async def classify_folder():
@@ -25,6 +33,7 @@ async def classify_folder():
 
 
 @jobs.get("/jobs/<job_id>")
+@documented("A job's progress (a classify-folder job, or a batch import's learning)", answer=JobStatus)
 @context("retrieving the job", "Error retrieving the job")
 async def job_status(job_id: str):
     require_acting_for(await services().storage.job_owner(job_id), f"job {job_id}")
@@ -32,6 +41,7 @@ async def job_status(job_id: str):
 
 
 @jobs.post("/jobs/<job_id>/cancel")
+@documented("Cancel a classify-folder job (pictures done stay done)", answer=JobStatus)
 @context("cancelling the job", "Error cancelling the job")
 @audited
 async def cancel_job(job_id: str):

@@ -10,13 +10,16 @@ from model_inference.images import check_image, detect_mime, split_data_url
 from nachet.runtime import services, settings
 
 from .access import audited, touched
+from .answers import STRINGS_OR_TRUE, Picture
 from .envelope import context
+from .openapi import documented
 from .requests import PictureBody, UploadBody, parse
 
 pictures = Blueprint("pictures", __name__)
 
 
 @pictures.post("/get-picture")
+@documented("A picture with its latest inference", body=PictureBody, answer=Picture)
 @context("retrieving the picture", "Error retrieving the picture")
 async def get_picture():
     body = await parse(PictureBody)
@@ -27,6 +30,7 @@ async def get_picture():
 
 
 @pictures.post("/upload-picture")
+@documented("Upload a labelled picture to a batch folder", body=UploadBody, answer=STRINGS_OR_TRUE)
 @context("uploading picture", "Error uploading picture")
 @audited
 async def upload_picture():

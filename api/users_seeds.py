@@ -15,7 +15,9 @@ from storage.base import sha256
 from storage.errors import UserNotFoundError
 
 from .access import admin_only, audited, current_caller, public, touched
+from .answers import STRINGS, Seeds, UserId
 from .envelope import context, current_context, envelope
+from .openapi import documented
 from .requests import ImageBody, UserIdBody, parse
 
 log = logging.getLogger("nachet")
@@ -24,12 +26,24 @@ users_seeds = Blueprint("users_seeds", __name__)
 
 
 @users_seeds.get("/health")
+@documented(
+    "Liveness: answers ok while the process runs",
+    answer={"type": "string", "const": "ok"},
+    media="text/html",
+    errors=(),
+)
 @public
 async def health():
     return "ok", 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
 @users_seeds.post("/get-user-id")
+@documented(
+    "The caller's user id (unsecured mode: the session cookie's or default account)",
+    body=UserIdBody,
+    answer=UserId,
+    body_required=False,
+)
 @context("retrieving user id for email None", "Error retrieving user id for email None")
 async def get_user_id():
     caller = current_caller()
@@ -69,6 +83,9 @@ def unverified_cookie_email(cookie: str | None) -> str | None:
 
 
 @users_seeds.post("/image-validation")
+@documented(
+    "Check a picture; its validator (sha256) marks it validated for /inf", body=ImageBody, answer=STRINGS
+)
 @context("validating image", "Error validating image")
 async def image_validation():
     header, data = split_data_url((await parse(ImageBody)).image)
@@ -82,12 +99,18 @@ async def image_validation():
 
 
 @users_seeds.get("/seeds")
+@documented("The seed catalogue", answer=Seeds)
 @context("retrieving seeds", "Error retrieving seeds")
 async def seeds():
     return jsonify({"seeds": await services().storage.get_all_seeds()})
 
 
 @users_seeds.get("/seed-data/<seed_name>")
+@documented(
+    "One seed's catalogue entry (400 with a plain string when unknown, as the original)",
+    answer={"type": "object"},
+    errors=(),
+)
 @context("retrieving seed data", "Error retrieving seed data")
 async def seed_data(seed_name: str):
     found = await services().storage.seed_data(seed_name)
@@ -97,6 +120,7 @@ async def seed_data(seed_name: str):
 
 
 @users_seeds.get("/reload-seed-data")
+@documented("Reload the seed catalogue (admins in secured mode)", answer=STRINGS)
 @context("reloading seed data", "An error happend when reloading the seed data")
 @admin_only
 @audited

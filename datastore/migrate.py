@@ -60,3 +60,9 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> list[str]:
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied
+
+
+async def schema_version(conn: asyncpg.Connection) -> str | None:
+    """The last migration applied (`NNNN_name`; the connection's search_path names the schema)."""
+    row = await conn.fetchrow("SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1")
+    return f"{row['version']:04d}_{row['name']}" if row else None

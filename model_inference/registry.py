@@ -95,6 +95,10 @@ class PipelineRegistry:
         return next((p for p in self._pipelines.values() if p.is_default), None)
 
     @property
+    def loaded(self) -> list[Pipeline]:
+        return list(self._pipelines.values())
+
+    @property
     def metadata(self) -> list[dict]:
         return self._metadata
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import math
+import time
+from collections.abc import Awaitable
 
 from .adapters import RunContext, Work, adapter_for
-from .errors import ModelError, UpstreamError
+from .errors import ModelError, ServiceError, UpstreamError
 from .models import Pipeline
 from .postprocess import process_inference_results
 
@@ -28,7 +30,7 @@ async def run_pipeline(
     adapters = [adapter_for(model) for model in pipeline.models]  # refuse unknown protocols first
     work = Work(image_b64=base64.b64encode(image).decode("ascii"), image=image)  # what HTTP models receive
     for model, adapter in zip(pipeline.models, adapters):
-        await adapter(model, work, context)
+        await timed(model.name, adapter(model, work, context), context.observe)
         if not _finite(work.result):  # in-process models too: never stored, never sent as JSON
             raise UpstreamError(f"model {model.name} answered a number that is not finite (NaN or Infinity)")
     result = work.result
@@ -46,6 +48,35 @@ async def run_pipeline(
     processed["models"] = [{"name": m.name, "version": m.version} for m in pipeline.models]
     processed.setdefault("filename", "default_filename")
     return processed
+
+
+async def timed(model: str, step: Awaitable[None], observe) -> None:
+    """Run one pipeline step, telling `observe` its time and, when it fails, why."""
+    started = time.perf_counter()
+    try:
+        await step
+    except ServiceError as error:
+        if observe is not None:
+            observe(model, time.perf_counter() - started, failure_cause(error))
+        raise
+    if observe is not None:
+        observe(model, time.perf_counter() - started, None)
+
+
+def failure_cause(error: ServiceError) -> str:
+    """A short, bounded label for a failed step (metrics group by it)."""
+    message = error.message
+    for words, cause in (
+        ("did not answer in time", "timeout"),
+        ("unreachable", "unreachable"),
+        ("closed the connection", "closed"),
+        ("invalid endpoint", "bad_endpoint"),
+        ("(HTTP ", "http_status"),
+        ("could not be decoded", "bad_picture"),
+    ):
+        if words in message:
+            return cause
+    return "bad_answer" if isinstance(error, UpstreamError) else "error"
 
 
 def measure_result(work: Work, boxes: list[dict], scale_bar_mm: float | None = None) -> None:

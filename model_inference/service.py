@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -65,6 +65,7 @@ class InferenceService:
         cache_results: bool = True,
         pixels_per_mm: float | None = None,
         scale_bar_mm: float | None = None,
+        observe: Callable[[str, float, str | None], None] | None = None,
     ):
         self.storage, self.pipelines, self.http, self.cpu, self.learner = (
             storage,
@@ -76,6 +77,7 @@ class InferenceService:
         self.cache_results = cache_results  # NACHET_RESULT_CACHE
         self.pixels_per_mm = pixels_per_mm  # NACHET_PIXELS_PER_MM: this device's calibration
         self.scale_bar_mm = scale_bar_mm  # NACHET_SCALE_BAR_MM: the length of its drawn scale bar
+        self.observe = observe  # (model, seconds, failure cause or None) of each pipeline step
         # /inf requests processed at once by this worker; the others wait before their body is read
         self._slots = asyncio.Semaphore(max_concurrent)
         # pictures decoded while their detector works: each holds ~6 MB of pixels until cropped,
@@ -139,6 +141,7 @@ class InferenceService:
             executor=self.cpu,
             early_decodes=self._early_decodes,
             local=self.learner,
+            observe=self.observe,
         )
         processed = await run_pipeline(
             pipeline, data, context, dims, area_ratio, color_format, measure, scale_bar_mm

@@ -1,5 +1,7 @@
 """Process wiring: configuration, the services as a Quart extension, the command line."""
 
+__version__ = "1.2.0"
+
 import os
 
 # One BLAS thread per process, set before numpy loads (it loads lazily, with the built-in models):

@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from dotenv import load_dotenv
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     blob_read_timeout_s: float = var("NACHET_BLOB_READ_TIMEOUT", 4.0, gt=0)
     blob_retries: int = var("NACHET_BLOB_RETRIES", 1, ge=0)
     azure_http_log: bool = var("NACHET_AZURE_HTTP_LOG", False)
+    log_format: Literal["json", "text"] = var("NACHET_LOG_FORMAT", "json")
+    access_log: bool = var("NACHET_ACCESS_LOG", True)
     model_connect_timeout_s: float = var("NACHET_MODEL_CONNECT_TIMEOUT", 5.0, gt=0)
     model_read_timeout_s: float = var("NACHET_MODEL_READ_TIMEOUT", 60.0, gt=0)
     max_concurrent_inferences: int = var("NACHET_MAX_CONCURRENT_INFERENCES", 12, ge=1)

@@ -35,7 +35,9 @@ from storage import Storage, StorageUnavailable
 from tasks import TaskWorker, task_app
 
 from .config import Settings
+from .logs import send_request_id
 from .memory import tune_malloc
+from .metrics import Metrics
 from .process import stop_hypercorn_master
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class Services:
     identity: Identity
     inf_limit: RateLimit | None  # per caller, in secured mode
     tasks: TaskWorker  # runs background tasks in this process once started (NACHET_TASK_WORKER)
+    metrics: Metrics
     embedded: EmbeddedPostgres | None = None
     background: list[asyncio.Future] = field(default_factory=list)  # cancelled on close
 
@@ -169,7 +172,8 @@ def make_services(
     fernet = Fernet(key.get_secret_value().encode()) if key else None
     cpu = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nachet-cpu")
     storage, pipelines = Storage(pool, blobs), PipelineRegistry(pool, fernet)
-    http = make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s)
+    http = make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s, [send_request_id])
+    metrics = Metrics()
     learner = Learner(pool, storage.picture_bytes, shared_features(), cpu)
     inference = InferenceService(
         storage,
@@ -181,6 +185,7 @@ def make_services(
         settings.result_cache,
         settings.pixels_per_mm,
         settings.scale_bar_mm,
+        observe=metrics.model_step,
     )
     identity, inf_limit = access_control(settings, pool)
     tasks = TaskWorker(
@@ -202,6 +207,7 @@ def make_services(
         identity,
         inf_limit,
         tasks,
+        metrics,
         embedded,
     )
     tasks.bind(services)  # its tasks reach the learner, storage and inference through these
@@ -235,6 +241,7 @@ async def close_services(services: Services) -> None:
     await services.http.aclose()
     await services.identity.close()
     await services.pool.close()
+    services.metrics.process_stopped()
     await services.blobs.close()
     if services.embedded is not None:
         with termination_deferred():

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -229,23 +230,34 @@ def run_nachet(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def start_process(command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    """A server or worker of ours in its own process (output captured for failures)."""
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+class Started(subprocess.Popen):
+    """A server or worker of ours in its own process, its output kept in a file: a pipe nobody
+    reads fills up and blocks a server that logs every request."""
+
+    def __init__(self, command: list[str], env: dict[str, str]):
+        self.log = tempfile.TemporaryFile(mode="w+")
+        super().__init__(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, text=True
+        )
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def communicate(self, input=None, timeout=None):  # noqa: A002 (Popen's signature)
+        self.wait(timeout)
+        return self.output(), None
+
+
+def start_process(command: list[str], env: dict[str, str]) -> Started:
+    return Started(command, env)
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
     """Until `url`/health answers; fails with the process's output if it exits first."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert process.poll() is None, process.output() if isinstance(process, Started) else ""
         try:
             urllib.request.urlopen(f"{url}/health", timeout=1)
             return
@@ -254,7 +266,7 @@ def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 120
     raise AssertionError(f"{url} did not answer within {seconds} s")
 
 
-def start_entrypoint(db_url: str, data_dir: Path, **env: str) -> tuple[str, dict, subprocess.Popen]:
+def start_entrypoint(db_url: str, data_dir: Path, **env: str) -> tuple[str, dict, Started]:
     """The container's entrypoint as the image runs it (migrate, prepare, hypercorn) on a new
     schema of the test database, one worker on loopback; (its URL, its environment, process)."""
     port = free_port()

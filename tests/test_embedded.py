@@ -138,7 +138,7 @@ def test_two_workers_start_together_on_a_fresh_data_dir_and_stop_the_server(tmp_
     def read_output():
         for line in server.stdout:
             lines.append(line)
-            if sum("Running on" in seen and "[INFO]" in seen for seen in lines) >= 2:
+            if sum("Running on" in seen for seen in lines) >= 2:
                 both_serving.set()
 
     reader = threading.Thread(target=read_output, daemon=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SCHEMA, png_bytes, png_url, start_process
+from tests.conftest import SCHEMA, Started, png_bytes, png_url, start_process
 from tests.test_inference import inf_body, model, model_server, pipeline, pipelines, register  # noqa: F401
 
 CTX = "creating a classification job : "
@@ -205,11 +205,11 @@ async def finished_items(services, job_id) -> int:
         )
 
 
-async def until(condition, worker: subprocess.Popen, seconds: float = 120) -> None:
+async def until(condition, worker: Started, seconds: float = 120) -> None:
     """Until `condition()` holds, the worker staying alive (its output is the failure)."""
     async with asyncio.timeout(seconds):
         while not await condition():
-            assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
+            assert worker.poll() is None, worker.output()
             await asyncio.sleep(0.05)
 
 

@@ -93,3 +93,12 @@ async def examples_after(conn: Connection, last_id: int) -> list[Record]:
         last_id,
         PLACEHOLDER_SEED,
     )
+
+
+async def counts_by_seed(conn: Connection) -> list[tuple[str, int]]:
+    """How many examples the built-in classifier has of each seed name."""
+    rows = await conn.fetch(
+        """SELECT s.name, count(*)::int AS n FROM seed_example e JOIN seed s ON s.id = e.seed_id
+            GROUP BY s.name ORDER BY s.name"""
+    )
+    return [(row["name"], row["n"]) for row in rows]

@@ -62,3 +62,16 @@ async def learning_progress(conn: Connection, folder: str) -> dict[str, int]:
         folder,
     )
     return {row["status"]: row["n"] for row in rows}
+
+
+async def queue_depths(conn: Connection) -> list[dict[str, Any]]:
+    """Per queue: jobs waiting (due now) and how long the oldest has waited, in seconds."""
+    rows = await conn.fetch(
+        """SELECT j.queue_name AS queue, count(*)::int AS waiting,
+                  coalesce(extract(epoch FROM now() - min(e.at)), 0)::float8 AS oldest_s
+             FROM procrastinate_jobs j
+             LEFT JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred'
+            WHERE j.status = 'todo' AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
+            GROUP BY j.queue_name"""
+    )
+    return [dict(row) for row in rows]

@@ -59,6 +59,7 @@ class RunContext:
     early_decodes: Budget | None = None  # bound on pictures decoded ahead of their boxes
     local: Any = None  # the built-in models' Learner (model_inference.local.learning)
     crop_concurrency: int = 16
+    observe: Callable[[str, float, str | None], None] | None = None  # each step's time and failure
 
     async def run_cpu(self, function, *args):
         return await run_cpu(self.executor, function, *args)

@@ -1,0 +1,107 @@
+"""What the routes answer, as published in /openapi.json (the handlers build plain dicts: these
+models describe them; extra keys are allowed, as clients of the original ignore them)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+ENVELOPE_SCHEMA = {
+    "type": "array",
+    "items": {"type": "string"},
+    "minItems": 1,
+    "maxItems": 1,
+    "description": 'The original\'s error envelope: ["<prefix> <context> : <message>"]',
+}
+
+
+class UserId(Open):
+    user_id: str
+
+
+class SessionId(Open):
+    session_id: str
+
+
+class Folder(Open):
+    folder_id: str | None = None
+    folder_name: str | None = None
+    pictures: list[dict[str, Any]] = []
+
+
+class Directories(Open):
+    folders: list[Folder]
+
+
+class Measurements(Open):
+    unit: Literal["px", "mm"]
+    area: float
+    length: float
+    width: float
+    perimeter: float
+    roundness: float
+    mean_color: str
+
+
+class Box(Open):
+    box: dict[str, float]
+    label: str
+    score: float
+    topN: list[dict[str, Any]] = []
+    genus: list[dict[str, Any]] = Field([], description="topN summed per genus of the seed catalogue")
+    family: list[dict[str, Any]] = Field([], description="topN summed per family")
+    measurements: Measurements | None = None
+
+
+class Inference(Open):
+    boxes: list[Box]
+    inference_id: str | None = None
+    totalBoxes: int | None = None
+    models: list[dict[str, Any]] = []
+
+
+class Picture(Open):
+    picture_id: Any
+    inference: dict[str, Any] | None
+    image: str = Field(description="the picture as a data URL")
+
+
+class Seeds(Open):
+    seeds: list[dict[str, Any]]
+
+
+class JobStarted(Open):
+    job_id: str
+
+
+class JobStatus(Open):
+    job_id: str
+    kind: Literal["classify-folder", "learning"]
+    status: Literal["running", "done", "cancelled"]
+    done: int
+    failed: int
+    total: int
+    results: list[dict[str, Any]]
+
+
+class Ready(Open):
+    ready: bool
+    failing: dict[str, str] = Field(description="each failing part and why")
+    default_pipeline: str | None = None
+
+
+class Version(Open):
+    version: str
+    commit: str | None
+    schema_: str | None = Field(alias="schema")
+    pipelines: list[dict[str, Any]]
+
+
+STRINGS = {"type": "array", "items": {"type": "string"}}
+STRINGS_OR_TRUE = {"type": "array", "items": {"type": ["string", "boolean"]}}

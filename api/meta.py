@@ -1,0 +1,94 @@
+"""What operators and orchestrators ask: readiness, version, metrics (liveness is /health, as the
+original's)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from quart import Blueprint, Response, jsonify
+
+from datastore.migrate import schema_version
+from nachet.runtime import services
+from nachet.version import git_commit, package_version
+
+from .access import public
+from .answers import Ready, Version
+from .openapi import documented
+
+meta = Blueprint("meta", __name__)
+CHECK_TIMEOUT_S = 3.0
+
+
+@meta.get("/ready")
+@documented("Readiness: database, blob store and default pipeline", answer=Ready, errors=(503,))
+@public
+async def ready():
+    """200 when this worker can serve: the database and blob store answer and the default
+    pipeline is loaded; else 503 naming each failing part."""
+    running = services()
+    checks = {"database": _database(), "blob_store": _blob_store(), "default_pipeline": _pipeline()}
+    results = await asyncio.gather(*(_bounded(check) for check in checks.values()))
+    failing = {name: problem for name, problem in zip(checks, results) if problem is not None}
+    body = {"ready": not failing, "failing": failing}
+    if running.pipelines.default is not None:
+        body["default_pipeline"] = running.pipelines.default.name
+    return jsonify(body), 503 if failing else 200
+
+
+@meta.get("/version")
+@documented("Package version, git commit, schema version and loaded pipelines", answer=Version, errors=())
+@public
+async def version():
+    running = services()
+    async with running.pool.acquire() as conn:
+        schema = await schema_version(conn)
+    pipelines = [
+        {
+            "name": p.name,
+            "version": p.metadata.get("version"),
+            "default": p.is_default,
+            "models": [{"name": m.name, "version": m.version} for m in p.models],
+        }
+        for p in running.pipelines.loaded
+    ]
+    return jsonify(
+        {"version": package_version(), "commit": git_commit(), "schema": schema, "pipelines": pipelines}
+    )
+
+
+@meta.get("/metrics")
+@documented(
+    "Prometheus metrics of every worker of this server",
+    answer={"type": "string"},
+    media="text/plain",
+    errors=(),
+)
+@public
+async def metrics():
+    running = services()
+    text, content_type = await running.metrics.scrape(running.pool)
+    return Response(text, content_type=content_type)
+
+
+async def _bounded(check) -> str | None:
+    try:
+        return await asyncio.wait_for(check, CHECK_TIMEOUT_S)
+    except TimeoutError:
+        return f"no answer in {CHECK_TIMEOUT_S:g} s"
+    except Exception as error:  # any failure is the answer: not ready, and why
+        return f"{type(error).__name__}: {error}"[:300]
+
+
+async def _database() -> str | None:
+    async with services().pool.acquire() as conn:
+        await conn.fetchval("SELECT 1")
+    return None
+
+
+async def _blob_store() -> str | None:
+    await services().blobs.containers(prefix="nachet-ready-")
+    return None
+
+
+async def _pipeline() -> str | None:
+    return None if services().pipelines.default is not None else "no default pipeline is loaded"

@@ -1,0 +1,100 @@
+"""/openapi.json describes every route, and a property-based run (schemathesis) against a live
+server finds no server error and no answer outside its published schema; /docs serves Swagger UI
+from the installed package (no network)."""
+
+from __future__ import annotations
+
+import collections
+import json
+import signal
+import urllib.request
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from tests.conftest import start_entrypoint
+
+EXAMPLES_PER_OPERATION = 25
+
+
+@pytest.fixture(scope="module")
+def live(db_url, tmp_path_factory):
+    """The image's entrypoint on loopback: migrations, the built-in pipeline, hypercorn."""
+    url, _, server = start_entrypoint(db_url, tmp_path_factory.mktemp("openapi"))
+    yield url
+    server.send_signal(signal.SIGTERM)
+    server.communicate(timeout=60)
+
+
+def fetch(url: str) -> tuple[int, bytes, str]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status, response.read(), response.headers.get("Content-Type", "")
+
+
+def test_every_route_is_published(live):
+    from app import create_app  # the routes the app has, against those the document lists
+    from nachet.config import load_settings
+
+    spec = json.loads(fetch(f"{live}/openapi.json")[1])
+    assert spec["openapi"] == "3.1.0"
+    published = {(path, method.upper()) for path, item in spec["paths"].items() for method in item}
+    app = create_app(load_settings({}, dotenv=False), ready=object())  # type: ignore[arg-type]
+    routes = {
+        (rule.rule.replace("<job_id>", "{job_id}").replace("<seed_name>", "{seed_name}"), method)
+        for rule in app.url_map.iter_rules()
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        if rule.endpoint not in ("static", "docs.openapi_json", "docs.docs_page", "docs.docs_file")
+    }
+    assert routes == published
+    inf = spec["paths"]["/inf"]["post"]
+    assert inf["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/InferenceBody"
+    }
+    assert {"200", "400", "401", "403", "413", "429", "502", "503", "504"} <= inf["responses"].keys()
+    assert spec["components"]["schemas"]["Error"]["maxItems"] == 1
+
+
+def test_the_docs_page_and_its_assets_are_served_offline(live):
+    status, page, kind = fetch(f"{live}/docs")
+    assert status == 200 and kind.startswith("text/html") and b'url: "openapi.json"' in page
+    for asset in ("docs/swagger-ui-bundle.js", "docs/swagger-ui.css"):
+        status, body, _ = fetch(f"{live}/{asset}")
+        assert status == 200 and len(body) > 10_000
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        fetch(f"{live}/docs/swagger-editor.js")
+    assert missing.value.code == 404
+
+
+def test_property_based_run_finds_no_server_error_and_no_answer_off_schema(live):
+    schema = schemathesis.openapi.from_url(f"{live}/openapi.json")
+    statuses: collections.Counter = collections.Counter()
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @hypothesis.given(case=operation.as_strategy())
+        @hypothesis.settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            derandomize=True,  # the same cases on every run: a failure is reproducible
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case):
+            response = case.call(base_url=live, timeout=60)
+            statuses[response.status_code] += 1
+            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+
+        check()
+    calls = sum(statuses.values())
+    print(
+        f"\nschemathesis: {operations} operations, {calls} calls, statuses {dict(sorted(statuses.items()))}"
+    )
+    assert operations >= 25 and calls >= operations * 5
+    assert max(statuses) < 500
