@@ -29,10 +29,17 @@ class SessionId(Open):
     session_id: str
 
 
+class FolderPicture(Open):
+    picture_id: str
+    is_validated: bool
+    inference_exist: bool
+
+
 class Folder(Open):
-    folder_id: str | None = None
-    folder_name: str | None = None
-    pictures: list[dict[str, Any]] = []
+    picture_set_id: str
+    folder_name: str | None
+    nb_pictures: int
+    pictures: list[FolderPicture]
 
 
 class Directories(Open):

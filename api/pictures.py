@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 
-from quart import Blueprint, jsonify
+from quart import Blueprint, Response, jsonify
 
+from model_inference.annotate import annotate
 from model_inference.images import check_image, detect_mime, split_data_url
 from nachet.runtime import services, settings
 
@@ -27,6 +28,21 @@ async def get_picture():
     mime = await services().inference.run_cpu(detect_mime, data)
     image = f"data:{mime};base64,{base64.b64encode(data).decode()}"
     return jsonify({"picture_id": body.picture_id, "inference": inference, "image": image})
+
+
+@pictures.post("/get-picture-annotated")
+@documented(
+    "The picture as a PNG with its latest inference drawn (same body and rules as /get-picture)",
+    body=PictureBody,
+    answer={"type": "string", "contentMediaType": "image/png"},
+    media="image/png",
+)
+@context("retrieving the picture", "Error retrieving the picture")
+async def get_picture_annotated():
+    body = await parse(PictureBody)
+    inference, data, dims = await services().storage.annotation_source(body.container_name, body.picture_id)
+    png = await services().inference.run_cpu(annotate, data, inference, dims)
+    return Response(png, content_type="image/png")
 
 
 @pictures.post("/upload-picture")

@@ -98,6 +98,25 @@ def _parser() -> argparse.ArgumentParser:
     export = measures.add_parser("export", help="write every measured seed to a CSV file")
     export.add_argument("out", help="the CSV file to write")
     export.add_argument("--user", help="only this user's (email)")
+    export = sub.add_parser("export", help="pictures and labelled boxes as a training set")
+    export.add_argument("--format", required=True, help="coco, yolo or labelstudio")
+    export.add_argument("--user", help="only this user's pictures (email)")
+    export.add_argument("--folder", help="only this folder (its id, or its name)")
+    export.add_argument(
+        "--verified-only", action="store_true", help="only boxes users confirmed or corrected"
+    )
+    export.add_argument("out", help="the directory to create (absent or empty)")
+    imports = sub.add_parser(
+        "import-folder", help="a directory with one sub-folder per species -> labelled batch"
+    )
+    imports.add_argument("dir")
+    imports.add_argument("--user", required=True, help="whose folder it becomes (email)")
+    imports.add_argument("--folder", help="the folder's name (default: the directory's)")
+    imports.add_argument("--strict", action="store_true", help="refuse it all if anything would be skipped")
+    classify = sub.add_parser("classify", help="run the default pipeline on pictures, offline")
+    classify.add_argument("images", nargs="+")
+    classify.add_argument("--out", required=True, help="where <name>.png (boxes drawn) and <name>.json go")
+    classify.add_argument("--pipeline", help="another pipeline than the default")
     worker = sub.add_parser("worker", help="run background tasks (learning, folder classification)")
     worker.add_argument(
         "--concurrency", type=int, default=None, help="tasks at once (NACHET_TASK_CONCURRENCY)"
@@ -152,6 +171,83 @@ async def _measurements(settings, args) -> int:
         await close_services(services)
     print(f"{written} measured seed(s) written to {args.out}", file=sys.stderr)
     return 0
+
+
+def _progress(what: str):
+    """A progress bar on stderr (at a terminal; silent in logs and pipes)."""
+    from tqdm import tqdm
+
+    return lambda items: tqdm(items, desc=what, disable=None, file=sys.stderr)
+
+
+async def _export(settings, args) -> int:
+    from pathlib import Path
+
+    from .datasets import export_dataset
+
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        pictures, boxes = await export_dataset(
+            services,
+            args.format,
+            Path(args.out),
+            args.user,
+            args.folder,
+            args.verified_only,
+            _progress("pictures"),
+        )
+    except OSError as error:
+        print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    finally:
+        await close_services(services)
+    print(f"{pictures} picture(s) and {boxes} box(es) written to {args.out} ({args.format})", file=sys.stderr)
+    return 0
+
+
+async def _import_folder(settings, args) -> int:
+    from pathlib import Path
+
+    from .lab_tools import import_folder
+
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        report = await import_folder(
+            services, Path(args.dir), args.user, args.folder, args.strict, _progress("uploads")
+        )
+    finally:
+        await close_services(services)
+    for line in report.skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    counts = ", ".join(f"{species}: {n}" for species, n in report.imported.items())
+    print(f"imported into folder {report.folder}: {counts}")
+    print(
+        "the classifier learns them as task workers run (a server, or: python -m nachet worker --until-idle)"
+    )
+    return 0
+
+
+async def _classify(settings, args) -> int:
+    from pathlib import Path
+
+    from .lab_tools import classify_pictures
+
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        await services.pipelines.start()
+        await services.learner.start()
+        failures = await classify_pictures(
+            services, [Path(p) for p in args.images], Path(args.out), args.pipeline, _progress("pictures")
+        )
+    except OSError as error:
+        print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    finally:
+        await close_services(services)
+    for line in failures:
+        print(f"error: {line}", file=sys.stderr)
+    print(f"{len(args.images) - len(failures)} picture(s) classified into {args.out}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 async def _worker(settings, args) -> int:
@@ -385,6 +481,9 @@ COMMANDS = {
     "fsck": _fsck,
     "measurements": _measurements,
     "worker": _worker,
+    "export": _export,
+    "import-folder": _import_folder,
+    "classify": _classify,
 }
 
 

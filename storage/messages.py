@@ -42,6 +42,10 @@ def inference_not_found(inference: Any) -> str:
     return f"Inference not found based on the given id: {inference}"
 
 
+def no_inference_for_picture(picture: Any) -> str:  # ours: the original had no annotated route
+    return f"Inference not found for the picture with the given id: {picture}"
+
+
 def box_not_found(box: Any) -> str:
     return f"Error: could not get inference object for id {box}"
 

@@ -71,9 +71,25 @@ class Pictures(StorageBase):
                 )
         return ids
 
-    @guard
     async def get_picture(self, user_id: Any, picture_id: Any) -> tuple[dict | None, bytes]:
         """The picture's latest inference (or None) and its bytes."""
+        inference, data, _ = await self.picture_and_inference(user_id, picture_id)
+        return inference, data
+
+    async def annotation_source(
+        self, user_id: Any, picture_id: Any
+    ) -> tuple[dict, bytes, list[float] | None]:
+        """The picture's latest inference, its bytes and the imageDims its boxes are in; a picture
+        without an inference is not found."""
+        inference, data, dims = await self.picture_and_inference(user_id, picture_id)
+        if inference is None:
+            raise NotFoundError(say.no_inference_for_picture(picture_id))
+        return inference, data, dims
+
+    @guard
+    async def picture_and_inference(
+        self, user_id: Any, picture_id: Any
+    ) -> tuple[dict | None, bytes, list[float] | None]:
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
             picture = await fetch_owned(
@@ -86,6 +102,8 @@ class Pictures(StorageBase):
             )
             row = await inferences.latest_inference_of_picture(conn, picture["id"])
             inference = await rebuild_inference(conn, row) if row else None
+            summary = row["inference"] if row and isinstance(row["inference"], dict) else {}
+            dims = summary.get("imageDims") if isinstance(summary.get("imageDims"), list) else None
         folder = layout.folder_name(picture["folder_name"], picture["is_default"])
         try:
             data = await self.blobs.download(
@@ -93,7 +111,7 @@ class Pictures(StorageBase):
             )
         except BlobNotFound:  # deleted with its folder since the rows were read
             raise NotFoundError(say.picture_not_found(picture_id)) from None
-        return inference, data
+        return inference, data, dims
 
     @guard
     async def picture_bytes(self, picture_id: UUID) -> bytes | None:

@@ -4,6 +4,7 @@ from the installed package (no network)."""
 
 from __future__ import annotations
 
+import base64
 import collections
 import json
 import signal
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, Phase
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.conftest import start_entrypoint
+from tests.conftest import DATA, start_entrypoint
 
 EXAMPLES_PER_OPERATION = 25
 
@@ -98,3 +99,48 @@ def test_property_based_run_finds_no_server_error_and_no_answer_off_schema(live)
     )
     assert operations >= 25 and calls >= operations * 5
     assert max(statuses) < 500
+
+
+def test_real_answers_of_a_journey_keep_their_published_schema(live):
+    """Random bodies mostly meet the refusals; a user's real journey meets the answers."""
+    schema = schemathesis.openapi.from_url(f"{live}/openapi.json")
+    checks = [not_a_server_error, response_schema_conformance]
+
+    def call(method: str, path: str, body=None, **path_parameters):
+        given = {"body": body} if body is not None else {}
+        case = schema[path][method].Case(path_parameters=path_parameters or None, **given)
+        response = case.call(base_url=live, timeout=120)
+        case.validate_response(response, checks=checks)
+        assert response.status_code < 300, response.text
+        try:
+            return response.json()
+        except ValueError:  # PNG, Prometheus text, "ok"
+            return response.content
+
+    user = call("POST", "/get-user-id", {})["user_id"]
+    picture = "data:image/png;base64," + base64.b64encode((DATA / "1310_1.png").read_bytes()).decode()
+    inferred = call(
+        "POST",
+        "/inf",
+        {"image": picture, "imageDims": [638, 559], "folder_name": "General", "container_name": user},
+    )
+    assert inferred["boxes"] and inferred["boxes"][0]["measurements"]["unit"] == "px"
+    folders = call("POST", "/get-directories", {"container_name": user})["folders"]
+    picture_id = folders[0]["pictures"][-1]["picture_id"]
+    call("POST", "/get-picture", {"container_name": user, "picture_id": picture_id})
+    assert (
+        call("POST", "/get-picture-annotated", {"container_name": user, "picture_id": picture_id})[:4]
+        == b"\x89PNG"
+    )
+    boxes = [{"boxId": b["box_id"]} for b in inferred["boxes"]]
+    call(
+        "POST",
+        "/feedback-positive",
+        {"userId": user, "inferenceId": inferred["inference_id"], "boxes": boxes},
+    )
+    job = call(
+        "POST", "/jobs/classify-folder", {"container_name": user, "folder": folders[0]["picture_set_id"]}
+    )
+    call("GET", "/jobs/{job_id}", job_id=job["job_id"])
+    for path in ("/seeds", "/model-endpoints-metadata", "/ready", "/version", "/metrics", "/health"):
+        call("GET", path)
