@@ -18,7 +18,10 @@ USER 10001
 VOLUME ["/data"]
 
 EXPOSE 8080
-# liveness: /health (readiness, /ready, comes with the "Operability" work)
+# the commit /version reports: docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) .
+ARG GIT_COMMIT=""
+ENV NACHET_GIT_COMMIT=$GIT_COMMIT
+# liveness: /health; orchestrators should gate traffic on /ready (database, blobs, default pipeline)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ['PORT'], timeout=4)"]
 ENTRYPOINT ["tini", "--", "/app/docker-entrypoint.sh"]
