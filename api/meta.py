@@ -23,10 +23,15 @@ CHECK_TIMEOUT_S = 3.0
 @documented("Readiness: database, blob store and default pipeline", answer=Ready, errors=(503,))
 @public
 async def ready():
-    """200 when this worker can serve: the database and blob store answer and the default
-    pipeline is loaded; else 503 naming each failing part."""
+    """200 when this worker can serve: the database and blob store answer, the default pipeline
+    is loaded and so are the built-in models it may use; else 503 naming each failing part."""
     running = services()
-    checks = {"database": _database(), "blob_store": _blob_store(), "default_pipeline": _pipeline()}
+    checks = {
+        "database": _database(),
+        "blob_store": _blob_store(),
+        "default_pipeline": _pipeline(),
+        "models": _models(),
+    }
     results = await asyncio.gather(*(_bounded(check) for check in checks.values()))
     failing = {name: problem for name, problem in zip(checks, results) if problem is not None}
     body = {"ready": not failing, "failing": failing}
@@ -88,6 +93,10 @@ async def _database() -> str | None:
 async def _blob_store() -> str | None:
     await services().blobs.containers(prefix="nachet-ready-")
     return None
+
+
+async def _models() -> str | None:
+    return None if services().models_warm.is_set() else "the built-in models are still loading"
 
 
 async def _pipeline() -> str | None:

@@ -25,9 +25,11 @@ from datastore.db import DatabaseUnavailable, create_pool, mask_url
 from datastore.embedded import EmbeddedPostgres, start_embedded
 from datastore.migrate import migrate
 from identity import Identity, RateLimit
+from model_inference.adapters import protocol_of
+from model_inference.cpu import run_cpu
 from model_inference.http import make_client
 from model_inference.insertion import install_builtin_pipeline_rows
-from model_inference.local.lazy import LazyFeatures, check_embedder_file
+from model_inference.local.lazy import BUILTIN_PROTOCOLS, LazyFeatures, check_embedder_file, warm_up
 from model_inference.local.learning import Learner
 from model_inference.registry import PipelineRegistry
 from model_inference.service import InferenceService
@@ -70,6 +72,8 @@ class Services:
     metrics: Metrics
     embedded: EmbeddedPostgres | None = None
     background: list[asyncio.Future] = field(default_factory=list)  # cancelled on close
+    # set once the built-in models are loaded (at once when no pipeline uses them): /ready waits
+    models_warm: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
@@ -152,6 +156,20 @@ async def _sweep_forever(storage: Storage, every_s: float = 30.0) -> None:
                 log.info("removed %d blob(s) left behind during a blob storage outage", settled)
         except Exception as error:  # database or blobs away: next round
             log.warning("blob sweep: %s", error)
+
+
+async def warm_builtin_models(services: Services) -> None:
+    """Load the built-in models in the background, so the first /inf is as fast as the next."""
+    uses_builtin = any(
+        protocol_of(model) in BUILTIN_PROTOCOLS for p in services.pipelines.loaded for model in p.models
+    )
+    if uses_builtin:
+        try:
+            seconds = await run_cpu(services.cpu, warm_up, services.learner.features)
+            log.info("built-in models loaded in %.1f s", seconds)
+        except Exception as error:  # the first request will load them (and say what fails)
+            log.error("built-in models could not be loaded ahead: %s", error)
+    services.models_warm.set()
 
 
 async def _register_when_back(services: Services, every_s: float = 5.0) -> None:
@@ -296,6 +314,7 @@ class NachetServices:
         running: Services = app.extensions["nachet"]
         running.background.append(asyncio.ensure_future(_sweep_forever(running.storage)))
         await running.pipelines.start()
+        running.background.append(asyncio.ensure_future(warm_builtin_models(running)))
         await running.learner.start()
         if self.settings.task_worker:
             await running.tasks.start()

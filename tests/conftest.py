@@ -266,6 +266,19 @@ def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 120
     raise AssertionError(f"{url} did not answer within {seconds} s")
 
 
+def wait_until_ready(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    """Until `url`/ready answers 200 (the built-in models load in the background after start)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.output() if isinstance(process, Started) else ""
+        try:
+            urllib.request.urlopen(f"{url}/ready", timeout=2)
+            return
+        except OSError:  # 503 (HTTPError) while loading, or not listening yet
+            time.sleep(0.1)
+    raise AssertionError(f"{url} was not ready within {seconds} s")
+
+
 def start_entrypoint(db_url: str, data_dir: Path, **env: str) -> tuple[str, dict, Started]:
     """The container's entrypoint as the image runs it (migrate, prepare, hypercorn) on a new
     schema of the test database, one worker on loopback; (its URL, its environment, process)."""

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.conftest import DATA, start_entrypoint
+from tests.conftest import DATA, start_entrypoint, wait_until_ready
 
 EXAMPLES_PER_OPERATION = 25
 
@@ -26,6 +26,7 @@ EXAMPLES_PER_OPERATION = 25
 def live(db_url, tmp_path_factory):
     """The image's entrypoint on loopback: migrations, the built-in pipeline, hypercorn."""
     url, _, server = start_entrypoint(db_url, tmp_path_factory.mktemp("openapi"))
+    wait_until_ready(url, server)
     yield url
     server.send_signal(signal.SIGTERM)
     server.communicate(timeout=60)

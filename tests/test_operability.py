@@ -15,8 +15,9 @@ import urllib.request
 from datastore.blob import open_blob_store
 from model_inference.registry import PipelineRegistry
 from nachet.logs import REQUEST_ID, JsonLines, RequestContext, Text
+from nachet.runtime import warm_builtin_models
 from nachet.version import package_version
-from tests.conftest import DATA, free_port, start_entrypoint
+from tests.conftest import DATA, free_port, start_entrypoint, wait_until_ready
 from tests.test_inference import inf_body, model_server, pipelines  # noqa: F401 (fixtures)
 
 
@@ -52,6 +53,11 @@ def test_log_lines_carry_the_request_id_in_json_or_text():
 
 
 async def test_ready_names_each_failing_part(client_for, services):
+    loading = await client_for(services).get("/ready")  # a worker that has not started its models
+    assert loading.status_code == 503 and (await loading.get_json())["failing"] == {
+        "models": "the built-in models are still loading"
+    }
+    await warm_builtin_models(services)  # what start-up runs in the background
     ok = await client_for(services).get("/ready")
     assert ok.status_code == 200 and (await ok.get_json())["ready"] is True
     port = free_port()  # nothing listens there: a real client meets a refused connection
@@ -70,7 +76,7 @@ async def test_ready_names_each_failing_part(client_for, services):
         response = await client_for(broken).get("/ready")
         body = await response.get_json()
         assert response.status_code == 503 and body["ready"] is False
-        assert set(body["failing"]) == {"blob_store", "default_pipeline"}
+        assert set(body["failing"]) == {"blob_store", "default_pipeline"}  # models: warm (shared event)
         assert body["failing"]["default_pipeline"] == "no default pipeline is loaded"
     finally:
         await unreachable.close()
@@ -119,7 +125,7 @@ def test_a_two_worker_server_logs_json_and_sums_its_metrics(db_url, tmp_path):
     included, and the /inf access line carries the request id."""
     url, _, server = start_entrypoint(db_url, tmp_path, WORKERS="2")
     try:
-        assert get(f"{url}/ready")[0] == 200
+        wait_until_ready(url, server)
         for _ in range(20):  # new connections: the workers share them out
             assert get(f"{url}/version")[0] == 200
         status, raw = post(f"{url}/get-user-id", {})
@@ -156,6 +162,7 @@ def test_a_two_worker_server_logs_json_and_sums_its_metrics(db_url, tmp_path):
     access = [r for r in served if r["logger"] == "nachet.access" and r.get("route") == "/inf"]
     assert access and access[0]["request_id"] == "ops-inf-1" and access[0]["status"] == 200
     assert access[0]["duration_ms"] > 0 and access[0]["method"] == "POST"
+    assert sum(r["message"].startswith("built-in models loaded in") for r in served) == 2  # one per worker
     warned = [r for r in served if r["logger"] == "py.warnings"]
     assert warned and warned[0]["message"] == "ImageWarning: this picture was not validate"
     assert warned[0]["request_id"] == "ops-inf-1"

@@ -50,3 +50,24 @@ class LazyFeatures:
 
                     self._extractor = FeatureExtractor(load_embedder(self.path or EMBEDDER))
         return self._extractor(crops)
+
+
+BUILTIN_PROTOCOLS = ("builtin-detector", "builtin-classifier")
+
+
+def warm_up(features) -> float:
+    """What the built-in pipeline's first request would load, loaded now (OpenCV, scikit-image,
+    ONNX Runtime and the embedder), each run once on a small drawn tray; the seconds it took."""
+    import time
+
+    import cv2
+    import numpy as np
+
+    from .detector import detect_seeds
+
+    started = time.perf_counter()
+    tray = np.full((240, 320, 3), (205, 210, 215), np.uint8)
+    cv2.ellipse(tray, (160, 120), (34, 20), 30, 0, 360, (60, 110, 160), -1)
+    detect_seeds(tray)
+    features([np.ascontiguousarray(tray[80:160, 110:210])])
+    return time.perf_counter() - started
