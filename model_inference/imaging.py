@@ -66,10 +66,31 @@ def exif_orientation(data: bytes) -> int:
     """The EXIF Orientation tag (1: as stored), read from the header."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            value = int(image.getexif().get(0x0112) or 1)
+            if image.format == "PNG":  # Pillow's getexif() decodes a whole PNG to look for it
+                exif = Image.Exif()
+                chunk = png_exif_chunk(data)
+                if chunk:
+                    exif.load(chunk)
+            else:
+                exif = image.getexif()
+            value = int(exif.get(0x0112) or 1)
     except Exception:
         return 1
     return value if 1 <= value <= 8 else 1
+
+
+def png_exif_chunk(data: bytes) -> bytes | None:
+    """The PNG's eXIf chunk, found by walking the chunk headers (no pixel is decoded)."""
+    position = 8  # after the signature
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        if kind == b"eXIf":
+            return data[position + 8 : position + 8 + length]
+        if kind == b"IEND":
+            return None
+        position += 12 + length  # length, type, data, CRC
+    return None
 
 
 def orient(pixels, orientation: int):

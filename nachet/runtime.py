@@ -159,10 +159,10 @@ async def _sweep_forever(storage: Storage, every_s: float = 30.0) -> None:
 
 
 async def warm_builtin_models(services: Services) -> None:
-    """Load the built-in models in the background, so the first /inf is as fast as the next."""
-    uses_builtin = any(
-        protocol_of(model) in BUILTIN_PROTOCOLS for p in services.pipelines.loaded for model in p.models
-    )
+    """Load the built-in models in the background when the default pipeline uses them, so its
+    first /inf is as fast as the next (other pipelines load them on first use)."""
+    default = services.pipelines.default  # what a request without model_name runs
+    uses_builtin = default is not None and any(protocol_of(m) in BUILTIN_PROTOCOLS for m in default.models)
     if uses_builtin:
         try:
             seconds = await run_cpu(services.cpu, warm_up, services.learner.features)

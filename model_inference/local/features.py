@@ -17,6 +17,7 @@ from skimage.feature import local_binary_pattern
 
 from ..measure import feret_diameters, seed_mask, seed_pixels
 from .lazy import EMBEDDER
+from .sessions import cpu_session
 
 log = logging.getLogger(__name__)
 SHAPE_DIM = 5  # size and shape at the crop's own scale (hand_features reads a 96 px copy)
@@ -90,15 +91,10 @@ class Embedder:
     """EfficientNet-Lite0 ONNX: float32[N,3,224,224] RGB scaled (x - 127) / 128 -> [N,1280]."""
 
     def __init__(self, path: Path = EMBEDDER, expected_sha256: str | None = None):
-        import onnxruntime as ort
-
         data = path.read_bytes()
         if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
             raise ValueError(f"{path}: sha256 does not match {path.name}.sha256")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(data)
         self.input = self.session.get_inputs()[0].name
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:

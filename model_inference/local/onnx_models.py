@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .sessions import cpu_session
+
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
@@ -41,18 +43,13 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 class OnnxModel:
     def __init__(self, path: Path):
-        import onnxruntime as ort
-
         self.path = path
         folder = path if path.is_dir() else None
         onnx_file = folder / "onnx" / "model.onnx" if folder else path
         config = self._json(folder / "config.json") if folder else {}
         preprocessor = self._json(folder / "preprocessor_config.json") if folder else {}
         try:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = 2
-            options.log_severity_level = 3
-            self.session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+            self.session = cpu_session(str(onnx_file))
         except Exception as error:
             raise OnnxModelError(f"cannot load ONNX model {onnx_file}: {error}") from error
         meta = self.session.get_modelmeta().custom_metadata_map
