@@ -18,6 +18,7 @@ import base64
 import csv
 import io
 import itertools
+import json
 import os
 import re
 import signal
@@ -71,18 +72,29 @@ async def timed_inf(client: httpx.AsyncClient, body: dict) -> float:
     return time.perf_counter() - started
 
 
+def _refit_line(line: str) -> tuple[float | None, int]:
+    """(time, examples) of a "built-in classifier: N examples" log line, JSON or text."""
+    if line.startswith("{"):
+        record = json.loads(line)
+        found = re.match(r"built-in classifier: (\d+) examples", record.get("message", ""))
+        return (datetime.fromisoformat(record["time"]).timestamp(), int(found[1])) if found else (None, 0)
+    found = re.match(r"(\S+ \S+) INFO .*built-in classifier: (\d+) examples", line)
+    if not found:
+        return None, 0
+    return datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S,%f").timestamp(), int(found[2])
+
+
 def refitted(log: Path, since: float, total: int) -> tuple[float | None, int]:
     """When the server first refitted on `total` examples (its log line), and how many refits
     it made since `since`."""
     refit_at, refits = None, 0
     for line in open(log):
-        found = re.match(r"(\S+ \S+) INFO .*built-in classifier: (\d+) examples", line)
-        if not found:
+        stamp, examples = _refit_line(line)
+        if stamp is None:
             continue
-        when = datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        refits += when >= since
-        if int(found[2]) >= total and refit_at is None:
-            refit_at = when
+        refits += stamp >= since
+        if examples >= total and refit_at is None:
+            refit_at = stamp
     return refit_at, refits
 
 
