@@ -1,0 +1,120 @@
+"""Open-set study on the rice set (issue "Seed science", item 3), offline: the detector's best box
+of each of the 200 grains is cropped and embedded as the server does; for each variety left out
+and k examples of the 4 others, rejection rules are calibrated on the examples alone and scored:
+share of the left-out variety rejected, known accuracy before and after rejection.
+Usage: python bench/open_set.py
+"""
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+REAL = ROOT.parent / "shared" / "data" / "real-seeds"
+
+from model_inference.imaging import crop_fraction, decode_bgr  # noqa: E402
+from model_inference.local.classifier import Examples, SeedClassifier  # noqa: E402
+from model_inference.local.detector import detect_seeds  # noqa: E402
+from model_inference.local.lazy import LazyFeatures  # noqa: E402
+
+
+def rice_features():
+    rows = sorted(
+        (r for r in csv.DictReader(open(REAL / "manifest.csv")) if r["dataset"] == "rice"),
+        key=lambda r: r["file"],
+    )
+    features, E, H, Y = LazyFeatures(), [], [], []
+    for r in rows:
+        px = decode_bgr((REAL / r["file"]).read_bytes())
+        boxes = detect_seeds(px)
+        whole = {"box": {"topX": 0, "topY": 0, "bottomX": 1, "bottomY": 1}}
+        box = max(boxes, key=lambda b: b["score"]) if boxes else whole
+        e, h = features([crop_fraction(px, box["box"])])
+        E.append(e[0])
+        H.append(h[0])
+        Y.append(r["cls"])
+    return np.array(E), np.array(H), np.array(Y)
+
+
+E, H, Y = rice_features()
+CLASSES = sorted(set(Y))
+BY_CLASS = {c: [i for i in range(len(Y)) if Y[i] == c] for c in CLASSES}
+
+
+def nearest_example(V, L, percentile):
+    """Reject when the nearest example is farther than the examples' own nearest same-class
+    neighbours are (leave-one-out), at this percentile."""
+    S = V @ V.T
+    np.fill_diagonal(S, -1)
+    tau = np.percentile(np.where(L[:, None] == L[None, :], S, -1).max(1), percentile)
+    return lambda v: (v @ V.T).max(1) < tau  # noqa: E731
+
+
+def class_centroid(V, L, percentile):
+    """Reject when the cosine to the nearest centroid is below that class's examples' own."""
+    k = L.max() + 1
+    cents = np.stack([V[L == c].mean(0) for c in range(k)])
+    cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+    own = np.einsum("ij,ij->i", V, cents[L])
+    taus = np.array([np.percentile(own[L == c], percentile) for c in range(k)])
+
+    def rejects(v):
+        cosines = v @ cents.T
+        return cosines.max(1) < taus[cosines.argmax(1)]
+
+    return rejects
+
+
+def mahalanobis(V, L, setting):
+    """Reject when the (shrunk, shared-covariance) Mahalanobis distance to every class mean is
+    beyond the examples' own at this percentile."""
+    percentile, shrink = setting
+    means = np.stack([V[L == c].mean(0) for c in range(L.max() + 1)])
+    spread = V - means[L]
+    precision = np.linalg.inv(spread.T @ spread / len(V) + shrink * np.eye(V.shape[1]))
+
+    def distances(v):
+        return np.stack([np.einsum("ij,jk,ik->i", v - m, precision, v - m) for m in means], 1)
+
+    tau = np.percentile(distances(V)[np.arange(len(V)), L], percentile)
+    return lambda v: distances(v).min(1) > tau  # noqa: E731
+
+
+def evaluate(k, rule, setting):
+    """(unknown rejected, known accuracy, known accuracy with rejection) over the 5 left-out varieties."""
+    rejected = unknowns = right = right_kept = asked = 0
+    for left_out in CLASSES:
+        known = [c for c in CLASSES if c != left_out]
+        train = [i for c in known for i in BY_CLASS[c][:k]]
+        test = [i for c in known for i in BY_CLASS[c][k:]]
+        classifier = SeedClassifier(
+            Examples([Y[i] for i in train], {c: c for c in known}, E[train], H[train])
+        )
+        rejects = rule(classifier._vectors, classifier._labels, setting)
+        vectors = classifier._vectorise(E[test], H[test])
+        named = [a[0]["label"] for a in classifier.predict(E[test], H[test], 1)]
+        correct = np.array([n == Y[i] for n, i in zip(named, test)])
+        right += correct.sum()
+        right_kept += (correct & ~rejects(vectors)).sum()
+        asked += len(test)
+        unknown = BY_CLASS[left_out]
+        rejected += rejects(classifier._vectorise(E[unknown], H[unknown])).sum()
+        unknowns += len(unknown)
+    return rejected / unknowns, right / asked, right_kept / asked
+
+
+RULES = (
+    (nearest_example, (5, 10, 20)),
+    (class_centroid, (5, 10, 20)),
+    (mahalanobis, ((90, 1e-2), (95, 1e-2), (99, 1e-2), (95, 1e-1), (99, 1e-1))),
+)
+for k in (5, 10):
+    for rule, settings in RULES:
+        for setting in settings:
+            unknown, plain, kept = evaluate(k, rule, setting)
+            drop = 100 * (plain - kept)
+            print(f"k={k} {rule.__name__} {setting}: unknown rejected {unknown:.0%}, ", end="")
+            print(f"known accuracy {plain:.0%} -> {kept:.0%} (drop {drop:.1f} points)", flush=True)
