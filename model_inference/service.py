@@ -25,7 +25,7 @@ from .adapters import RunContext, protocol_of
 from .adapters.base import Budget
 from .cpu import run_cpu
 from .errors import ModelError
-from .images import Picture, check_picture, split_data_url
+from .images import Picture, check_picture, read_data_url
 from .measure import in_millimetres
 from .models import Pipeline
 from .registry import PipelineRegistry
@@ -100,13 +100,15 @@ class InferenceService:
             raise ModelError(f"model {order.model_name} not found")
         if not (isinstance(order.validator, str) and await self.storage.validator_known(order.validator)):
             warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
-        _, data = split_data_url(order.image)
-        order.image = ""  # ~0.5 MB: the decoded bytes are all that is kept
+        url = read_data_url(order.image)
+        data = url.data
+        order.image = ""  # ~0.5 MB: the decoded bytes (and the base64 models are sent) are what is kept
         if data:
             warn_if_other_aspect(order.image_dims, await self.run_cpu(check_picture, data))
         await self.storage.require_user(order.user, order.folder)
         dims, ratio, colors = order.image_dims, order.area_ratio, order.color_format
-        processed = await self.results(pipeline, data, dims, ratio, colors, *self.scale(order.pixels_per_mm))
+        measure, bar_mm = self.scale(order.pixels_per_mm)
+        processed = await self.results(pipeline, data, dims, ratio, colors, measure, bar_mm, url.plain_base64)
         with_scale(processed, order.pixels_per_mm, self.pixels_per_mm)
         return await self.storage.save_inference(
             order.user, order.folder, data, processed, pipeline.id, order.image_dims
@@ -121,6 +123,7 @@ class InferenceService:
         color_format: str,
         measure: bool = False,
         scale_bar_mm: float | None = None,
+        image_b64: str | None = None,
     ) -> dict:
         """The pipeline's post-processed answer for these bytes. Answers are cached by the
         picture's sha256 and the pipeline's revision (models, versions, endpoints, and what the
@@ -144,7 +147,7 @@ class InferenceService:
             observe=self.observe,
         )
         processed = await run_pipeline(
-            pipeline, data, context, dims, area_ratio, color_format, measure, scale_bar_mm
+            pipeline, data, context, dims, area_ratio, color_format, measure, scale_bar_mm, image_b64
         )
         if self.cache_results:
             await self.storage.remember_result(digest, key, processed)

@@ -519,3 +519,22 @@ async def test_model_name_may_be_omitted_for_the_default_pipeline(client, user, 
     ]
     status, answer = await post(client, {**body, "model_name": None})
     assert status == 200, answer
+
+
+async def test_the_detector_receives_the_pictures_base64_whatever_its_wrapping(
+    client, user, pipelines, model_server
+):  # noqa: F811
+    """Plain base64 is sent on as the client wrote it; base64 with line breaks (lenient, as the
+    original read it) is decoded and the detector gets the same picture in plain base64."""
+    for width, wrap in ((400, False), (401, True)):  # two pictures: the same one would be cached
+        plain = base64.b64encode(tray(width, 300)).decode()
+        sent = "\n".join(plain[i : i + 76] for i in range(0, len(plain), 76)) if wrap else plain
+        model_server.requests.clear()
+        body = {
+            **inf_body(pipelines["swin"], user, dims=(width, 300)),
+            "image": "data:image/png;base64," + sent,
+        }
+        status, answer = await post(client, body)
+        assert status == 200, answer
+        detect = model_server.requests[0]
+        assert json.loads(detect["body"])["input_data"]["data"] == [plain]

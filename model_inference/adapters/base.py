@@ -38,7 +38,7 @@ class Budget:
 class Work:
     """Model k reads what model k-1 left here (the original's cache_json_result chain)."""
 
-    image_b64: str  # the picture as sent, base64 after the data URL's comma
+    image_b64: str  # the picture in plain base64 (alphabet and padding only: JSON-safe)
     image: bytes  # the decoded picture
     result: Any = None  # [ {"boxes": [...], "filename": ...} ], once a model answered
     crops: list[str] = field(default_factory=list)  # base64 of each box's crop, box order
