@@ -13,11 +13,8 @@ from __future__ import annotations
 import argparse
 import base64
 import io
-import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,13 +23,10 @@ from pathlib import Path
 import httpx
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from learning import free_port, start_server  # noqa: E402
+
 PICTURE = HERE.parent.parent / "shared" / "data" / "1310_1.png"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def variant(n: int) -> str:
@@ -61,16 +55,8 @@ def one_round(root: Path, at_health: bool) -> dict:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="nachet-first-") as work:
-        env = {**os.environ, "NACHET_DATA_DIR": work, "NACHET_RESULT_CACHE": "false"}
-        log = open(Path(work) / "server.log", "w")
         started = time.monotonic()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "hypercorn", "-b", f"127.0.0.1:{port}", "-w", "1", "app:app"],
-            cwd=root,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        server = start_server(root, Path(work), port, {"NACHET_RESULT_CACHE": "false"})
         try:
             health = until(f"{url}/health", started)
             ready = None if at_health else until(f"{url}/ready", started)
@@ -85,7 +71,6 @@ def one_round(root: Path, at_health: bool) -> dict:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(60)
-            log.close()
     return {"health": health, "ready": ready, "first": times[0], "next": statistics.median(times[1:])}
 
 

@@ -98,21 +98,27 @@ def refitted(log: Path, since: float, total: int) -> tuple[float | None, int]:
     return refit_at, refits
 
 
+def start_server(root: Path, data: Path, port: int, extra_env: dict[str, str]) -> subprocess.Popen:
+    """One hypercorn worker of `root` on loopback over the data directory `data` (its output in
+    data/server.log)."""
+    env = {**os.environ, "NACHET_DATA_DIR": str(data), **extra_env}
+    with open(data / "server.log", "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hypercorn", "-b", f"127.0.0.1:{port}", "-w", "1", "app:app"],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 async def main(root: Path, extra_env: dict[str, str]) -> None:
     rows = [
         r for r in csv.DictReader(open(SHARED / "real-seeds" / "manifest.csv")) if r["dataset"] == "soilwater"
     ]
     data = Path(tempfile.mkdtemp(prefix="nachet-learn-"))
     port = free_port()
-    env = {**os.environ, "NACHET_DATA_DIR": str(data), **extra_env}
-    log = open(data / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hypercorn", "-b", f"127.0.0.1:{port}", "-w", "1", "app:app"],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = start_server(root, data, port, extra_env)
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=url, timeout=120) as client:
@@ -187,7 +193,6 @@ async def main(root: Path, extra_env: dict[str, str]) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
-        log.close()
     print(f"server: {root}")
     print(f"uploads: {len(rows)} pictures in {last_upload - upload_started:.1f} s (4 at a time)")
     print(f"examples stored for every picture: {stored_at - last_upload:.1f} s after the last upload")

@@ -161,16 +161,25 @@ async def _measurements(settings, args) -> int:
 
     from .export import export_measurements
 
-    services = await open_services(settings, seed_default_user=False)
-    try:
-        written = await export_measurements(services.pool, Path(args.out), args.user)
-    except OSError as error:
-        print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+    written = await _writing(
+        settings, args.out, lambda services: export_measurements(services.pool, Path(args.out), args.user)
+    )
+    if written is None:
         return 1
-    finally:
-        await close_services(services)
     print(f"{written} measured seed(s) written to {args.out}", file=sys.stderr)
     return 0
+
+
+async def _writing(settings, out: str, work):
+    """`work(services)`'s result; None (said in one line) when OUT cannot be written."""
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        return await work(services)
+    except OSError as error:
+        print(f"error: cannot write {out}: {error.strerror or error}", file=sys.stderr)
+        return None
+    finally:
+        await close_services(services)
 
 
 def _progress(what: str):
@@ -185,22 +194,17 @@ async def _export(settings, args) -> int:
 
     from .datasets import export_dataset
 
-    services = await open_services(settings, seed_default_user=False)
-    try:
-        pictures, boxes = await export_dataset(
-            services,
-            args.format,
-            Path(args.out),
-            args.user,
-            args.folder,
-            args.verified_only,
-            _progress("pictures"),
-        )
-    except OSError as error:
-        print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+    selection = (args.user, args.folder, args.verified_only)
+    written = await _writing(
+        settings,
+        args.out,
+        lambda services: export_dataset(
+            services, args.format, Path(args.out), *selection, progress=_progress("pictures")
+        ),
+    )
+    if written is None:
         return 1
-    finally:
-        await close_services(services)
+    pictures, boxes = written
     print(f"{pictures} picture(s) and {boxes} box(es) written to {args.out} ({args.format})", file=sys.stderr)
     return 0
 
@@ -232,18 +236,15 @@ async def _classify(settings, args) -> int:
 
     from .lab_tools import classify_pictures
 
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async def classify(services):
         await services.pipelines.start()
         await services.learner.start()
-        failures = await classify_pictures(
-            services, [Path(p) for p in args.images], Path(args.out), args.pipeline, _progress("pictures")
-        )
-    except OSError as error:
-        print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+        images = [Path(p) for p in args.images]
+        return await classify_pictures(services, images, Path(args.out), args.pipeline, _progress("pictures"))
+
+    failures = await _writing(settings, args.out, classify)
+    if failures is None:
         return 1
-    finally:
-        await close_services(services)
     for line in failures:
         print(f"error: {line}", file=sys.stderr)
     print(f"{len(args.images) - len(failures)} picture(s) classified into {args.out}", file=sys.stderr)

@@ -253,30 +253,26 @@ def start_process(command: list[str], env: dict[str, str]) -> Started:
     return Started(command, env)
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
-    """Until `url`/health answers; fails with the process's output if it exits first."""
+def wait_until_answered(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    """Until `url` answers 2xx; fails with the process's output if it exits first."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         assert process.poll() is None, process.output() if isinstance(process, Started) else ""
         try:
-            urllib.request.urlopen(f"{url}/health", timeout=1)
+            urllib.request.urlopen(url, timeout=2)
             return
-        except OSError:
+        except OSError:  # not listening yet, or an error status (HTTPError)
             time.sleep(0.1)
     raise AssertionError(f"{url} did not answer within {seconds} s")
 
 
+def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    wait_until_answered(f"{url}/health", process, seconds)
+
+
 def wait_until_ready(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
-    """Until `url`/ready answers 200 (the built-in models load in the background after start)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.output() if isinstance(process, Started) else ""
-        try:
-            urllib.request.urlopen(f"{url}/ready", timeout=2)
-            return
-        except OSError:  # 503 (HTTPError) while loading, or not listening yet
-            time.sleep(0.1)
-    raise AssertionError(f"{url} was not ready within {seconds} s")
+    """/ready answers 503 until the built-in models are loaded (in the background after start)."""
+    wait_until_answered(f"{url}/ready", process, seconds)
 
 
 def start_entrypoint(db_url: str, data_dir: Path, **env: str) -> tuple[str, dict, Started]:
