@@ -17,6 +17,7 @@ pipelines install-builtin [--if-empty]   add the offline pipeline (built-in dete
                         learning classifier); --if-empty: only when there is no pipeline
 serve-models            serve the built-in models over the Azure ML protocol (POST /score)
 measurements export OUT.csv [--user EMAIL]   every measured seed (area, length, width, ...)
+export, import-folder, classify   the data tools (nachet/data_commands.py)
 worker [--concurrency N] [--until-idle]   run background tasks (learning, folder jobs) on this
                         machine until stopped (or until the queue is empty)
 fsck [--repair]         report rows without blobs, blobs without rows and dangling folder
@@ -40,6 +41,7 @@ from identity import api_tokens
 from storage import DatastoreError
 
 from .config import ConfigError, load_settings
+from .data_commands import add_data_commands, classify, export, import_folder, measurements
 from .runtime import close_services, database_url, open_services
 
 
@@ -92,31 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=PATH",
         help="also serve an ONNX model file or export folder under a deployment name",
     )
-    measures = sub.add_parser("measurements", help="per-seed measurements").add_subparsers(
-        dest="action", required=True
-    )
-    export = measures.add_parser("export", help="write every measured seed to a CSV file")
-    export.add_argument("out", help="the CSV file to write")
-    export.add_argument("--user", help="only this user's (email)")
-    export = sub.add_parser("export", help="pictures and labelled boxes as a training set")
-    export.add_argument("--format", required=True, help="coco, yolo or labelstudio")
-    export.add_argument("--user", help="only this user's pictures (email)")
-    export.add_argument("--folder", help="only this folder (its id, or its name)")
-    export.add_argument(
-        "--verified-only", action="store_true", help="only boxes users confirmed or corrected"
-    )
-    export.add_argument("out", help="the directory to create (absent or empty)")
-    imports = sub.add_parser(
-        "import-folder", help="a directory with one sub-folder per species -> labelled batch"
-    )
-    imports.add_argument("dir")
-    imports.add_argument("--user", required=True, help="whose folder it becomes (email)")
-    imports.add_argument("--folder", help="the folder's name (default: the directory's)")
-    imports.add_argument("--strict", action="store_true", help="refuse it all if anything would be skipped")
-    classify = sub.add_parser("classify", help="run the default pipeline on pictures, offline")
-    classify.add_argument("images", nargs="+")
-    classify.add_argument("--out", required=True, help="where <name>.png (boxes drawn) and <name>.json go")
-    classify.add_argument("--pipeline", help="another pipeline than the default")
+    add_data_commands(sub)
     worker = sub.add_parser("worker", help="run background tasks (learning, folder classification)")
     worker.add_argument(
         "--concurrency", type=int, default=None, help="tasks at once (NACHET_TASK_CONCURRENCY)"
@@ -154,101 +132,6 @@ async def _fsck(settings, args) -> int:
     summary = f"{len(findings)} finding(s)" + (f", {repaired} repaired" if args.repair else "")
     print(summary, file=sys.stderr)
     return 1 if findings else 0
-
-
-async def _measurements(settings, args) -> int:
-    from pathlib import Path
-
-    from .export import export_measurements
-
-    written = await _writing(
-        settings, args.out, lambda services: export_measurements(services.pool, Path(args.out), args.user)
-    )
-    if written is None:
-        return 1
-    print(f"{written} measured seed(s) written to {args.out}", file=sys.stderr)
-    return 0
-
-
-async def _writing(settings, out: str, work):
-    """`work(services)`'s result; None (said in one line) when OUT cannot be written."""
-    services = await open_services(settings, seed_default_user=False)
-    try:
-        return await work(services)
-    except OSError as error:
-        print(f"error: cannot write {out}: {error.strerror or error}", file=sys.stderr)
-        return None
-    finally:
-        await close_services(services)
-
-
-def _progress(what: str):
-    """A progress bar on stderr (at a terminal; silent in logs and pipes)."""
-    from tqdm import tqdm
-
-    return lambda items: tqdm(items, desc=what, disable=None, file=sys.stderr)
-
-
-async def _export(settings, args) -> int:
-    from pathlib import Path
-
-    from .datasets import export_dataset
-
-    selection = (args.user, args.folder, args.verified_only)
-    written = await _writing(
-        settings,
-        args.out,
-        lambda services: export_dataset(
-            services, args.format, Path(args.out), *selection, progress=_progress("pictures")
-        ),
-    )
-    if written is None:
-        return 1
-    pictures, boxes = written
-    print(f"{pictures} picture(s) and {boxes} box(es) written to {args.out} ({args.format})", file=sys.stderr)
-    return 0
-
-
-async def _import_folder(settings, args) -> int:
-    from pathlib import Path
-
-    from .lab_tools import import_folder
-
-    services = await open_services(settings, seed_default_user=False)
-    try:
-        report = await import_folder(
-            services, Path(args.dir), args.user, args.folder, args.strict, _progress("uploads")
-        )
-    finally:
-        await close_services(services)
-    for line in report.skipped:
-        print(f"skipped {line}", file=sys.stderr)
-    counts = ", ".join(f"{species}: {n}" for species, n in report.imported.items())
-    print(f"imported into folder {report.folder}: {counts}")
-    print(
-        "the classifier learns them as task workers run (a server, or: python -m nachet worker --until-idle)"
-    )
-    return 0
-
-
-async def _classify(settings, args) -> int:
-    from pathlib import Path
-
-    from .lab_tools import classify_pictures
-
-    async def classify(services):
-        await services.pipelines.start()
-        await services.learner.start()
-        images = [Path(p) for p in args.images]
-        return await classify_pictures(services, images, Path(args.out), args.pipeline, _progress("pictures"))
-
-    failures = await _writing(settings, args.out, classify)
-    if failures is None:
-        return 1
-    for line in failures:
-        print(f"error: {line}", file=sys.stderr)
-    print(f"{len(args.images) - len(failures)} picture(s) classified into {args.out}", file=sys.stderr)
-    return 1 if failures else 0
 
 
 async def _worker(settings, args) -> int:
@@ -480,11 +363,11 @@ COMMANDS = {
     "pipelines": _pipelines,
     "serve-models": _serve_models,
     "fsck": _fsck,
-    "measurements": _measurements,
+    "measurements": measurements,
     "worker": _worker,
-    "export": _export,
-    "import-folder": _import_folder,
-    "classify": _classify,
+    "export": export,
+    "import-folder": import_folder,
+    "classify": classify,
 }
 
 
