@@ -6,6 +6,7 @@ import base64
 import math
 import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 
 import pybase64
 
@@ -15,21 +16,27 @@ from .models import Pipeline
 from .postprocess import process_inference_results
 
 
+@dataclass(frozen=True)
+class Processing:
+    """How the models' answer becomes the saved result (the request's part of the cache key)."""
+
+    image_dims: list[float]  # boxes are given in pixels of this size
+    area_ratio: float = 0.5
+    color_format: str = "hex"
+    # measure the seeds even when no built-in model decoded the picture (a scale is known: HTTP
+    # pipelines then pay ~10 ms of CPU for it); with the pixels at hand they always are
+    measure: bool = False
+    scale_bar_mm: float | None = None  # the millimetres come from the picture's scale bar
+
+
 async def run_pipeline(
     pipeline: Pipeline,
     image: bytes,
     context: RunContext,
-    image_dims,
-    area_ratio: float = 0.5,
-    color_format: str = "hex",
-    measure: bool = False,
-    scale_bar_mm: float | None = None,
+    processing: Processing,
     image_b64: str | None = None,
 ) -> dict:
-    """The processed result (boxes in pixels, colours, counts, models), ready to be saved. Seeds
-    are measured when a built-in model decoded the picture (its pixels are at hand), or when
-    `measure` asks for it (a scale was given: HTTP pipelines then pay ~10 ms of CPU for it).
-    With `scale_bar_mm`, the picture's own scale bar of that length gives the millimetres."""
+    """The processed result (boxes in pixels, colours, counts, models), ready to be saved."""
     adapters = [adapter_for(model) for model in pipeline.models]  # refuse unknown protocols first
     if image_b64 is None:  # what HTTP models receive: the client's plain base64, else ours
         image_b64 = pybase64.b64encode(image).decode("ascii")
@@ -47,9 +54,11 @@ async def run_pipeline(
         raise ModelError(
             f"Error while processing inference results :\n pipeline {pipeline.name} left boxes unlabelled"
         )
-    if measure or scale_bar_mm or work.pixels is not None:
-        await context.run_cpu(measure_result, work, result[0].get("boxes") or [], scale_bar_mm)
-    processed = process_inference_results(result, image_dims, area_ratio, color_format)[0]
+    bar_mm = processing.scale_bar_mm
+    if processing.measure or bar_mm or work.pixels is not None:
+        await context.run_cpu(measure_result, work, result[0].get("boxes") or [], bar_mm)
+    dims, ratio, colors = processing.image_dims, processing.area_ratio, processing.color_format
+    processed = process_inference_results(result, dims, ratio, colors)[0]
     processed["models"] = [{"name": m.name, "version": m.version} for m in pipeline.models]
     processed.setdefault("filename", "default_filename")
     return processed

@@ -5,6 +5,7 @@ the built-in classifier."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -29,7 +30,7 @@ from .images import Picture, check_picture, read_data_url
 from .measure import in_millimetres
 from .models import Pipeline
 from .registry import PipelineRegistry
-from .runner import run_pipeline
+from .runner import Processing, run_pipeline
 
 log = logging.getLogger("model_inference")
 
@@ -106,9 +107,10 @@ class InferenceService:
         if data:
             warn_if_other_aspect(order.image_dims, await self.run_cpu(check_picture, data))
         await self.storage.require_user(order.user, order.folder)
-        dims, ratio, colors = order.image_dims, order.area_ratio, order.color_format
-        measure, bar_mm = self.scale(order.pixels_per_mm)
-        processed = await self.results(pipeline, data, dims, ratio, colors, measure, bar_mm, url.plain_base64)
+        processing = self.processing(
+            order.image_dims, order.pixels_per_mm, order.area_ratio, order.color_format
+        )
+        processed = await self.results(pipeline, data, processing, url.plain_base64)
         with_scale(processed, order.pixels_per_mm, self.pixels_per_mm)
         return await self.storage.save_inference(
             order.user, order.folder, data, processed, pipeline.id, order.image_dims
@@ -118,11 +120,7 @@ class InferenceService:
         self,
         pipeline: Pipeline,
         data: bytes,
-        dims: list[float],
-        area_ratio: float,
-        color_format: str,
-        measure: bool = False,
-        scale_bar_mm: float | None = None,
+        processing: Processing,
         image_b64: str | None = None,
     ) -> dict:
         """The pipeline's post-processed answer for these bytes. Answers are cached by the
@@ -130,11 +128,7 @@ class InferenceService:
         built-in classifier has learned), so the same bytes never call the models twice; every
         call is still saved as a new inference, as the original's contract says."""
         digest = await self.run_cpu(sha256, data) if self.cache_results else ""
-        key = (
-            self.cache_key(pipeline, dims, area_ratio, color_format, measure, scale_bar_mm)
-            if self.cache_results
-            else ""
-        )
+        key = self.cache_key(pipeline, processing) if self.cache_results else ""
         cached = await self.storage.cached_result(digest, key) if self.cache_results else None
         if cached is not None:
             return cached
@@ -146,22 +140,12 @@ class InferenceService:
             local=self.learner,
             observe=self.observe,
         )
-        processed = await run_pipeline(
-            pipeline, data, context, dims, area_ratio, color_format, measure, scale_bar_mm, image_b64
-        )
+        processed = await run_pipeline(pipeline, data, context, processing, image_b64)
         if self.cache_results:
             await self.storage.remember_result(digest, key, processed)
         return processed
 
-    def cache_key(
-        self,
-        pipeline: Pipeline,
-        dims: list[float],
-        area_ratio: float,
-        color_format: str,
-        measure: bool = False,
-        scale_bar_mm: float | None = None,
-    ) -> str:
+    def cache_key(self, pipeline: Pipeline, processing: Processing) -> str:
         models = [
             [m.name, str(m.version), m.endpoint, m.protocol, m.content_type, protocol_of(m)]
             for m in pipeline.models
@@ -171,15 +155,22 @@ class InferenceService:
             "pipeline": [str(pipeline.id), pipeline.name, pipeline.metadata],
             "models": models,
             "learned": list(self.learner.version) if learning else None,
-            "request": [list(dims), area_ratio, color_format, measure, scale_bar_mm],
+            "request": dataclasses.astuple(processing),
         }
         return hashlib.sha256(json.dumps(revision, sort_keys=True, default=str).encode()).hexdigest()
 
-    def scale(self, requested: float | None) -> tuple[bool, float | None]:
-        """(measure, scale_bar_mm): measure when a scale is known; read the picture's scale bar
-        only when neither the request nor the calibration gives one."""
-        known = bool(requested or self.pixels_per_mm)
-        return known, None if known else self.scale_bar_mm
+    def processing(
+        self,
+        image_dims: list[float],
+        pixels_per_mm: float | None = None,
+        area_ratio: float = 0.5,
+        color_format: str = "hex",
+    ) -> Processing:
+        """What a request asks of its result: seeds measured when a scale is known (the
+        request's or this device's calibration), the picture's scale bar read when neither is."""
+        known = bool(pixels_per_mm or self.pixels_per_mm)
+        bar_mm = None if known else self.scale_bar_mm
+        return Processing(list(image_dims), area_ratio, color_format, known, bar_mm)
 
     async def classify_job_picture(self, job_id: str, picture_id: str) -> None:
         """One picture of a classify-folder job, saved as /inf saves an inference (its natural
@@ -204,7 +195,7 @@ class InferenceService:
         try:
             picture = await self.run_cpu(check_picture, data)
             dims = [float(picture.width), float(picture.height)]
-            processed = await self.results(pipeline, data, dims, 0.5, "hex", *self.scale(None))
+            processed = await self.results(pipeline, data, self.processing(dims))
             with_scale(processed, None, self.pixels_per_mm)
         except ServiceError as failure:  # corrupt picture, model error: reported, the job goes on
             await self.storage.finish_job_item(job_id, picture_id, failure.message)

@@ -120,7 +120,7 @@ async def classify_pictures(
             shown = await services.inference.run_cpu(check_picture, data)
             dims = [float(shown.width), float(shown.height)]
             inference = services.inference
-            result = await inference.results(pipeline, data, dims, 0.5, "hex", *inference.scale(None))
+            result = await inference.results(pipeline, data, inference.processing(dims))
             png = await services.inference.run_cpu(annotate, data, result, dims)
         except (ServiceError, Unhandled, OSError) as error:
             failures.append(f"{path}: {_reason(error)}")
