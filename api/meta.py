@@ -20,7 +20,7 @@ CHECK_TIMEOUT_S = 3.0
 
 
 @meta.get("/ready")
-@documented("Readiness: database, blob store and default pipeline", answer=Ready, errors=(503,))
+@documented("Readiness: database, blob store, default pipeline and its models", answer=Ready, errors=(503,))
 @public
 async def ready():
     """200 when this worker can serve: the database and blob store answer, the default pipeline
