@@ -83,7 +83,8 @@ async def export_dataset(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return len(pictures), sum(len(p.boxes) for p in pictures)
+    written = [p for p in pictures if p.file_name]  # a picture deleted meanwhile is left out
+    return len(written), sum(len(p.boxes) for p in written)
 
 
 async def _selection(pool, email: str | None, folder: str | None, verified_only: bool) -> list:
