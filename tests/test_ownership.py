@@ -37,7 +37,12 @@ async def world(storage, user_id, pipeline: str) -> dict:
     (picture,) = await storage.upload_pictures(user_id, folder, [png_bytes()], seed_name="Brassica napus")
     inference = await storage.save_inference(user_id, None, png_bytes(), detected("Brassica napus"), None)
     job = await storage.create_folder_job(user_id, str(folder), pipeline)
+    async with storage.pool.acquire() as conn:
+        inferred = await conn.fetchval(
+            "SELECT picture_id FROM inference WHERE id = $1", inference["inference_id"]
+        )
     return {
+        "inferred": str(inferred),
         "folder": str(folder),
         "batch": str(batch),
         "picture": str(picture),
@@ -103,6 +108,13 @@ def requests_for(pipeline: str):
         },
         "GET /jobs/{job}": lambda u, d: None,
         "POST /jobs/{job}/cancel": lambda u, d: {},
+        "POST /get-picture-annotated": lambda u, d: {"container_name": str(u), "picture_id": d["inferred"]},
+        "GET /ready": lambda u, d: None,
+        "GET /version": lambda u, d: None,
+        "GET /metrics": lambda u, d: None,
+        "GET /openapi.json": lambda u, d: None,
+        "GET /docs": lambda u, d: None,
+        "GET /docs/swagger-ui.css": lambda u, d: None,
     }
 
 
@@ -132,7 +144,16 @@ EXPECTED = {
     "POST /jobs/classify-folder": (401, 401, 202, 403, 403, 202),
     "GET /jobs/{job}": (401, 401, 200, 403, NA, 200),  # "other's id": the other user's job
     "POST /jobs/{job}/cancel": (401, 401, 200, 403, NA, 200),
+    "POST /get-picture-annotated": (401, 401, 200, 403, 403, 200),
+    # what operators and orchestrators ask: no user data, answered to anyone
+    "GET /ready": (200, 200, 200, NA, NA, 200),
+    "GET /version": (200, 200, 200, NA, NA, 200),
+    "GET /metrics": (200, 200, 200, NA, NA, 200),
+    "GET /openapi.json": (200, 200, 200, NA, NA, 200),
+    "GET /docs": (200, 200, 200, NA, NA, 200),
+    "GET /docs/swagger-ui.css": (200, 200, 200, NA, NA, 200),
 }
+PATH_EXAMPLES = {"<job_id>": "{job}", "<seed_name>": "Brassica napus", "<name>": "swagger-ui.css"}
 
 FINGERPRINT = """SELECT md5(concat_ws('|',
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM users t),
@@ -178,7 +199,15 @@ async def test_every_route_answers_each_kind_of_caller(
         dotenv=False,
     )
     client = client_for(services, config)
+    services.models_warm.set()  # as start-up does once the built-in models are loaded
     routes = requests_for(pipelines["swin"])
+    served = set()  # every route the app has is in the matrix: a new one cannot be left out
+    for rule in client.app.url_map.iter_rules():
+        path = rule.rule
+        for pattern, example in PATH_EXAMPLES.items():
+            path = path.replace(pattern, example)
+        served |= {f"{m} {path}" for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
+    assert served - {"GET /static/<path:filename>"} == set(EXPECTED) == set(routes)
     measured: dict[str, list] = {}
     for route, body_of in routes.items():
         method, path = route.split(" ", 1)
