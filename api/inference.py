@@ -42,6 +42,7 @@ async def infer():
             body.area_ratio,
             body.color_format,
             body.pixels_per_mm,
+            body.device,
         )
         result = await service.infer(order)
     touched(inference=result.get("inference_id"))

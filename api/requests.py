@@ -257,6 +257,16 @@ class InferenceBody(Body):
     container_name: Text
     validator: Text = None
     pixels_per_mm: Number = None
+    device: Text = None  # a microscope named in NACHET_DEVICE_PIXELS_PER_MM: its calibration
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise ServiceError("device must be the name of a calibrated microscope")
+        return value
 
     @field_validator("pixels_per_mm")
     @classmethod

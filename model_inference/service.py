@@ -52,6 +52,7 @@ class InferenceOrder:
     area_ratio: float = 0.5
     color_format: str = "hex"
     pixels_per_mm: float | None = None
+    device: str | None = None
 
 
 class InferenceService:
@@ -67,6 +68,7 @@ class InferenceService:
         pixels_per_mm: float | None = None,
         scale_bar_mm: float | None = None,
         observe: Callable[[str, float, str | None], None] | None = None,
+        device_scales: dict[str, float] | None = None,
     ):
         self.storage, self.pipelines, self.http, self.cpu, self.learner = (
             storage,
@@ -78,6 +80,7 @@ class InferenceService:
         self.cache_results = cache_results  # NACHET_RESULT_CACHE
         self.pixels_per_mm = pixels_per_mm  # NACHET_PIXELS_PER_MM: this device's calibration
         self.scale_bar_mm = scale_bar_mm  # NACHET_SCALE_BAR_MM: the length of its drawn scale bar
+        self.device_scales = device_scales or {}  # NACHET_DEVICE_PIXELS_PER_MM: per microscope
         self.observe = observe  # (model, seconds, failure cause or None) of each pipeline step
         # /inf requests processed at once by this worker; the others wait before their body is read
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -99,6 +102,7 @@ class InferenceService:
         pipeline = self.pipelines.get(order.model_name)
         if pipeline is None:  # checked when the body was parsed; removed by a reload since
             raise ModelError(f"model {order.model_name} not found")
+        scale = self.scale_for(order.pixels_per_mm, order.device)  # an unknown device: 400 first
         if not (isinstance(order.validator, str) and await self.storage.validator_known(order.validator)):
             warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
         url = read_data_url(order.image)
@@ -107,11 +111,9 @@ class InferenceService:
         if data:
             warn_if_other_aspect(order.image_dims, await self.run_cpu(check_picture, data))
         await self.storage.require_user(order.user, order.folder)
-        processing = self.processing(
-            order.image_dims, order.pixels_per_mm, order.area_ratio, order.color_format
-        )
+        processing = self.processing(order.image_dims, scale, order.area_ratio, order.color_format)
         processed = await self.results(pipeline, data, processing, url.plain_base64)
-        with_scale(processed, order.pixels_per_mm, self.pixels_per_mm)
+        with_scale(processed, scale)
         return await self.storage.save_inference(
             order.user, order.folder, data, processed, pipeline.id, order.image_dims
         )
@@ -159,18 +161,28 @@ class InferenceService:
         }
         return hashlib.sha256(json.dumps(revision, sort_keys=True, default=str).encode()).hexdigest()
 
+    def scale_for(self, requested: float | None, device: str | None) -> tuple[float, str] | None:
+        """(pixels per mm, where it comes from): the request's, else the named microscope's
+        calibration, else this deployment's; None when none is known."""
+        if requested:
+            return requested, "request"
+        if device is not None:
+            if device not in self.device_scales:
+                raise ModelError(f"device {device} has no calibration (NACHET_DEVICE_PIXELS_PER_MM)")
+            return self.device_scales[device], f"device {device}"
+        return (self.pixels_per_mm, "calibration") if self.pixels_per_mm else None
+
     def processing(
         self,
         image_dims: list[float],
-        pixels_per_mm: float | None = None,
+        scale: tuple[float, str] | None = None,
         area_ratio: float = 0.5,
         color_format: str = "hex",
     ) -> Processing:
-        """What a request asks of its result: seeds measured when a scale is known (the
-        request's or this device's calibration), the picture's scale bar read when neither is."""
-        known = bool(pixels_per_mm or self.pixels_per_mm)
-        bar_mm = None if known else self.scale_bar_mm
-        return Processing(list(image_dims), area_ratio, color_format, known, bar_mm)
+        """What a request asks of its result: seeds measured when a scale is known, the
+        picture's scale bar read when none is."""
+        bar_mm = None if scale else self.scale_bar_mm
+        return Processing(list(image_dims), area_ratio, color_format, bool(scale), bar_mm)
 
     async def classify_job_picture(self, job_id: str, picture_id: str) -> None:
         """One picture of a classify-folder job, saved as /inf saves an inference (its natural
@@ -195,23 +207,23 @@ class InferenceService:
         try:
             picture = await self.run_cpu(check_picture, data)
             dims = [float(picture.width), float(picture.height)]
-            processed = await self.results(pipeline, data, self.processing(dims))
-            with_scale(processed, None, self.pixels_per_mm)
+            scale = self.scale_for(None, None)
+            processed = await self.results(pipeline, data, self.processing(dims, scale))
+            with_scale(processed, scale)
         except ServiceError as failure:  # corrupt picture, model error: reported, the job goes on
             await self.storage.finish_job_item(job_id, picture_id, failure.message)
             return
         await self.storage.save_job_inference(job_id, picture_id, processed, pipeline.id, dims)
 
 
-def with_scale(result: dict, requested: float | None, calibrated: float | None) -> None:
-    """Measurements in millimetres when a scale is known (the request's, else the device's
-    calibration); otherwise they stay in pixels, and say so (`unit: "px"`)."""
-    scale, source = (requested, "request") if requested else (calibrated, "calibration")
-    if not scale:
+def with_scale(result: dict, scale: tuple[float, str] | None) -> None:
+    """Measurements in millimetres when a scale is known (`InferenceService.scale_for`);
+    otherwise they stay in pixels, and say so (`unit: "px"`)."""
+    if scale is None:
         return
     for box in result.get("boxes") or []:
         if isinstance(box.get("measurements"), dict) and box["measurements"].get("unit") == "px":
-            box["measurements"] = in_millimetres(box["measurements"], scale, source)
+            box["measurements"] = in_millimetres(box["measurements"], *scale)
 
 
 def warn_if_other_aspect(dims: list[float], picture: Picture) -> None:

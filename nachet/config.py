@@ -7,6 +7,7 @@ printed or logged (a database URL is shown with its password masked).
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
     result_cache: bool = var("NACHET_RESULT_CACHE", True)
     pixels_per_mm: float | None = var("NACHET_PIXELS_PER_MM", None, gt=0, allow_inf_nan=False)
     scale_bar_mm: float | None = var("NACHET_SCALE_BAR_MM", None, gt=0, allow_inf_nan=False)
+    device_scales: Annotated[dict[str, float], NoDecode] = var("NACHET_DEVICE_PIXELS_PER_MM", {})
     task_worker: bool = var("NACHET_TASK_WORKER", True)
     task_concurrency: int = var("NACHET_TASK_CONCURRENCY", 4, ge=1, le=64)
     task_heartbeat_s: float = var("NACHET_TASK_HEARTBEAT", 5.0, gt=0)
@@ -118,6 +120,20 @@ class Settings(BaseSettings):
         ):
             raise ValueError('expected a JSON object {"width": int, "height": int}')
         return {"width": parsed["width"], "height": parsed["height"]}
+
+    @field_validator("device_scales", mode="before")
+    @classmethod
+    def _device_scales(cls, value: Any) -> Any:
+        """{"<device>": pixels per mm, ...}: each microscope's calibration."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return {}  # `NAME=` in a .env file: none
+        parsed = _json(value) if isinstance(value, str) else value
+        if not isinstance(parsed, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for v in parsed.values()
+        ):
+            raise ValueError('expected a JSON object {"<device>": pixels per mm (a positive number)}')
+        return {str(k): float(v) for k, v in parsed.items()}
 
     @field_validator("frontend_public_urls", mode="before")
     @classmethod

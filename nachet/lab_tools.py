@@ -18,6 +18,7 @@ from pathlib import Path
 from datastore.queries import users
 from model_inference.annotate import annotate
 from model_inference.images import check_image, check_picture
+from model_inference.service import with_scale
 from storage import ServiceError
 from storage.errors import Unhandled
 
@@ -120,7 +121,9 @@ async def classify_pictures(
             shown = await services.inference.run_cpu(check_picture, data)
             dims = [float(shown.width), float(shown.height)]
             inference = services.inference
-            result = await inference.results(pipeline, data, inference.processing(dims))
+            scale = inference.scale_for(None, None)
+            result = await inference.results(pipeline, data, inference.processing(dims, scale))
+            with_scale(result, scale)
             png = await services.inference.run_cpu(annotate, data, result, dims)
         except (ServiceError, Unhandled, OSError) as error:
             failures.append(f"{path}: {_reason(error)}")

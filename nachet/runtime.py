@@ -204,6 +204,7 @@ def make_services(
         settings.pixels_per_mm,
         settings.scale_bar_mm,
         observe=metrics.model_step,
+        device_scales=settings.device_scales,
     )
     identity, inf_limit = access_control(settings, pool)
     tasks = TaskWorker(

@@ -10,10 +10,12 @@ import uuid
 
 import cv2
 import numpy as np
+import pytest
 
 from model_inference.imaging import decode_bgr
 from model_inference.insertion import BUILTIN_PIPELINE as BUILTIN
 from model_inference.measure import NO_SCALE_BAR, measure_encoded_crops, measure_seed, scale_bar_length
+from nachet.config import ConfigError, load_settings
 from tests.conftest import DATA, SCHEMA, png_url, run_nachet
 from tests.synthetic import make_tray
 from tests.test_inference import inf_body, model_server, pipelines  # noqa: F401 (fixtures)
@@ -161,3 +163,40 @@ async def test_the_pictures_own_scale_bar_gives_millimetres(client, user, builti
         b["measurements"]["unit"] == "px" and b["measurements"]["note"] == NO_SCALE_BAR
         for b in plain["boxes"]
     )
+
+
+async def test_each_microscope_has_its_own_calibration(client, user, pipelines, services, monkeypatch):  # noqa: F811
+    """NACHET_DEVICE_PIXELS_PER_MM: /inf's `device` names the microscope whose calibration gives
+    the millimetres; the request's own pixels_per_mm still comes first."""
+    monkeypatch.setattr(services.inference, "device_scales", {"scope-a": 25.0})  # what the setting gives
+    body = inf_body(pipelines["swin"], user)
+    scaled = await (await client.post("/inf", json={**body, "device": "scope-a"})).get_json()
+    m = scaled["boxes"][0]["measurements"]
+    assert m["unit"] == "mm" and m["scale"] == {"pixels_per_mm": 25.0, "source": "device scope-a"}
+    asked = await (
+        await client.post("/inf", json={**body, "device": "scope-a", "pixels_per_mm": 10})
+    ).get_json()
+    assert asked["boxes"][0]["measurements"]["scale"] == {"pixels_per_mm": 10.0, "source": "request"}
+    for device, message in (
+        ("scope-b", "device scope-b has no calibration (NACHET_DEVICE_PIXELS_PER_MM)"),
+        (7, "device must be the name of a calibrated microscope"),
+        ("", "device must be the name of a calibrated microscope"),
+    ):
+        response = await client.post("/inf", json={**body, "device": device})
+        assert response.status_code == 400 and await response.get_json() == [
+            f"API Error during classification : {message}"
+        ], device
+
+
+def test_device_calibrations_are_read_from_the_environment():
+    settings = load_settings(
+        {"NACHET_DEVICE_PIXELS_PER_MM": '{"scope-a": 25, "scope-b": 92.5}'}, dotenv=False
+    )
+    assert settings.device_scales == {"scope-a": 25.0, "scope-b": 92.5}
+    assert (
+        load_settings({"NACHET_DEVICE_PIXELS_PER_MM": ""}, dotenv=False).device_scales == {}
+    )  # .env.template
+    for bad in ('{"scope-a": 0}', '{"scope-a": "x"}', "[25]", "not json"):
+        with pytest.raises(ConfigError) as error:
+            load_settings({"NACHET_DEVICE_PIXELS_PER_MM": bad}, dotenv=False)
+        assert "NACHET_DEVICE_PIXELS_PER_MM" in " ".join(error.value.problems), bad
