@@ -32,17 +32,17 @@ async def infer():
     service = services().inference
     async with service.slot():  # bodies (~0.5 MB) are read only when a slot is free
         body = await parse(InferenceBody, pipelines=service.pipelines)
-        order = InferenceOrder(
-            body.container_name,
-            body.folder_name,
-            body.image,
-            body.image_dims,
-            body.model_name,
-            body.validator,
-            body.area_ratio,
-            body.color_format,
-            body.pixels_per_mm,
-            body.device,
+        order = InferenceOrder(  # by name: several of these are numbers or ids a swap would hide
+            user=body.container_name,
+            folder=body.folder_name,
+            image=body.image,
+            image_dims=body.image_dims,
+            model_name=body.model_name,
+            validator=body.validator,
+            area_ratio=body.area_ratio,
+            color_format=body.color_format,
+            pixels_per_mm=body.pixels_per_mm,
+            device=body.device,
         )
         result = await service.infer(order)
     touched(inference=result.get("inference_id"))
