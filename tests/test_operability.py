@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import signal
+import time
 import urllib.error
 import urllib.request
 
@@ -125,7 +126,11 @@ def test_a_two_worker_server_logs_json_and_sums_its_metrics(db_url, tmp_path):
     included, and the /inf access line carries the request id."""
     url, _, server = start_entrypoint(db_url, tmp_path, WORKERS="2")
     try:
-        wait_until_ready(url, server)
+        wait_until_ready(url, server)  # the worker that answered has its models; the other one too:
+        deadline = time.monotonic() + 120
+        while server.output().count("built-in models loaded in") < 2:
+            assert time.monotonic() < deadline and server.poll() is None, server.output()
+            time.sleep(0.1)
         for _ in range(20):  # new connections: the workers share them out
             assert get(f"{url}/version")[0] == 200
         status, raw = post(f"{url}/get-user-id", {})
