@@ -2,6 +2,8 @@
 of each of the 200 grains is cropped and embedded as the server does; for each variety left out
 and k examples of the 4 others, rejection rules are calibrated on the examples alone and scored:
 share of the left-out variety rejected, known accuracy before and after rejection.
+The first three rules work in the classifier's feature space; the last is the one the server
+uses (NACHET_OPEN_SET_LEVEL): the classifier itself, its size region (classifier.SizeModel).
 Usage: python bench/open_set.py
 """
 
@@ -16,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 REAL = ROOT.parent / "shared" / "data" / "real-seeds"
 
 from model_inference.imaging import crop_fraction, decode_bgr  # noqa: E402
-from model_inference.local.classifier import Examples, SeedClassifier  # noqa: E402
+from model_inference.local.classifier import UNKNOWN, Examples, SeedClassifier  # noqa: E402
 from model_inference.local.detector import detect_seeds  # noqa: E402
 from model_inference.local.lazy import LazyFeatures  # noqa: E402
 
@@ -106,6 +108,28 @@ def evaluate(k, rule, setting):
     return rejected / unknowns, right / asked, right_kept / asked
 
 
+def evaluate_size_region(k, level):
+    """The same protocol through SeedClassifier(abstain_level=level): a seed is rejected when the
+    classifier answers "Unknown seed" first."""
+    rejected = unknowns = right = right_kept = asked = 0
+    for left_out in CLASSES:
+        known = [c for c in CLASSES if c != left_out]
+        train = [i for c in known for i in BY_CLASS[c][:k]]
+        test = [i for c in known for i in BY_CLASS[c][k:]]
+        examples = Examples([Y[i] for i in train], {c: c for c in known}, E[train], H[train])
+        plain, abstaining = SeedClassifier(examples), SeedClassifier(examples, abstain_level=level)
+        named = [a[0]["label"] for a in plain.predict(E[test], H[test], 1)]
+        kept = [a[0]["label"] for a in abstaining.predict(E[test], H[test], 2)]
+        right += sum(n == Y[i] for n, i in zip(named, test))
+        right_kept += sum(n == Y[i] for n, i in zip(kept, test))
+        asked += len(test)
+        unknown = BY_CLASS[left_out]
+        answers = abstaining.predict(E[unknown], H[unknown], 2)
+        rejected += sum(a[0]["label"] == UNKNOWN for a in answers)
+        unknowns += len(unknown)
+    return rejected / unknowns, right / asked, right_kept / asked
+
+
 RULES = (
     (nearest_example, (5, 10, 20)),
     (class_centroid, (5, 10, 20)),
@@ -118,3 +142,9 @@ for k in (5, 10):
             drop = 100 * (plain - kept)
             print(f"k={k} {rule.__name__} {setting}: unknown rejected {unknown:.0%}, ", end="")
             print(f"known accuracy {plain:.0%} -> {kept:.0%} (drop {drop:.1f} points)", flush=True)
+for k in (3, 5, 10):
+    for level in (0.99, 0.999):
+        unknown, plain, kept = evaluate_size_region(k, level)
+        drop = 100 * (plain - kept)
+        print(f"k={k} size region (NACHET_OPEN_SET_LEVEL={level}): unknown rejected {unknown:.0%}, ", end="")
+        print(f"known accuracy {plain:.0%} -> {kept:.0%} (drop {drop:.1f} points)", flush=True)

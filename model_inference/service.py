@@ -156,7 +156,7 @@ class InferenceService:
         revision = {
             "pipeline": [str(pipeline.id), pipeline.name, pipeline.metadata],
             "models": models,
-            "learned": list(self.learner.version) if learning else None,
+            "learned": [*self.learner.version, self.learner.abstain_level] if learning else None,
             "request": dataclasses.astuple(processing),
         }
         return hashlib.sha256(json.dumps(revision, sort_keys=True, default=str).encode()).hexdigest()

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     result_cache: bool = var("NACHET_RESULT_CACHE", True)
     pixels_per_mm: float | None = var("NACHET_PIXELS_PER_MM", None, gt=0, allow_inf_nan=False)
     scale_bar_mm: float | None = var("NACHET_SCALE_BAR_MM", None, gt=0, allow_inf_nan=False)
+    # open set: the built-in classifier answers "Unknown seed" for a seed whose size is outside
+    # every learned class's at this level (0.99: 1 known seed in 100 in theory); unset: never
+    open_set_level: float | None = var("NACHET_OPEN_SET_LEVEL", None, gt=0.5, lt=1)
     device_scales: Annotated[dict[str, float], NoDecode] = var("NACHET_DEVICE_PIXELS_PER_MM", {})
     task_worker: bool = var("NACHET_TASK_WORKER", True)
     task_concurrency: int = var("NACHET_TASK_CONCURRENCY", 4, ge=1, le=64)

@@ -192,7 +192,9 @@ def make_services(
     storage, pipelines = Storage(pool, blobs), PipelineRegistry(pool, fernet)
     http = make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s, [send_request_id])
     metrics = Metrics()
-    learner = Learner(pool, storage.picture_bytes, shared_features(), cpu)
+    learner = Learner(
+        pool, storage.picture_bytes, shared_features(), cpu, abstain_level=settings.open_set_level
+    )
     inference = InferenceService(
         storage,
         pipelines,

@@ -2,6 +2,7 @@
 names the seeds of new trays, and one corrected box changes the next answer."""
 
 import base64
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -427,3 +428,110 @@ def test_examples_from_before_the_shape_features_still_count():
     assert mixed.size == 3 and len(mixed.predict(None, rng.random((2, HAND_DIM), dtype=np.float32))) == 2
     only_old = _fit(old)
     assert only_old.predict(None, rng.random((1, HAND_DIM), dtype=np.float32))[0][0]["label"] == "A"
+
+
+def _sized(rng, length: float, width: float, n: int) -> np.ndarray:
+    """Hand features whose size columns (features.shape_features) say length x width pixels,
+    the other 61 alike for every class: only the size tells these seeds apart."""
+    from model_inference.local.features import HAND_DIM
+
+    hand = np.tile(rng.random(HAND_DIM).astype(np.float32) * 0.01, (n, 1))
+    lengths = length * np.exp(0.05 * rng.standard_normal(n))
+    widths = width * np.exp(0.05 * rng.standard_normal(n))
+    hand[:, -5:] = np.stack(
+        [
+            np.log(lengths),
+            np.log(widths),
+            np.log(lengths / widths),
+            np.full(n, 0.7),
+            np.log(lengths * widths),
+        ],
+        1,
+    )
+    return hand
+
+
+def test_a_seed_unlike_every_learned_size_is_answered_unknown():
+    """NACHET_OPEN_SET_LEVEL: a seed outside every class's size region comes back "Unknown seed"
+    first (its unlikeness as score), the learned classes after it; known seeds keep their names;
+    one example per class is too few for a region (no abstention, no crash)."""
+    rng = np.random.default_rng(7)
+    sizes = {"a": (100, 50), "b": (160, 60), "c": (120, 90)}
+    hand = np.vstack([_sized(rng, *sizes[c], 5) for c in sizes])
+    labels = [c for c in sizes for _ in range(5)]
+    examples = Examples(seed_ids=labels, names={c: c.upper() for c in sizes}, embeddings=None, hand=hand)
+    odd = _sized(rng, 260, 40, 3)  # a long thin seed, unlike a, b and c
+    known = np.vstack([_sized(rng, *sizes[c], 1) for c in sizes])
+
+    abstaining = SeedClassifier(examples, abstain_level=0.99)
+    for answer in abstaining.predict(None, odd, 3):
+        assert answer[0]["label"] == "Unknown seed" and answer[0]["score"] > 0.99, answer
+        assert len(answer) == 3 and {a["label"] for a in answer[1:]} <= {"A", "B", "C"}
+    assert [a[0]["label"] for a in abstaining.predict(None, known)] == ["A", "B", "C"]
+
+    assert all(a[0]["label"] != "Unknown seed" for a in SeedClassifier(examples).predict(None, odd))
+    one_each = Examples(seed_ids=list(sizes), names=examples.names, embeddings=None, hand=hand[::5])
+    assert all(
+        a[0]["label"] != "Unknown seed"
+        for a in SeedClassifier(one_each, abstain_level=0.99).predict(None, np.vstack([odd, known]))
+    )
+
+
+RICE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real-seeds"
+
+
+@pytest.mark.skipif(not (RICE / "manifest.csv").exists(), reason="../shared/data/real-seeds not here")
+async def test_an_untaught_rice_variety_is_answered_unknown_through_the_api(
+    client, user, builtin, monkeypatch
+):
+    """Open set on real grains, as bench/open_set.py measures it: 5 labelled uploads of each of 4
+    rice varieties, then /inf on grains of the 5th (jasmine) and on other grains of the 4."""
+    import csv
+
+    monkeypatch.setattr(builtin.learner, "abstain_level", 0.99)  # what NACHET_OPEN_SET_LEVEL gives
+    rows = sorted(
+        (r for r in csv.DictReader(open(RICE / "manifest.csv")) if r["dataset"] == "rice"),
+        key=lambda r: r["file"],
+    )
+    by_variety: dict[str, list] = {}
+    for r in rows:
+        by_variety.setdefault(r["cls"], []).append(RICE / r["file"])
+    taught = [v for v in sorted(by_variety) if v != "jasmine"]
+    uid = str(user)
+    for variety in taught:
+        status, session = await post(
+            client,
+            "/new-batch-import",
+            {"container_name": uid, "nb_pictures": 5, "folder_name": f"rice {variety}"},
+        )
+        for path in by_variety[variety][:5]:
+            picture = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+            body = {
+                "container_name": uid,
+                "session_id": session["session_id"],
+                "seed_name": variety,
+                "image": picture,
+            }
+            assert await post(client, "/upload-picture", body) == (200, [True])
+    await learn(builtin)
+
+    async def first_answer(path):
+        picture = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+        status, body = await post(
+            client,
+            "/inf",
+            {
+                "model_name": BUILTIN_PIPELINE,
+                "image": picture,
+                "imageDims": [250, 250],
+                "folder_name": "General",
+                "container_name": uid,
+            },
+        )
+        assert status == 200 and body["boxes"], body
+        return max(body["boxes"], key=lambda b: b["score"])["topN"][0]
+
+    unknown = [await first_answer(p) for p in by_variety["jasmine"][:6]]
+    assert sum(a["label"] == "Unknown seed" and a["score"] > 0.99 for a in unknown) >= 5, unknown
+    known = [(v, await first_answer(by_variety[v][10])) for v in taught]
+    assert sum(a["label"].lower() == v for v, a in known) >= 3, known

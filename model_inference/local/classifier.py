@@ -4,6 +4,9 @@ Each example is a seed crop's features with the seed the user gave it. Predictio
 cosine similarity while classes are small, and a softmax regression once every class has
 `LINEAR_FROM` examples. Answers are the classifier protocol's top-N list of {label, score} with
 names from the seed table; with no examples at all the answer is "Unknown seed".
+
+Open set: a seed whose size lies outside every learned class's (see `SizeModel`) is answered
+"Unknown seed" first, with the learned classes after it.
 """
 
 from __future__ import annotations
@@ -30,12 +33,58 @@ class Examples:
     hand: np.ndarray  # [N,66] (61 before shape features: older rows, padded with NaN)
 
 
+class SizeModel:
+    """Where each learned class's seeds lie in (log length, log width): class means and one pooled
+    covariance. A crop farther from every class mean than a new seed of that class would be with
+    probability `level` (e.g. 0.99) is "unlike every learned class". The threshold is the prediction
+    region of Hotelling's T² (an F quantile), so few examples give a wide region, not a
+    trigger-happy one; with fewer than 4 degrees of freedom there is no region at all.
+    Measured on the rice set (4 varieties taught, the 5th asked): bench/open_set.py."""
+
+    DIMS = 2
+
+    def __init__(self, shape: np.ndarray, labels: np.ndarray, classes: int, level: float):
+        x = shape[:, : self.DIMS].astype(np.float64)
+        counts = np.bincount(labels, minlength=classes)
+        self.means = np.stack([x[labels == c].mean(0) for c in range(classes)])
+        residuals = x - self.means[labels]
+        self.dof = len(x) - classes
+        covariance = residuals.T @ residuals / max(1, self.dof)
+        covariance += 0.01 * np.diag(np.diag(covariance)) + 1e-9 * np.eye(self.DIMS)
+        self.precision = np.linalg.inv(covariance)
+        self.inflation = 1 + 1 / counts  # a new seed against a mean estimated from n of them
+        p, nu = self.DIMS, self.dof
+        self.scale = (nu - p + 1) / (nu * p)  # T² to F(p, nu - p + 1)
+        self.level = level
+
+    @classmethod
+    def fit(cls, hand: np.ndarray, labels: np.ndarray, classes: int, level: float) -> SizeModel | None:
+        if hand.shape[1] < 61 + SHAPE_DIM or np.isnan(hand[:, -SHAPE_DIM:]).any():
+            return None  # examples from before the shape features
+        if len(hand) - classes < cls.DIMS + 2:
+            return None
+        return cls(hand[:, -SHAPE_DIM:], labels, classes, level)
+
+    def unlikeness(self, hand: np.ndarray) -> np.ndarray:
+        """Per crop, the probability that a seed of the nearest learned class would lie closer to
+        its class than this crop does (0.5 typical of a known seed, → 1 unlike all)."""
+        from scipy.special import fdtr
+
+        x = hand[:, -SHAPE_DIM:][:, : self.DIMS].astype(np.float64)
+        delta = x[:, None, :] - self.means[None, :, :]
+        t2 = np.einsum("ncd,de,nce->nc", delta, self.precision, delta) / self.inflation[None, :]
+        p, nu = self.DIMS, self.dof
+        return fdtr(p, nu - p + 1, t2.min(1) * self.scale)
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
 
 
 class SeedClassifier:
-    def __init__(self, examples: Examples | None = None):
+    def __init__(self, examples: Examples | None = None, abstain_level: float | None = None):
+        """`abstain_level`: answer "Unknown seed" for seeds outside every class's size region at
+        this level (SizeModel); None never abstains."""
         self.classes: list = []
         self.names: dict = {}
         self.size = 0
@@ -43,6 +92,8 @@ class SeedClassifier:
         self._vectors: Any = None
         self._labels: Any = None
         self._weights: Any = None
+        self._sizes: SizeModel | None = None
+        self._abstain_level = abstain_level
         self._mean: Any = None
         self._std: Any = None
         self._use_embedding = False
@@ -76,6 +127,8 @@ class SeedClassifier:
         self._use_embedding = ex.embeddings is not None
         self._vectors = self._vectorise(ex.embeddings, hand)
         self.size = len(ex.seed_ids)
+        if self._abstain_level is not None:
+            self._sizes = SizeModel.fit(ex.hand, self._labels, len(self.classes), self._abstain_level)
         counts = np.bincount(self._labels, minlength=len(self.classes))
         if len(self.classes) >= 2 and counts.min() >= LINEAR_FROM:
             self._weights = self._train_linear(self._vectors, self._labels, len(self.classes))
@@ -127,10 +180,23 @@ class SeedClassifier:
         logits = logits - logits.max(1, keepdims=True)
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(1, keepdims=True)
+        unlike = self._unlike(hand, similarity)
         answers = []
-        for row in probabilities:
-            best = np.argsort(-row)[:top_n]
-            answers.append(
-                [{"label": self.names[self.classes[i]], "score": round(float(row[i]), 4)} for i in best]
-            )
+        for row, odd in zip(probabilities, unlike):
+            known = 1.0 - odd if odd else 1.0
+            best = np.argsort(-row)[: top_n - 1 if odd else top_n]
+            answer = [
+                {"label": self.names[self.classes[i]], "score": round(float(row[i] * known), 4)} for i in best
+            ]
+            answers.append([{"label": UNKNOWN, "score": round(odd, 4)}, *answer] if odd else answer)
         return answers
+
+    def _unlike(self, hand: np.ndarray, similarity: np.ndarray) -> list[float]:
+        """Per crop, its unlikeness when it is beyond every class's size region, else 0 (a crop
+        nearly identical to a labelled example is known, whatever its size)."""
+        if self._sizes is None or hand.shape[1] < 61 + SHAPE_DIM:
+            return [0.0] * len(hand)
+        odd = self._sizes.unlikeness(hand)
+        near = similarity.max(1) >= NEAR_DUPLICATE
+        level = self._sizes.level
+        return [float(u) if u > level and not n else 0.0 for u, n in zip(odd, near)]

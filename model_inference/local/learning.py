@@ -42,10 +42,12 @@ class Learner:
         features,
         executor=None,
         refresh_s: float = 60.0,
+        abstain_level: float | None = None,
     ):
         self.pool, self.load_picture, self.features, self.executor = pool, load_picture, features, executor
         self.classifier = None  # no examples yet (numpy and the model load with the first ones)
         self.refresh_s = refresh_s
+        self.abstain_level = abstain_level  # open set: see classifier.SizeModel
         self._rows: dict = {}  # example id -> row, in id order
         self._version = (0, 0)
         self._wake = asyncio.Event()
@@ -81,7 +83,7 @@ class Learner:
                 if len(rows) != count:  # some were deleted (or committed late): take them all again
                     rows = {r["id"]: r for r in await queries.examples_after(conn, 0)}
             self._rows = rows
-            self.classifier = await self._cpu(_fit, list(rows.values()))
+            self.classifier = await self._cpu(_fit, list(rows.values()), self.abstain_level)
             self._version = (len(rows), max(rows, default=0))
             if self.classifier is not None:
                 log.info(
@@ -247,7 +249,7 @@ def _padded(vectors: list):
     return np.stack([np.pad(v, (0, width - len(v)), constant_values=np.nan) for v in vectors])
 
 
-def _fit(rows):
+def _fit(rows, abstain_level: float | None = None):
     """The classifier of these example rows (None without rows: nothing is loaded for it)."""
     if not rows:
         return None
@@ -264,5 +266,6 @@ def _fit(rows):
             if with_embedding
             else None,
             hand=_padded([np.frombuffer(r["features"], np.float32) for r in rows]),
-        )
+        ),
+        abstain_level,
     )
