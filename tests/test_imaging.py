@@ -1,13 +1,18 @@
-"""Reading a picture's orientation without decoding it, and the ONNX sessions' threads."""
+"""Reading a picture's orientation without decoding it, the crops of HTTP pipelines (simplejpeg
+or Pillow: the same bytes), and the ONNX sessions' threads."""
 
 from __future__ import annotations
 
 import io
+import random
+from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import pytest
+from PIL import Image, ImageCms
 
-from model_inference.imaging import decode_bgr, exif_orientation, png_exif_chunk
+from model_inference import imaging
+from model_inference.imaging import crop_boxes, decode, decode_bgr, exif_orientation, png_exif_chunk
 from model_inference.local.sessions import cpu_session
 
 
@@ -51,3 +56,71 @@ def test_onnx_sessions_never_use_more_threads_than_cores(tmp_path):
     assert options.intra_op_num_threads <= 2 and options.inter_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     onnx.checker.check_model(model)
+
+
+REAL_SEEDS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real-seeds"
+
+
+def jpegs() -> dict[str, bytes]:
+    """JPEGs of every kind a client may send: subsamplings, progressive, odd sizes, an ICC
+    profile and EXIF, grey and CMYK, and a real microscope photo when it is beside the clone."""
+    rng = np.random.default_rng(3)
+    smooth = np.linspace(0, 255, 641 * 359 * 3).reshape(359, 641, 3)
+    colour = Image.fromarray((smooth * 0.7 + rng.random((359, 641, 3)) * 76).astype(np.uint8))
+    kinds = {
+        "4:2:0": {"subsampling": 2},
+        "4:2:2": {"subsampling": 1},
+        "4:4:4": {"subsampling": 0, "quality": 95},
+        "progressive": {"progressive": True},
+        "icc and exif": {
+            "icc_profile": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+            "exif": colour.getexif().tobytes(),
+        },
+    }
+    out = {}
+    for name, options in kinds.items():
+        buffer = io.BytesIO()
+        colour.save(buffer, format="JPEG", **options)
+        out[name] = buffer.getvalue()
+    for mode in ("L", "CMYK"):
+        buffer = io.BytesIO()
+        colour.convert(mode).save(buffer, format="JPEG")
+        out[mode] = buffer.getvalue()
+    photo = next(REAL_SEEDS.glob("soilwater/*.jpg"), None) if REAL_SEEDS.exists() else None
+    if photo is not None:
+        out["microscope photo"] = photo.read_bytes()
+    return out
+
+
+@pytest.mark.parametrize("kind", list(jpegs()))
+def test_jpeg_crops_are_the_same_bytes_through_simplejpeg_or_pillow(kind):
+    """HTTP pipelines crop each box from the picture: a colour JPEG is decoded by simplejpeg
+    (when installed) straight into an array, anything else by Pillow. The crops sent to the
+    classifier are byte-identical either way, for boxes anywhere (edges and MCU borders too)."""
+    data = jpegs()[kind]
+    rng = random.Random(kind)
+    boxes = [{"box": {"topX": 0, "topY": 0, "bottomX": 1, "bottomY": 1}}]
+    for _ in range(12):
+        x0, y0 = rng.random() * 0.9, rng.random() * 0.9
+        boxes.append(
+            {
+                "box": {
+                    "topX": x0,
+                    "topY": y0,
+                    "bottomX": min(1, x0 + 0.02 + rng.random() * 0.5),
+                    "bottomY": min(1, y0 + 0.02 + rng.random() * 0.5),
+                }
+            }
+        )
+    fast, pillow = decode(data), decode(data, fast=False)
+    assert isinstance(pillow, Image.Image)
+    assert isinstance(fast, np.ndarray) == (kind not in ("L", "CMYK"))  # the fast path was taken
+    assert crop_boxes(fast, boxes) == crop_boxes(pillow, boxes)
+
+
+def test_without_simplejpeg_pillow_decodes_every_picture(monkeypatch):
+    data = jpegs()["4:2:0"]
+    monkeypatch.setattr(imaging, "_simplejpeg", lambda: None)  # as when the wheel is missing
+    assert isinstance(decode(data), Image.Image)
+    box = [{"box": {"topX": 0.1, "topY": 0.2, "bottomX": 0.6, "bottomY": 0.7}}]
+    assert crop_boxes(decode(data), box) == crop_boxes(Image.open(io.BytesIO(data)), box)
