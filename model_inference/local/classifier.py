@@ -5,8 +5,9 @@ cosine similarity while classes are small, and a softmax regression once every c
 `LINEAR_FROM` examples. Answers are the classifier protocol's top-N list of {label, score} with
 names from the seed table; with no examples at all the answer is "Unknown seed".
 
-Open set: a seed whose size lies outside every learned class's (see `SizeModel`) is answered
-"Unknown seed" first, with the learned classes after it.
+Each class's size region (`SizeModel`) adds a weak size prior to every answer and, when an
+abstain level is set (NACHET_OPEN_SET_LEVEL), makes a seed outside every region "Unknown seed",
+answered first with the learned classes after it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ NEAR_DUPLICATE = 0.95  # a crop this close to a labelled one takes that label, w
 HAND_WEIGHT = 0.6  # share of the hand-made features next to the embedding
 SHAPE_WEIGHT = 5.0  # the 5 size-and-shape features among the hand-made ones (features.py)
 SHAPE_DIM = 5
+HAND_DIM = 61 + SHAPE_DIM
+SIZE_PRIOR = 0.1  # weight of -T²/2 (SizeModel) in the logits: rice k=3/5 +2-3 points, microscope set ±0
 
 
 @dataclass
@@ -35,15 +38,15 @@ class Examples:
 
 class SizeModel:
     """Where each learned class's seeds lie in (log length, log width): class means and one pooled
-    covariance. A crop farther from every class mean than a new seed of that class would be with
-    probability `level` (e.g. 0.99) is "unlike every learned class". The threshold is the prediction
-    region of Hotelling's T² (an F quantile), so few examples give a wide region, not a
-    trigger-happy one; with fewer than 4 degrees of freedom there is no region at all.
-    Measured on the rice set (4 varieties taught, the 5th asked): bench/open_set.py."""
+    covariance, so a crop's Hotelling T² to each class says how far its size is from that class's.
+    It serves twice: a weak size prior on every answer (SIZE_PRIOR), and the open set, where a
+    crop beyond every class's prediction region at `level` (an F quantile: few examples give a
+    wide region, not a trigger-happy one) is "unlike every learned class". With fewer than 4
+    degrees of freedom there is no model. Measured on the rice set: bench/open_set.py."""
 
     DIMS = 2
 
-    def __init__(self, shape: np.ndarray, labels: np.ndarray, classes: int, level: float):
+    def __init__(self, shape: np.ndarray, labels: np.ndarray, classes: int):
         x = shape[:, : self.DIMS].astype(np.float64)
         counts = np.bincount(labels, minlength=classes)
         self.means = np.stack([x[labels == c].mean(0) for c in range(classes)])
@@ -53,28 +56,28 @@ class SizeModel:
         covariance += 0.01 * np.diag(np.diag(covariance)) + 1e-9 * np.eye(self.DIMS)
         self.precision = np.linalg.inv(covariance)
         self.inflation = 1 + 1 / counts  # a new seed against a mean estimated from n of them
-        p, nu = self.DIMS, self.dof
-        self.scale = (nu - p + 1) / (nu * p)  # T² to F(p, nu - p + 1)
-        self.level = level
 
     @classmethod
-    def fit(cls, hand: np.ndarray, labels: np.ndarray, classes: int, level: float) -> SizeModel | None:
-        if hand.shape[1] < 61 + SHAPE_DIM or np.isnan(hand[:, -SHAPE_DIM:]).any():
+    def fit(cls, hand: np.ndarray, labels: np.ndarray, classes: int) -> SizeModel | None:
+        if hand.shape[1] < HAND_DIM or np.isnan(hand[:, -SHAPE_DIM:]).any():
             return None  # examples from before the shape features
         if len(hand) - classes < cls.DIMS + 2:
             return None
-        return cls(hand[:, -SHAPE_DIM:], labels, classes, level)
+        return cls(hand[:, -SHAPE_DIM:], labels, classes)
 
-    def unlikeness(self, hand: np.ndarray) -> np.ndarray:
+    def t2(self, hand: np.ndarray) -> np.ndarray:
+        """[crops, classes] Hotelling T² of each crop's size to each class."""
+        x = hand[:, -SHAPE_DIM:][:, : self.DIMS].astype(np.float64)
+        delta = x[:, None, :] - self.means[None, :, :]
+        return np.einsum("ncd,de,nce->nc", delta, self.precision, delta) / self.inflation[None, :]
+
+    def unlikeness(self, t2: np.ndarray) -> np.ndarray:
         """Per crop, the probability that a seed of the nearest learned class would lie closer to
         its class than this crop does (0.5 typical of a known seed, → 1 unlike all)."""
         from scipy.special import fdtr
 
-        x = hand[:, -SHAPE_DIM:][:, : self.DIMS].astype(np.float64)
-        delta = x[:, None, :] - self.means[None, :, :]
-        t2 = np.einsum("ncd,de,nce->nc", delta, self.precision, delta) / self.inflation[None, :]
         p, nu = self.DIMS, self.dof
-        return fdtr(p, nu - p + 1, t2.min(1) * self.scale)
+        return fdtr(p, nu - p + 1, t2.min(1) * (nu - p + 1) / (nu * p))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -127,8 +130,7 @@ class SeedClassifier:
         self._use_embedding = ex.embeddings is not None
         self._vectors = self._vectorise(ex.embeddings, hand)
         self.size = len(ex.seed_ids)
-        if self._abstain_level is not None:
-            self._sizes = SizeModel.fit(ex.hand, self._labels, len(self.classes), self._abstain_level)
+        self._sizes = SizeModel.fit(ex.hand, self._labels, len(self.classes))
         counts = np.bincount(self._labels, minlength=len(self.classes))
         if len(self.classes) >= 2 and counts.min() >= LINEAR_FROM:
             self._weights = self._train_linear(self._vectors, self._labels, len(self.classes))
@@ -177,10 +179,13 @@ class SeedClassifier:
             # correction must change the next answer for the same seed
             linear = np.hstack([vectors, np.ones((len(vectors), 1))]) @ self._weights
             logits = np.where(similarity.max(1, keepdims=True) >= NEAR_DUPLICATE, logits, linear)
+        t2 = self._sizes.t2(hand) if self._sizes is not None and hand.shape[1] >= HAND_DIM else None
+        if t2 is not None:
+            logits = logits - SIZE_PRIOR / 2 * t2
         logits = logits - logits.max(1, keepdims=True)
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(1, keepdims=True)
-        unlike = self._unlike(hand, similarity)
+        unlike = self._unlike(t2, similarity)
         answers = []
         for row, odd in zip(probabilities, unlike):
             known = 1.0 - odd if odd else 1.0
@@ -191,12 +196,12 @@ class SeedClassifier:
             answers.append([{"label": UNKNOWN, "score": round(odd, 4)}, *answer] if odd else answer)
         return answers
 
-    def _unlike(self, hand: np.ndarray, similarity: np.ndarray) -> list[float]:
+    def _unlike(self, t2: np.ndarray | None, similarity: np.ndarray) -> list[float]:
         """Per crop, its unlikeness when it is beyond every class's size region, else 0 (a crop
         nearly identical to a labelled example is known, whatever its size)."""
-        if self._sizes is None or hand.shape[1] < 61 + SHAPE_DIM:
-            return [0.0] * len(hand)
-        odd = self._sizes.unlikeness(hand)
+        level = self._abstain_level
+        if self._sizes is None or t2 is None or level is None:
+            return [0.0] * len(similarity)
+        odd = self._sizes.unlikeness(t2)
         near = similarity.max(1) >= NEAR_DUPLICATE
-        level = self._sizes.level
         return [float(u) if u > level and not n else 0.0 for u, n in zip(odd, near)]
