@@ -63,6 +63,15 @@ run() {  # tag latency concurrencies [extra args]
       --duration "$duration" --warmup 2 --user-id "$user" --model-name "Swin transformer" --images "$work/images" \
       --model-server "http://127.0.0.1:$mport" --server-pid "$server" --aux-pid "$pg" --aux-pid "$models" \
       --tag "$1" --label nachet-rebuilt --out-dir "$out" "${@:4}"
+  worker_peak "$1"
+}
+worker_peak() {  # the loadgen's peak RSS sums master, worker and resource tracker: the worker's own
+  local peak=0 kb
+  for p in $(pgrep -P "$server"); do
+    kb=$(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    [ "${kb:-0}" -gt "$peak" ] && peak=$kb
+  done
+  echo "[$1] worker peak RSS so far (VmHWM): $((peak / 1024)) MB"
 }
 if [ "${PART:-}" = c8 ]; then
   run lat50 50 8
