@@ -24,7 +24,7 @@ NEAR_DUPLICATE = 0.95  # a crop this close to a labelled one takes that label, w
 HAND_WEIGHT = 0.6  # share of the hand-made features next to the embedding
 SHAPE_WEIGHT = 5.0  # the 5 size-and-shape features among the hand-made ones (features.py)
 SHAPE_DIM = 5
-HAND_DIM = 61 + SHAPE_DIM
+HAND_DIM = 61 + SHAPE_DIM  # as features.py (not imported here: it loads OpenCV and ONNX)
 SIZE_PRIOR = 0.1  # weight of -T²/2 (SizeModel) in the logits: rice k=3/5 +2-3 points, microscope set ±0
 
 
@@ -188,10 +188,10 @@ class SeedClassifier:
         unlike = self._unlike(t2, similarity)
         answers = []
         for row, odd in zip(probabilities, unlike):
-            known = 1.0 - odd if odd else 1.0
             best = np.argsort(-row)[: top_n - 1 if odd else top_n]
             answer = [
-                {"label": self.names[self.classes[i]], "score": round(float(row[i] * known), 4)} for i in best
+                {"label": self.names[self.classes[i]], "score": round(float(row[i] * (1 - odd)), 4)}
+                for i in best
             ]
             answers.append([{"label": UNKNOWN, "score": round(odd, 4)}, *answer] if odd else answer)
         return answers
