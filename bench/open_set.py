@@ -93,13 +93,22 @@ def mahalanobis(V, L, setting):
     return lambda v: distances(v).min(1) > tau  # noqa: E731
 
 
+def splits(k):
+    """Each variety left out in turn: (left out, the 4 known, k examples of each, their other grains)."""
+    for left_out in CLASSES:
+        known = [c for c in CLASSES if c != left_out]
+        yield (
+            left_out,
+            known,
+            [i for c in known for i in BY_CLASS[c][:k]],
+            [i for c in known for i in BY_CLASS[c][k:]],
+        )
+
+
 def evaluate(k, rule, setting):
     """(unknown rejected, known accuracy, known accuracy with rejection) over the 5 left-out varieties."""
     rejected = unknowns = right = right_kept = asked = 0
-    for left_out in CLASSES:
-        known = [c for c in CLASSES if c != left_out]
-        train = [i for c in known for i in BY_CLASS[c][:k]]
-        test = [i for c in known for i in BY_CLASS[c][k:]]
+    for left_out, known, train, test in splits(k):
         classifier = SeedClassifier(
             Examples([Y[i] for i in train], {c: c for c in known}, E[train], H[train])
         )
@@ -120,10 +129,7 @@ def evaluate_size_region(k, level):
     """The same protocol through SeedClassifier(abstain_level=level): a seed is rejected when the
     classifier answers "Unknown seed" first."""
     rejected = unknowns = right = right_kept = asked = 0
-    for left_out in CLASSES:
-        known = [c for c in CLASSES if c != left_out]
-        train = [i for c in known for i in BY_CLASS[c][:k]]
-        test = [i for c in known for i in BY_CLASS[c][k:]]
+    for left_out, known, train, test in splits(k):
         examples = Examples([Y[i] for i in train], {c: c for c in known}, E[train], H[train])
         plain, abstaining = SeedClassifier(examples), SeedClassifier(examples, abstain_level=level)
         named = [a[0]["label"] for a in plain.predict(E[test], H[test], 1)]
@@ -169,10 +175,7 @@ def evaluate_columns(k, level, names):
     start = HAND_DIM - SHAPE_DIM
     columns[:, start : start + len(names)] = H[:, [COLUMNS[n] for n in names]]
     rejected = unknowns = right = right_kept = asked = 0
-    for left_out in CLASSES:
-        known = [c for c in CLASSES if c != left_out]
-        train = [i for c in known for i in BY_CLASS[c][:k]]
-        test = [i for c in known for i in BY_CLASS[c][k:]]
+    for left_out, known, train, test in splits(k):
         classifier = SeedClassifier(
             Examples([Y[i] for i in train], {c: c for c in known}, E[train], H[train])
         )
