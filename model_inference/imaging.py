@@ -13,11 +13,11 @@ from PIL import Image
 _SAVE_AS = {"MPO": "JPEG"}  # Pillow opens some camera JPEGs as MPO; crops are plain JPEG
 
 
-def decode(data: bytes, fast: bool = True) -> Image.Image | Any:
+def decode(data: bytes) -> Image.Image | Any:
     """The picture's pixels, decoded once for every crop: a colour JPEG as an RGB array through
     simplejpeg (libjpeg-turbo straight into the array: the same pixels as Pillow's, ~20 % sooner),
-    anything else (or without simplejpeg, or with `fast` off) as a Pillow image."""
-    if fast and data[:2] == b"\xff\xd8":
+    anything else (or without simplejpeg) as a Pillow image."""
+    if data[:2] == b"\xff\xd8":
         simplejpeg = _simplejpeg()
         if simplejpeg is not None and _colour_jpeg(simplejpeg, data):
             return simplejpeg.decode_jpeg(data, colorspace="RGB")
