@@ -1,5 +1,5 @@
-"""Model calls over HTTP: one shared httpx.AsyncClient per process, and every failure named
-(model and cause) instead of an opaque transport error."""
+"""Model calls over HTTP: one aiohttp session per process, and every failure named (model and
+cause) instead of an opaque transport error."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import json
 import logging
 import socket
 import ssl
+from collections.abc import Callable, Mapping
 
 import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from .errors import UpstreamError
 from .models import ModelSpec
@@ -19,16 +18,46 @@ from .models import ModelSpec
 log = logging.getLogger(__name__)
 
 
-def make_client(connect_timeout: float, read_timeout: float, on_request=()) -> httpx.AsyncClient:
-    """httpx's interface over aiohttp's connection pool: httpcore's pool rescans every connection
-    for every queued request, which cost ~40 % of the server's CPU per /inf under load."""
-    limits = httpx.Limits(max_connections=128, max_keepalive_connections=64)
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits),
-        timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-        follow_redirects=False,
-        event_hooks={"request": list(on_request)},
-    )
+class ModelClient:
+    """POSTs to model endpoints through aiohttp's connection pool. It replaced httpx (over the same
+    pool), whose request and response models cost ~0.5 ms of CPU per call: 2.7 ms per /inf of one
+    detection and four classifications. `extra_headers` adds per-call headers (the request id)."""
+
+    def __init__(
+        self,
+        connect_timeout: float,
+        read_timeout: float,
+        extra_headers: Callable[[], Mapping[str, str]] | None = None,
+        max_connections: int = 128,
+    ):
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._extra_headers = extra_headers
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        """The session, made on first use (aiohttp binds it to the running loop)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                timeout=self._timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),  # models set no state in the backend
+            )
+        return self._session
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """(status, body) of a POST; transport failures raise aiohttp's or asyncio's errors."""
+        if self._extra_headers is not None:
+            headers = {**headers, **self._extra_headers()}
+        async with self._open().post(url, data=body, headers=headers, allow_redirects=False) as response:
+            return response.status, await response.read()
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def headers_for(model: ModelSpec) -> dict[str, str]:
@@ -41,23 +70,22 @@ def headers_for(model: ModelSpec) -> dict[str, str]:
     return headers
 
 
-async def call_model(client: httpx.AsyncClient, model: ModelSpec, body: bytes, pipeline: str):
+async def call_model(client: ModelClient, model: ModelSpec, body: bytes, pipeline: str):
     """POST `body` to the model's endpoint and return its JSON answer, or raise a named error."""
     cause = None
     try:
-        response = await client.post(model.endpoint, content=body, headers=headers_for(model))
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+        code, content = await client.post(model.endpoint, body, headers_for(model))
+    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
         cause, status = f"model {model.name} has an invalid endpoint URL", 502
-    except httpx.HTTPError as error:
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
         reason = _reason(error)
         if reason == "closed":
             cause, status = f"model {model.name} closed the connection", 502
-        elif reason is None and isinstance(error, httpx.TimeoutException):
+        elif reason is None and isinstance(error, TimeoutError):
             cause, status = f"model {model.name} did not answer in time", 504
         else:
             cause, status = f"model {model.name} is unreachable ({reason or type(error).__name__})", 502
     if cause is None:
-        code = response.status_code
         if code in (401, 403):
             cause, status = f"model {model.name} rejected the credentials (HTTP {code})", 502
         elif code == 404:
@@ -68,7 +96,7 @@ async def call_model(client: httpx.AsyncClient, model: ModelSpec, body: bytes, p
             cause, status = f"model {model.name} refused the request (HTTP {code})", 502
         else:
             try:
-                return json.loads(response.content, parse_constant=_refuse_non_finite)
+                return json.loads(content, parse_constant=_refuse_non_finite)
             except NonFinite:
                 cause, status = (
                     f"model {model.name} answered a number that is not finite (NaN or Infinity)",
@@ -101,9 +129,9 @@ def _reason(error: Exception) -> str | None:
             return "closed"
         if isinstance(current, ConnectionRefusedError) or "refused" in str(current).lower():
             return "connection refused"
-        if isinstance(current, socket.gaierror):
+        if isinstance(current, (socket.gaierror, aiohttp.ClientConnectorDNSError)):
             return "host not found"
-        if isinstance(current, ssl.SSLError):
+        if isinstance(current, (ssl.SSLError, aiohttp.ClientSSLError)):
             return "TLS handshake failed"
-        current = current.__cause__ or current.__context__
+        current = getattr(current, "os_error", None) or current.__cause__ or current.__context__
     return None

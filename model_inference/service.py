@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import httpx
-
 from storage import ServiceError, Storage
 from storage.base import sha256
 
@@ -26,6 +24,7 @@ from .adapters import RunContext, protocol_of
 from .adapters.base import Budget
 from .cpu import run_cpu
 from .errors import ModelError
+from .http import ModelClient
 from .images import Picture, check_picture, read_data_url
 from .measure import in_millimetres
 from .models import Pipeline
@@ -60,7 +59,7 @@ class InferenceService:
         self,
         storage: Storage,
         pipelines: PipelineRegistry,
-        http: httpx.AsyncClient,
+        http: ModelClient,
         cpu: Executor,
         learner: Any,
         max_concurrent: int,

@@ -13,8 +13,6 @@ import warnings
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-import httpx
-
 REQUEST_ID: ContextVar[str | None] = ContextVar("nachet_request_id", default=None)
 CALLER: ContextVar[str | None] = ContextVar("nachet_caller", default=None)
 
@@ -29,11 +27,10 @@ def request_id_from(header: str | None) -> str:
     return header if header and _CLIENT_ID.fullmatch(header) else uuid.uuid4().hex
 
 
-async def send_request_id(request: httpx.Request) -> None:
-    """httpx event hook: model calls carry the id of the request they serve."""
+def request_id_header() -> dict[str, str]:
+    """The header model calls carry: the id of the request they serve (none outside a request)."""
     request_id = REQUEST_ID.get()
-    if request_id is not None:
-        request.headers["X-Request-ID"] = request_id
+    return {"X-Request-ID": request_id} if request_id is not None else {}
 
 
 class RequestContext(logging.Filter):

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import asyncpg
-import httpx
 from cryptography.fernet import Fernet
 from quart import Quart, current_app
 
@@ -27,7 +26,7 @@ from datastore.migrate import migrate
 from identity import Identity, RateLimit
 from model_inference.adapters import protocol_of
 from model_inference.cpu import run_cpu
-from model_inference.http import make_client
+from model_inference.http import ModelClient
 from model_inference.insertion import install_builtin_pipeline_rows
 from model_inference.local.lazy import BUILTIN_PROTOCOLS, LazyFeatures, check_embedder_file, warm_up
 from model_inference.local.learning import Learner
@@ -37,7 +36,7 @@ from storage import Storage, StorageUnavailable
 from tasks import TaskWorker, task_app
 
 from .config import Settings
-from .logs import send_request_id
+from .logs import request_id_header
 from .memory import tune_malloc
 from .metrics import Metrics
 from .process import stop_hypercorn_master
@@ -60,7 +59,7 @@ class Services:
     blobs: BlobStore
     storage: Storage
     pipelines: PipelineRegistry
-    http: httpx.AsyncClient
+    http: ModelClient
     learner: Learner
     # Image decoding and encoding: one thread per core, so concurrent requests queue here
     # instead of holding a decoded picture each (memory) and fighting for the GIL.
@@ -190,7 +189,7 @@ def make_services(
     fernet = Fernet(key.get_secret_value().encode()) if key else None
     cpu = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nachet-cpu")
     storage, pipelines = Storage(pool, blobs), PipelineRegistry(pool, fernet)
-    http = make_client(settings.model_connect_timeout_s, settings.model_read_timeout_s, [send_request_id])
+    http = ModelClient(settings.model_connect_timeout_s, settings.model_read_timeout_s, request_id_header)
     metrics = Metrics()
     learner = Learner(
         pool, storage.picture_bytes, shared_features(), cpu, abstain_level=settings.open_set_level

@@ -247,6 +247,8 @@ async def test_inference_goes_to_the_named_folder(client, user, storage, pipelin
         ("nan", 502, "model seed-detector-1 answered a number that is not finite (NaN or Infinity)"),
         ("infinity", 502, "model seed-detector-1 answered a number that is not finite (NaN or Infinity)"),
         ("hangup", 502, "model seed-detector-1 closed the connection"),
+        ("ftp", 502, "model seed-detector-1 has an invalid endpoint URL"),
+        ("malformed", 502, "model seed-detector-1 has an invalid endpoint URL"),
     ],
 )
 async def test_upstream_failures_are_named_and_nothing_is_written(
@@ -255,8 +257,12 @@ async def test_upstream_failures_are_named_and_nothing_is_written(
     from tests.conftest import free_port
 
     detector = model("seed-detector-1", path, model_server)
-    if path == "refused":
-        detector["endpoint"] = f"http://127.0.0.1:{free_port()}/score"
+    endpoints = {
+        "refused": f"http://127.0.0.1:{free_port()}/score",
+        "ftp": "ftp://127.0.0.1/score",
+        "malformed": "http://[::1/score",
+    }
+    detector["endpoint"] = endpoints.get(path, detector["endpoint"])
     name = f"broken-{uuid.uuid4().hex[:6]}"
     await register(
         services,

@@ -8,11 +8,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from ..cpu import run_cpu
 from ..errors import ModelError, UpstreamError
-from ..http import call_model
+from ..http import ModelClient, call_model
 from ..imaging import crop_boxes, crop_fraction, decode, decode_and_crop, decode_bgr, encode_crops
 from ..models import ModelSpec
 
@@ -53,7 +51,7 @@ class Work:
 
 @dataclass
 class RunContext:
-    client: httpx.AsyncClient
+    client: ModelClient
     pipeline: str
     executor: Executor | None = None  # for image work; None: asyncio's default pool
     early_decodes: Budget | None = None  # bound on pictures decoded ahead of their boxes
