@@ -23,6 +23,13 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached (at start-up or while serving)."""
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a released connection needs beyond asyncpg's own cleanup (which rolls back a stray
+    transaction and drops listener callbacks): nothing, as no pooled connection is given session
+    state (no SET, no session advisory lock; listeners UNLISTEN when they stop). asyncpg's
+    default would send a reset query on every release: 0.1 ms of CPU, 4 times per /inf."""
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
         await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -36,6 +43,7 @@ async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int
             min_size=min_size,
             max_size=max_size,
             init=_init_connection,
+            reset=_keep_session,
             server_settings={"search_path": f'"{schema}",public', "application_name": "nachet-backend"},
             timeout=10,
             command_timeout=60,

@@ -102,19 +102,19 @@ class InferenceService:
         if pipeline is None:  # checked when the body was parsed; removed by a reload since
             raise ModelError(f"model {order.model_name} not found")
         scale = self.scale_for(order.pixels_per_mm, order.device)  # an unknown device: 400 first
-        if not (isinstance(order.validator, str) and await self.storage.validator_known(order.validator)):
-            warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
         url = read_data_url(order.image)
         data = url.data
         order.image = ""  # ~0.5 MB: the decoded bytes (and the base64 models are sent) are what is kept
         if data:
             warn_if_other_aspect(order.image_dims, await self.run_cpu(check_picture, data))
-        await self.storage.require_user(order.user, order.folder)
+        target = await self.storage.inference_target(order.user, order.folder, order.validator)
+        if not target.validated:
+            warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
         processing = self.processing(order.image_dims, scale, order.area_ratio, order.color_format)
         processed = await self.results(pipeline, data, processing, url.plain_base64)
         with_scale(processed, scale)
         return await self.storage.save_inference(
-            order.user, order.folder, data, processed, pipeline.id, order.image_dims
+            order.user, order.folder, data, processed, pipeline.id, order.image_dims, target
         )
 
     async def results(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from datastore.db import transaction
 from datastore.queries import folder_jobs, folders, inferences, model_results, pictures, seeds, tasks
@@ -138,11 +138,17 @@ class Jobs(StorageBase):
                 raise NotOwnerError(say.cannot_access_picture(item["user_id"], picture))
             found = await seeds.resolve_labels(conn, labels)
             rows = inference_rows(result, {label: seed["id"] for label, seed in found.items()}, image_dims)
-            inference_id = await inferences.insert_inference(
-                conn, picture, item["user_id"], pipeline_id, rows.summary
+            inference_id = uuid4()
+            await inferences.insert_inference(
+                conn,
+                picture,
+                item["user_id"],
+                pipeline_id,
+                rows.summary,
+                rows.objects,
+                rows.guesses,
+                inference_id,
             )
-            await inferences.insert_objects(conn, inference_id, rows.objects)
-            await inferences.insert_seed_objs(conn, rows.guesses)
             await folder_jobs.finish_item(conn, job, picture, inference_id, None)
         return inference_id
 

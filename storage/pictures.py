@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -128,17 +129,33 @@ class Pictures(StorageBase):
         except BlobNotFound:  # deleted with its folder meanwhile
             return None
 
-    async def _target_folder(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record:
-        """The user's folder named (or identified) by `folder_ref`, else the default "General"
-        (created again for a user who lost it, as the original allowed)."""
+    @guard
+    async def inference_target(self, user_id: Any, folder_ref: Any, validator: Any = None) -> InferenceTarget:
+        """Where an /inf result will be saved, checked before any model is called: the user (else
+        the original's "user not found" text), the folder `folder_ref` names (another user's id
+        is refused), and whether the picture went through /image-validation."""
+        async with self.pool.acquire() as conn:
+            user = await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
+            validated = isinstance(validator, str) and await pictures.validator_known(conn, validator)
+            folder = await self._existing_target(conn, user, folder_ref)
+        return InferenceTarget(user, folder_ref, folder, validated)
+
+    async def _existing_target(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record | None:
+        """The user's folder named (or identified) by `folder_ref`, else the default "General";
+        None when the default must be made again (a user who lost it, as the original allowed)."""
         folder_id = await folder_named(conn, user["id"], folder_ref)
         if folder_id is None and user["default_set_id"] is not None:
             folder_id = user["default_set_id"]
         folder = await folders.get_folder(conn, folder_id) if folder_id is not None else None
+        if folder is None and folder_id is not None and folder_id != user["default_set_id"]:
+            raise NotFoundError(say.folder_not_found(folder_ref))
+        return folder
+
+    async def _target_folder(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record:
+        """`_existing_target`, the default folder made again when it is gone."""
+        folder = await self._existing_target(conn, user, folder_ref)
         if folder is not None:
             return folder
-        if folder_id is not None and folder_id != user["default_set_id"]:
-            raise NotFoundError(say.folder_not_found(folder_ref))
         async with conn.transaction():
             created = await folders.insert_folder(conn, user["id"], layout.DEFAULT_FOLDER, 0)
             if created is None:
@@ -155,33 +172,55 @@ class Pictures(StorageBase):
         result: dict,
         pipeline_id: UUID | None,
         image_dims: list[float] | None = None,
+        target: InferenceTarget | None = None,
     ) -> dict:
         """Store the picture, the inference, its boxes and their candidate seeds in one unit, and
         return a copy of `result` completed with the ids (spec §6.1). Nothing is written if any
-        part fails; `image_dims` (the units of the boxes) is kept to map feedback boxes back."""
+        part fails; `image_dims` (the units of the boxes) is kept to map feedback boxes back.
+        `target` (from `inference_target`) saves looking the user and folder up again."""
         labels = [label for label in labels_of(result) if isinstance(label, str)]
         async with self.pool.acquire() as conn:
-            user = await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
-            folder = await self._target_folder(conn, user, folder_ref)
+            if target is None or target.folder is None:
+                user = target.user if target else await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
+                target = InferenceTarget(user, folder_ref, await self._target_folder(conn, user, folder_ref))
             found = await seeds.resolve_labels(conn, labels)
+        user, folder = target.user, target.folder
+        assert folder is not None
         rows = inference_rows(result, {label: seed["id"] for label, seed in found.items()}, image_dims)
-        picture_id = uuid4()
+        picture_id, inference_id = uuid4(), uuid4()
         name = layout.picture_blob(layout.folder_name(folder["name"], folder["is_default"]), picture_id)
         async with self._unit() as unit:
             tags = layout.picture_tags(picture_id, folder["id"])
             await unit.put(layout.container_name(user["id"]), name, image, tags)
-            async with unit.rows() as conn:
-                if await folders.get_folder(conn, folder["id"], "write") is None:  # deleted meanwhile
-                    raise NotFoundError(say.folder_not_found(folder_ref))
+            async with self.pool.acquire() as conn:  # one statement: its own transaction
                 metadata = {"link": name, "description": "Uploaded through the API"}
-                await pictures.insert_picture(conn, folder["id"], sha256(image), metadata, picture_id)
-                inference_id = await inferences.insert_inference(
-                    conn, picture_id, user["id"], pipeline_id, rows.summary
+                saved = await inferences.insert_picture_with_inference(
+                    conn,
+                    folder["id"],
+                    picture_id,
+                    sha256(image),
+                    metadata,
+                    user["id"],
+                    pipeline_id,
+                    rows.summary,
+                    rows.objects,
+                    rows.guesses,
+                    inference_id,
                 )
-                await inferences.insert_objects(conn, inference_id, rows.objects)
-                await inferences.insert_seed_objs(conn, rows.guesses)
+            if not saved:  # the folder was deleted meanwhile: its blob goes with the failed unit
+                raise NotFoundError(say.folder_not_found(folder_ref))
         return {
             **rows.response,
             "inference_id": str(inference_id),
             "pipeline_id": str(pipeline_id) if pipeline_id else None,
         }
+
+
+@dataclass(frozen=True)
+class InferenceTarget:
+    """Who and where an /inf result is saved for, looked up once before the models run."""
+
+    user: asyncpg.Record
+    folder_ref: Any
+    folder: asyncpg.Record | None  # None: the default folder is made again when saving
+    validated: bool = False  # the picture went through /image-validation

@@ -12,8 +12,7 @@ from datastore.db import transaction
 from datastore.queries import folders, pictures, seeds, users
 
 from . import layout
-from . import messages as say
-from .base import StorageBase, folder_named, guard
+from .base import StorageBase, guard
 from .errors import DatastoreError, UserAlreadyExistsError, UserNotFoundError
 
 
@@ -26,16 +25,6 @@ class UsersAndSeeds(StorageBase):
         if user_id is None:
             raise UserNotFoundError("User not found")
         return user_id
-
-    @guard
-    async def require_user(self, user_id: Any, folder_ref: Any = None) -> UUID:
-        """The id of an existing /inf user, checked before any model is called, with the folder
-        it names when that is a folder id: another user's is refused (NotOwnerError)."""
-        async with self.pool.acquire() as conn:
-            user = (await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN))["id"]
-            if isinstance(folder_ref, str) and len(folder_ref) == 36:  # the frontend sends ids
-                await folder_named(conn, user, folder_ref)
-            return user
 
     @guard
     async def create_user(self, email: str) -> UUID:
@@ -123,11 +112,6 @@ class UsersAndSeeds(StorageBase):
     async def record_validator(self, digest: str) -> None:
         async with self.pool.acquire() as conn:
             await pictures.record_validator(conn, digest)
-
-    @guard
-    async def validator_known(self, digest: str) -> bool:
-        async with self.pool.acquire() as conn:
-            return await pictures.validator_known(conn, digest)
 
 
 async def fetch_json(url: str) -> Any:

@@ -17,11 +17,12 @@ async def validate(client, image):
     return response.status_code, await response.get_json()
 
 
-async def test_valid_png_returns_its_sha256_and_records_it(client, storage):
+async def test_valid_png_returns_its_sha256_and_records_it(client, pool):
     data = png_bytes(150, 150)
     status, body = await validate(client, "data:image/PNG;base64," + base64.b64encode(data).decode())
     assert status == 200 and body == [hashlib.sha256(data).hexdigest()]
-    assert await storage.validator_known(body[0])
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM image_validator WHERE sha256 = $1", body[0]) == 1
 
 
 async def test_real_microscope_images(client):

@@ -4,17 +4,102 @@ from uuid import UUID
 
 from asyncpg import Connection, Record
 
+Objects = list[tuple[UUID, dict, UUID]]  # (object id, box metadata, id of its best guess)
+Guesses = list[tuple[UUID, UUID, UUID, float]]  # (seed_obj id, seed id, object id, score)
 
-async def insert_inference(
-    conn: Connection, picture_id: UUID, user_id: UUID, pipeline_id: UUID | None, summary: dict
-) -> UUID:
-    return await conn.fetchval(
-        """INSERT INTO inference (inference, picture_id, user_id, pipeline_id)
-           VALUES ($1, $2, $3, $4) RETURNING id""",
+# An inference with its objects and their guesses, as CTEs after one named `pic` (the picture's
+# id): one statement, one round trip, whatever the number of boxes. Objects are inserted in the
+# model's order (their seq keeps it).
+_INFERENCE_ROWS = """
+    inf AS (
+        INSERT INTO inference (id, inference, picture_id, user_id, pipeline_id)
+        SELECT $1, $2, pic.id, $3, $4 FROM pic RETURNING id
+    ), obj AS (
+        INSERT INTO object (id, box_metadata, inference_id, type_id, top_id)
+        SELECT o.id, o.box_metadata, inf.id, 1, o.top_id
+          FROM inf,
+               unnest($5::uuid[], $6::json[], $7::uuid[]) WITH ORDINALITY AS o(id, box_metadata, top_id, n)
+         ORDER BY o.n
+        RETURNING id
+    ), guess AS (
+        INSERT INTO seed_obj (id, seed_id, object_id, score)
+        SELECT g.id, g.seed_id, g.object_id, g.score
+          FROM inf,
+               unnest($8::uuid[], $9::uuid[], $10::uuid[], $11::float8[]) AS g(id, seed_id, object_id, score)
+        RETURNING id
+    )"""
+
+
+def _rows_args(
+    inference_id: UUID,
+    user_id: UUID,
+    pipeline_id: UUID | None,
+    summary: dict,
+    objects: Objects,
+    guesses: Guesses,
+) -> list:
+    return [
+        inference_id,
         summary,
-        picture_id,
         user_id,
         pipeline_id,
+        [o[0] for o in objects],
+        [o[1] for o in objects],
+        [o[2] for o in objects],
+        [g[0] for g in guesses],
+        [g[1] for g in guesses],
+        [g[2] for g in guesses],
+        [g[3] for g in guesses],
+    ]
+
+
+async def insert_inference(
+    conn: Connection,
+    picture_id: UUID,
+    user_id: UUID,
+    pipeline_id: UUID | None,
+    summary: dict,
+    objects: Objects,
+    guesses: Guesses,
+    inference_id: UUID,
+) -> None:
+    """An inference of a stored picture with its objects and guesses, in one statement."""
+    await conn.execute(
+        f"WITH pic AS (SELECT $12::uuid AS id), {_INFERENCE_ROWS} SELECT 1",
+        *_rows_args(inference_id, user_id, pipeline_id, summary, objects, guesses),
+        picture_id,
+    )
+
+
+async def insert_picture_with_inference(
+    conn: Connection,
+    folder_id: UUID,
+    picture_id: UUID,
+    sha256: str,
+    metadata: dict,
+    user_id: UUID,
+    pipeline_id: UUID | None,
+    summary: dict,
+    objects: Objects,
+    guesses: Guesses,
+    inference_id: UUID,
+) -> bool:
+    """A picture with its inference, objects and guesses, in one statement (its own transaction),
+    after the folder's row lock in the writers' order; False, with nothing written, when the
+    folder was deleted meanwhile."""
+    return await conn.fetchval(
+        f"""WITH folder AS (
+                SELECT id FROM picture_set WHERE id = $12 FOR KEY SHARE
+            ), pic AS (
+                INSERT INTO picture (id, picture, picture_set_id, nb_obj, sha256)
+                SELECT $13, $14, folder.id, 0, $15 FROM folder RETURNING id
+            ), {_INFERENCE_ROWS}
+            SELECT EXISTS (SELECT 1 FROM pic)""",
+        *_rows_args(inference_id, user_id, pipeline_id, summary, objects, guesses),
+        folder_id,
+        picture_id,
+        metadata,
+        sha256,
     )
 
 
@@ -27,23 +112,6 @@ async def insert_object(
         box_metadata,
         inference_id,
         manual,
-    )
-
-
-async def insert_objects(
-    conn: Connection, inference_id: UUID, objects: list[tuple[UUID, dict, UUID]]
-) -> None:
-    """(id, box_metadata, top_id) rows, inserted in order (their seq keeps the model's order)."""
-    await conn.executemany(
-        """INSERT INTO object (id, box_metadata, inference_id, type_id, top_id) VALUES ($1, $2, $3, 1, $4)""",
-        [(object_id, metadata, inference_id, top_id) for object_id, metadata, top_id in objects],
-    )
-
-
-async def insert_seed_objs(conn: Connection, rows: list[tuple[UUID, UUID, UUID, float]]) -> None:
-    """(id, seed_id, object_id, score) rows."""
-    await conn.executemany(
-        "INSERT INTO seed_obj (id, seed_id, object_id, score) VALUES ($1, $2, $3, $4)", rows
     )
 
 
