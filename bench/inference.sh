@@ -4,6 +4,7 @@
 # hypercorn worker on the embedded default; then the same with 5 000 pictures already stored.
 # Usage: bash bench/inference.sh [results-dir]     (about 6 minutes)
 #        PART=c8 bash bench/inference.sh [dir]     only 50 ms models at c=8 (about 40 s): before/after pairs
+#        PART=c1|c64 bash bench/inference.sh [dir] only 50 ms models at c=1 or c=64
 #        SECURED=cookie|token ...   secured mode: every request carries a Vouch HS256 cookie or an API
 #                                   token, verified by the server (rate limit off unless NACHET_RATE_LIMIT_INF)
 set -euo pipefail
@@ -55,7 +56,7 @@ python -m nachet pipelines insert "$work/pipelines.yaml"
 hypercorn -b 127.0.0.1:$port -w 1 app:app >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill -TERM $server $models 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 pg=$(head -1 "$NACHET_DATA_DIR/pg/postmaster.pid")
 run() {  # tag latency concurrencies [extra args]
   curl -sf -XPOST "http://127.0.0.1:$mport/config" -d "{\"latency_ms\": $2}" >/dev/null
@@ -73,11 +74,9 @@ worker_peak() {  # the loadgen's peak RSS sums master, worker and resource track
   done
   echo "[$1] worker peak RSS so far (VmHWM): $((peak / 1024)) MB"
 }
-if [ "${PART:-}" = c8 ]; then
-  run lat50 50 8
-  python "$shared/loadgen.py" summarize "$out"
-  exit 0
-fi
+case "${PART:-}" in
+  c1|c8|c64) run lat50 50 "${PART#c}"; python "$shared/loadgen.py" summarize "$out"; exit 0 ;;
+esac
 run lat50 50 1,8,64
 run lat0 0 1,8
 count() { python - "$user" <<PY

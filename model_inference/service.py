@@ -105,9 +105,15 @@ class InferenceService:
         url = read_data_url(order.image)
         data = url.data
         order.image = ""  # ~0.5 MB: the decoded bytes (and the base64 models are sent) are what is kept
-        if data:
-            warn_if_other_aspect(order.image_dims, await self.run_cpu(check_picture, data))
-        target = await self.storage.inference_target(order.user, order.folder, order.validator)
+        # the picture is checked (in a thread) while the user is (in the database); the picture's
+        # error comes first, as when the checks ran in turn
+        checking = self.run_cpu(check_picture, data) if data else None
+        try:
+            target = await self.storage.inference_target(order.user, order.folder, order.validator)
+        finally:
+            picture = await checking if checking is not None else None
+        if picture is not None:
+            warn_if_other_aspect(order.image_dims, picture)
         if not target.validated:
             warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
         processing = self.processing(order.image_dims, scale, order.area_ratio, order.color_format)

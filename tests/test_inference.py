@@ -476,6 +476,10 @@ async def test_unvalidated_picture_warns_last(local_client, user):
             {"container_name": "not-a-user"},
             (400, ["Datastore Error during classification : Datastore Unhandled Error"]),
         ),
+        (  # both checked at once; the picture's error first, as when they ran in turn
+            {"container_name": "not-a-user", "image": data_url(png_bytes(400, 300)[:-40])},
+            (400, [CTX + "the image is truncated or corrupt"]),
+        ),
     ],
 )
 async def test_bad_input_writes_nothing(local_client, user, pool, blob_store, change, expected):
