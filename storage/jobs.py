@@ -142,12 +142,9 @@ class Jobs(StorageBase):
             await inferences.insert_inference(
                 conn,
                 picture,
-                item["user_id"],
-                pipeline_id,
-                rows.summary,
-                rows.objects,
-                rows.guesses,
-                inference_id,
+                inferences.NewInference(
+                    inference_id, item["user_id"], pipeline_id, rows.summary, rows.objects, rows.guesses
+                ),
             )
             await folder_jobs.finish_item(conn, job, picture, inference_id, None)
         return inference_id

@@ -194,18 +194,11 @@ class Pictures(StorageBase):
             await unit.put(layout.container_name(user["id"]), name, image, tags)
             async with self.pool.acquire() as conn:  # one statement: its own transaction
                 metadata = {"link": name, "description": "Uploaded through the API"}
+                inference = inferences.NewInference(
+                    inference_id, user["id"], pipeline_id, rows.summary, rows.objects, rows.guesses
+                )
                 saved = await inferences.insert_picture_with_inference(
-                    conn,
-                    folder["id"],
-                    picture_id,
-                    sha256(image),
-                    metadata,
-                    user["id"],
-                    pipeline_id,
-                    rows.summary,
-                    rows.objects,
-                    rows.guesses,
-                    inference_id,
+                    conn, folder["id"], picture_id, sha256(image), metadata, inference
                 )
             if not saved:  # the folder was deleted meanwhile: its blob goes with the failed unit
                 raise NotFoundError(say.folder_not_found(folder_ref))

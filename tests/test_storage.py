@@ -172,6 +172,17 @@ def detected(*labels):
     }
 
 
+async def test_boxes_come_back_in_the_models_order(storage, user):
+    """The one-statement save inserts the objects in the answer's order (their seq)."""
+    labels = ["Brassica napus", "Ambrosia trifida", "Brassica juncea"] * 7
+    saved = await storage.save_inference(user, None, png_bytes(), detected(*labels), None)
+    picture_id = (await storage.get_directories(user))[0]["pictures"][0]["picture_id"]
+    inference, _ = await storage.get_picture(user, picture_id)
+    assert [b["box_id"] for b in inference["boxes"]] == [b["box_id"] for b in saved["boxes"]]
+    assert [b["label"] for b in inference["boxes"]] == labels
+    assert [b["box"]["topX"] for b in inference["boxes"]] == [10 * i for i in range(len(labels))]
+
+
 async def test_save_inference_and_read_it_back(storage, user, pool):
     saved = await storage.save_inference(user, None, png_bytes(), detected("Brassica napus"), None)
     box = saved["boxes"][0]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from asyncpg import Connection, Record
@@ -30,59 +31,40 @@ _INFERENCE_ROWS = """
     )"""
 
 
-def _rows_args(
-    inference_id: UUID,
-    user_id: UUID,
-    pipeline_id: UUID | None,
-    summary: dict,
-    objects: Objects,
-    guesses: Guesses,
-) -> list:
-    return [
-        inference_id,
-        summary,
-        user_id,
-        pipeline_id,
-        [o[0] for o in objects],
-        [o[1] for o in objects],
-        [o[2] for o in objects],
-        [g[0] for g in guesses],
-        [g[1] for g in guesses],
-        [g[2] for g in guesses],
-        [g[3] for g in guesses],
-    ]
+@dataclass(frozen=True)
+class NewInference:
+    """An inference to insert: its id (made client-side), whose and which pipeline's it is, its
+    summary JSON, its objects and their guesses."""
+
+    id: UUID
+    user_id: UUID
+    pipeline_id: UUID | None
+    summary: dict
+    objects: Objects
+    guesses: Guesses
+
+    def args(self) -> list:
+        """$1..$11 of _INFERENCE_ROWS."""
+        objects, guesses = self.objects, self.guesses
+        return [
+            self.id,
+            self.summary,
+            self.user_id,
+            self.pipeline_id,
+            *([o[i] for o in objects] for i in range(3)),
+            *([g[i] for g in guesses] for i in range(4)),
+        ]
 
 
-async def insert_inference(
-    conn: Connection,
-    picture_id: UUID,
-    user_id: UUID,
-    pipeline_id: UUID | None,
-    summary: dict,
-    objects: Objects,
-    guesses: Guesses,
-    inference_id: UUID,
-) -> None:
+async def insert_inference(conn: Connection, picture_id: UUID, inference: NewInference) -> None:
     """An inference of a stored picture with its objects and guesses, in one statement."""
     await conn.execute(
-        f"WITH pic AS (SELECT $12::uuid AS id), {_INFERENCE_ROWS} SELECT 1",
-        *_rows_args(inference_id, user_id, pipeline_id, summary, objects, guesses),
-        picture_id,
+        f"WITH pic AS (SELECT $12::uuid AS id), {_INFERENCE_ROWS} SELECT 1", *inference.args(), picture_id
     )
 
 
 async def insert_picture_with_inference(
-    conn: Connection,
-    folder_id: UUID,
-    picture_id: UUID,
-    sha256: str,
-    metadata: dict,
-    user_id: UUID,
-    pipeline_id: UUID | None,
-    summary: dict,
-    objects: Objects,
-    guesses: Guesses,
-    inference_id: UUID,
+    conn: Connection, folder_id: UUID, picture_id: UUID, sha256: str, metadata: dict, inference: NewInference
 ) -> bool:
     """A picture with its inference, objects and guesses, in one statement (its own transaction),
     after the folder's row lock in the writers' order; False, with nothing written, when the
@@ -95,7 +77,7 @@ async def insert_picture_with_inference(
                 SELECT $13, $14, folder.id, 0, $15 FROM folder RETURNING id
             ), {_INFERENCE_ROWS}
             SELECT EXISTS (SELECT 1 FROM pic)""",
-        *_rows_args(inference_id, user_id, pipeline_id, summary, objects, guesses),
+        *inference.args(),
         folder_id,
         picture_id,
         metadata,
