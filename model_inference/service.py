@@ -107,20 +107,20 @@ class InferenceService:
         order.image = ""  # ~0.5 MB: the decoded bytes (and the base64 models are sent) are what is kept
         # the picture is checked (in a thread) while the user is (in the database); the picture's
         # error comes first, as when the checks ran in turn
-        checking = self.run_cpu(check_picture, data) if data else None
+        checking = self.run_cpu(check_and_hash, data) if data else None
         try:
             target = await self.storage.inference_target(order.user, order.folder, order.validator)
         finally:
-            picture = await checking if checking is not None else None
+            picture, digest = await checking if checking is not None else (None, sha256(data))
         if picture is not None:
             warn_if_other_aspect(order.image_dims, picture)
         if not target.validated:
             warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
         processing = self.processing(order.image_dims, scale, order.area_ratio, order.color_format)
-        processed = await self.results(pipeline, data, processing, url.plain_base64)
+        processed = await self.results(pipeline, data, processing, url.plain_base64, digest)
         with_scale(processed, scale)
         return await self.storage.save_inference(
-            order.user, order.folder, data, processed, pipeline.id, order.image_dims, target
+            order.user, order.folder, data, processed, pipeline.id, order.image_dims, target, digest
         )
 
     async def results(
@@ -129,12 +129,14 @@ class InferenceService:
         data: bytes,
         processing: Processing,
         image_b64: str | None = None,
+        digest: str | None = None,
     ) -> dict:
         """The pipeline's post-processed answer for these bytes. Answers are cached by the
         picture's sha256 and the pipeline's revision (models, versions, endpoints, and what the
         built-in classifier has learned), so the same bytes never call the models twice; every
         call is still saved as a new inference, as the original's contract says."""
-        digest = await self.run_cpu(sha256, data) if self.cache_results else ""
+        if digest is None:  # hashed with the picture's check on /inf
+            digest = await self.run_cpu(sha256, data) if self.cache_results else ""
         key = self.cache_key(pipeline, processing) if self.cache_results else ""
         cached = await self.storage.cached_result(digest, key) if self.cache_results else None
         if cached is not None:
@@ -229,6 +231,12 @@ def with_scale(result: dict, scale: tuple[float, str] | None) -> None:
     for box in result.get("boxes") or []:
         if isinstance(box.get("measurements"), dict) and box["measurements"].get("unit") == "px":
             box["measurements"] = in_millimetres(box["measurements"], *scale)
+
+
+def check_and_hash(data: bytes) -> tuple[Picture, str]:
+    """The picture's check and its sha256 (the result cache's key and the picture row's), in one
+    trip to the thread pool."""
+    return check_picture(data), sha256(data)
 
 
 def warn_if_other_aspect(dims: list[float], picture: Picture) -> None:

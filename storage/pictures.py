@@ -173,11 +173,13 @@ class Pictures(StorageBase):
         pipeline_id: UUID | None,
         image_dims: list[float] | None = None,
         target: InferenceTarget | None = None,
+        digest: str | None = None,
     ) -> dict:
         """Store the picture, the inference, its boxes and their candidate seeds in one unit, and
         return a copy of `result` completed with the ids (spec §6.1). Nothing is written if any
         part fails; `image_dims` (the units of the boxes) is kept to map feedback boxes back.
-        `target` (from `inference_target`) saves looking the user and folder up again."""
+        `target` (from `inference_target`) saves looking the user and folder up again, `digest`
+        (the picture's sha256) hashing it again."""
         labels = [label for label in labels_of(result) if isinstance(label, str)]
         async with self.pool.acquire() as conn:
             if target is None or target.folder is None:
@@ -198,7 +200,7 @@ class Pictures(StorageBase):
                     inference_id, user["id"], pipeline_id, rows.summary, rows.objects, rows.guesses
                 )
                 saved = await inferences.insert_picture_with_inference(
-                    conn, folder["id"], picture_id, sha256(image), metadata, inference
+                    conn, folder["id"], picture_id, digest or sha256(image), metadata, inference
                 )
             if not saved:  # the folder was deleted meanwhile: its blob goes with the failed unit
                 raise NotFoundError(say.folder_not_found(folder_ref))

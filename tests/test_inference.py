@@ -2,6 +2,7 @@
 real loopback model server, named upstream failures, atomic saving."""
 
 import base64
+import hashlib
 import json
 import uuid
 import warnings
@@ -220,6 +221,20 @@ async def test_model_endpoints_metadata_has_no_secrets(client, pipelines):
     } <= entry.keys()
     text = json.dumps(listed)
     assert KEY not in text and "/score" not in text
+
+
+async def test_the_saved_picture_is_the_one_sent_with_its_sha256(client, user, pipelines, pool, blob_store):
+    image = tray(400, 300)
+    status, body = await post(client, inf_body(pipelines["swin"], user, image=image))
+    assert status == 200
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT p.id, p.sha256 FROM inference i JOIN picture p ON p.id = i.picture_id WHERE i.id = $1",
+            uuid.UUID(body["inference_id"]),
+        )
+    assert row["sha256"] == hashlib.sha256(image).hexdigest()
+    (blob,) = [b.name for b in await blob_store.list(container_name(user)) if str(row["id"]) in b.name]
+    assert await blob_store.download(container_name(user), blob) == image
 
 
 async def test_inference_goes_to_the_named_folder(client, user, storage, pipelines):
