@@ -155,3 +155,24 @@ async def test_queued_example_jobs_become_learning_tasks(db_url):
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()
+
+
+async def test_a_released_connection_comes_back_clean(pool, db_url):
+    """The pool sends no reset query on release (datastore.db): a stray transaction is still
+    rolled back by asyncpg, and the schema stays the connection's own."""
+    from datastore.db import create_pool
+    from tests.conftest import SCHEMA
+
+    single = await create_pool(db_url, SCHEMA, min_size=1, max_size=1)
+    try:
+        async with single.acquire() as conn:
+            first = conn.get_server_pid()
+            await conn.execute("BEGIN")
+            await conn.execute("CREATE TEMP TABLE stray (x int) ON COMMIT DROP")
+        async with single.acquire() as conn:
+            assert conn.get_server_pid() == first  # the same connection, handed out again
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('pg_temp.stray')") is None
+            assert await conn.fetchval("SELECT count(*) FROM seed") > 0  # search_path kept
+    finally:
+        await single.close()
