@@ -138,7 +138,7 @@ class Pictures(StorageBase):
             user = await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
             validated = isinstance(validator, str) and await pictures.validator_known(conn, validator)
             folder = await self._existing_target(conn, user, folder_ref)
-        return InferenceTarget(user, folder_ref, folder, validated)
+        return InferenceTarget(user, folder, validated)
 
     async def _existing_target(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record | None:
         """The user's folder named (or identified) by `folder_ref`, else the default "General";
@@ -184,10 +184,10 @@ class Pictures(StorageBase):
         async with self.pool.acquire() as conn:
             if target is None or target.folder is None:
                 user = target.user if target else await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
-                target = InferenceTarget(user, folder_ref, await self._target_folder(conn, user, folder_ref))
+                target = InferenceTarget(user, await self._target_folder(conn, user, folder_ref))
             found = await seeds.resolve_labels(conn, labels)
         user, folder = target.user, target.folder
-        assert folder is not None
+        assert folder is not None  # found, or made again above
         rows = inference_rows(result, {label: seed["id"] for label, seed in found.items()}, image_dims)
         picture_id, inference_id = uuid4(), uuid4()
         name = layout.picture_blob(layout.folder_name(folder["name"], folder["is_default"]), picture_id)
@@ -216,6 +216,5 @@ class InferenceTarget:
     """Who and where an /inf result is saved for, looked up once before the models run."""
 
     user: asyncpg.Record
-    folder_ref: Any
     folder: asyncpg.Record | None  # None: the default folder is made again when saving
     validated: bool = False  # the picture went through /image-validation
