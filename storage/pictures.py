@@ -182,12 +182,12 @@ class Pictures(StorageBase):
         (the picture's sha256) hashing it again."""
         labels = [label for label in labels_of(result) if isinstance(label, str)]
         async with self.pool.acquire() as conn:
-            if target is None or target.folder is None:
+            if target is not None and target.folder is not None:
+                user, folder = target.user, target.folder
+            else:
                 user = target.user if target else await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
-                target = InferenceTarget(user, await self._target_folder(conn, user, folder_ref))
+                folder = await self._target_folder(conn, user, folder_ref)
             found = await seeds.resolve_labels(conn, labels)
-        user, folder = target.user, target.folder
-        assert folder is not None  # found, or made again above
         rows = inference_rows(result, {label: seed["id"] for label, seed in found.items()}, image_dims)
         picture_id, inference_id = uuid4(), uuid4()
         name = layout.picture_blob(layout.folder_name(folder["name"], folder["is_default"]), picture_id)

@@ -6,8 +6,9 @@ transaction that writes the rows. If anything fails (the commit included) the bl
 removed again, so a failure leaves neither behind. Blob deletions wait until the rows are
 committed, so a database failure never loses a picture.
 
-Writers take their folder's row lock inside `rows()` and find out there whether it still exists:
-the blob of a folder deleted meanwhile is removed with the failed unit.
+Writers take their folder's row lock inside `rows()` (or in the one statement that writes all
+their rows, as /inf's save does) and find out there whether it still exists: the blob of a folder
+deleted meanwhile is removed with the failed unit.
 """
 
 from __future__ import annotations
