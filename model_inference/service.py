@@ -117,11 +117,10 @@ class InferenceService:
         if not target.validated:
             warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
         processing = self.processing(order.image_dims, scale, order.area_ratio, order.color_format)
-        processed = await self.results(pipeline, data, processing, url.plain_base64, digest)
-        with_scale(processed, scale)
-        return await self.storage.save_inference(
-            order.user, order.folder, data, processed, pipeline.id, order.image_dims, target, digest
-        )
+        async with self.storage.saving_inference(target, order.folder, data, digest) as save:
+            processed = await self.results(pipeline, data, processing, url.plain_base64, digest)
+            with_scale(processed, scale)
+            return await save(processed, pipeline.id, order.image_dims)
 
     async def results(
         self,

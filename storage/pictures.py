@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -18,6 +22,9 @@ from .base import StorageBase, as_uuid, fetch_owned, folder_named, guard, sha256
 from .errors import DatastoreError, NotFoundError
 from .inference_json import rebuild_inference
 from .inference_rows import inference_rows, labels_of
+
+SaveRows = Callable[[dict, UUID | None, list[float] | None], Awaitable[dict]]
+"""Writes an inference's rows, its picture uploaded: (result, pipeline id, imageDims) -> answer."""
 
 
 class Pictures(StorageBase):
@@ -180,35 +187,75 @@ class Pictures(StorageBase):
         part fails; `image_dims` (the units of the boxes) is kept to map feedback boxes back.
         `target` (from `inference_target`) saves looking the user and folder up again, `digest`
         (the picture's sha256) hashing it again."""
-        labels = [label for label in labels_of(result) if isinstance(label, str)]
         async with self.pool.acquire() as conn:
             if target is not None and target.folder is not None:
                 user, folder = target.user, target.folder
             else:
                 user = target.user if target else await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
                 folder = await self._target_folder(conn, user, folder_ref)
-            found = await seeds.resolve_labels(conn, labels)
-        rows = inference_rows(result, {label: seed["id"] for label, seed in found.items()}, image_dims)
-        picture_id, inference_id = uuid4(), uuid4()
+        async with self._uploading(user, folder, folder_ref, image, digest or sha256(image)) as save:
+            return await save(result, pipeline_id, image_dims)
+
+    @asynccontextmanager
+    async def saving_inference(
+        self, target: InferenceTarget, folder_ref: Any, image: bytes, digest: str
+    ) -> AsyncIterator[SaveRows]:
+        """/inf's save, begun before its models answer: the picture is uploaded while they work
+        (the blob store's round trip then costs the caller nothing), and `save(result,
+        pipeline_id, image_dims)` writes the rows once they answered. If the models fail, the blob
+        goes with the failed unit, as a failed save's always did."""
+        if target.folder is None:  # the default folder is made again when saving: no name yet
+
+            async def save_later(result: dict, pipeline_id: UUID | None, image_dims: list[float] | None):
+                return await self.save_inference(
+                    target.user["id"], folder_ref, image, result, pipeline_id, image_dims, target, digest
+                )
+
+            yield save_later
+            return
+        async with self._uploading(target.user, target.folder, folder_ref, image, digest) as save:
+            yield guard(save)  # a lost lock conflict retries the statement: the blob stays
+
+    @asynccontextmanager
+    async def _uploading(
+        self, user: asyncpg.Record, folder: asyncpg.Record, folder_ref: Any, image: bytes, digest: str
+    ) -> AsyncIterator[SaveRows]:
+        """A unit whose picture upload starts now, and the function that writes its rows."""
+        picture_id = uuid4()
         name = layout.picture_blob(layout.folder_name(folder["name"], folder["is_default"]), picture_id)
+        tags = layout.picture_tags(picture_id, folder["id"])
         async with self._unit() as unit:
-            tags = layout.picture_tags(picture_id, folder["id"])
-            await unit.put(layout.container_name(user["id"]), name, image, tags)
-            async with self.pool.acquire() as conn:  # one statement: its own transaction
-                metadata = {"link": name, "description": "Uploaded through the API"}
-                inference = inferences.NewInference(
-                    inference_id, user["id"], pipeline_id, rows.summary, rows.objects, rows.guesses
-                )
-                saved = await inferences.insert_picture_with_inference(
-                    conn, folder["id"], picture_id, digest or sha256(image), metadata, inference
-                )
-            if not saved:  # the folder was deleted meanwhile: its blob goes with the failed unit
-                raise NotFoundError(say.folder_not_found(folder_ref))
-        return {
-            **rows.response,
-            "inference_id": str(inference_id),
-            "pipeline_id": str(pipeline_id) if pipeline_id else None,
-        }
+            upload = asyncio.ensure_future(unit.put(layout.container_name(user["id"]), name, image, tags))
+
+            async def save(result: dict, pipeline_id: UUID | None, image_dims: list[float] | None) -> dict:
+                labels = [label for label in labels_of(result) if isinstance(label, str)]
+                async with self.pool.acquire() as conn:
+                    found = await seeds.resolve_labels(conn, labels)
+                seed_ids = {label: seed["id"] for label, seed in found.items()}
+                rows = inference_rows(result, seed_ids, image_dims)
+                await upload  # its failure is the save's; the picture is stored before a row names it
+                inference_id = uuid4()
+                async with self.pool.acquire() as conn:  # one statement: its own transaction
+                    metadata = {"link": name, "description": "Uploaded through the API"}
+                    inference = inferences.NewInference(
+                        inference_id, user["id"], pipeline_id, rows.summary, rows.objects, rows.guesses
+                    )
+                    saved = await inferences.insert_picture_with_inference(
+                        conn, folder["id"], picture_id, digest, metadata, inference
+                    )
+                if not saved:  # the folder was deleted meanwhile: its blob goes with the failed unit
+                    raise NotFoundError(say.folder_not_found(folder_ref))
+                return {
+                    **rows.response,
+                    "inference_id": str(inference_id),
+                    "pipeline_id": str(pipeline_id) if pipeline_id else None,
+                }
+
+            try:
+                yield save
+            finally:  # a failed unit removes the blob: the upload must be over (stored or not) first
+                with contextlib.suppress(BaseException):
+                    await upload
 
 
 @dataclass(frozen=True)

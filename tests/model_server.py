@@ -34,6 +34,7 @@ class ModelServer:
         self.labels = ["012 Ambrosia artemisiifolia", "000 Brassica napus"]
         self.ensemble_b_label = "013 Ambrosia trifida"
         self.delay_s = 0.0
+        self.hold: threading.Event | None = None  # when set: every answer waits for it (30 s at most)
         self.lock = threading.Lock()
         server = self
 
@@ -54,6 +55,8 @@ class ModelServer:
                     return
                 if server.delay_s:
                     time.sleep(server.delay_s)
+                if server.hold is not None:
+                    server.hold.wait(30)
                 raw = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -127,3 +127,24 @@ def test_without_simplejpeg_pillow_decodes_every_picture(monkeypatch):
     assert isinstance(decode(data), Image.Image)
     box = [{"box": {"topX": 0.1, "topY": 0.2, "bottomX": 0.6, "bottomY": 0.7}}]
     assert crop_boxes(decode(data), box) == crop_boxes(Image.open(io.BytesIO(data)), box)
+
+
+@pytest.mark.parametrize("count", [1, 2, 5, 13])
+async def test_crops_encoded_in_parallel_runs_come_back_in_box_order(count):
+    """A picture decoded while its detector worked has its crops encoded in several runs on the
+    pool at once: the classifier gets the same crops, in the detector's box order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from model_inference.adapters.base import RunContext
+
+    data = jpegs()["4:2:0"]
+    rng = random.Random(count)
+    boxes = []
+    for _ in range(count):
+        x0, y0 = rng.random() * 0.8, rng.random() * 0.8
+        boxes.append({"box": {"topX": x0, "topY": y0, "bottomX": x0 + 0.1, "bottomY": y0 + 0.15}})
+    with ThreadPoolExecutor(2) as pool:
+        ctx = RunContext(client=None, pipeline="test", executor=pool)  # type: ignore[arg-type]
+        crops = await ctx.crop_decoded(decode(data), boxes)
+    assert crops == crop_boxes(decode(data), boxes)
+    assert len(set(crops)) == count  # each box its own crop

@@ -1,9 +1,11 @@
 """POST /inf end to end: pipelines from the database, the original's model protocols against a
 real loopback model server, named upstream failures, atomic saving."""
 
+import asyncio
 import base64
 import hashlib
 import json
+import threading
 import uuid
 import warnings
 
@@ -327,7 +329,9 @@ async def test_timeout_is_504(services, model_server, tmp_path, client_for, user
     assert status == 504 and body == [CTX + "model seed-detector-1 did not answer in time"]
 
 
-async def test_unknown_label_is_refused_and_nothing_written(client, user, pipelines, model_server, pool):
+async def test_unknown_label_is_refused_and_nothing_written(
+    client, user, pipelines, model_server, pool, blob_store
+):
     model_server.labels = ["999 Martian bean", "000 Brassica napus"]
     try:
         status, body = await post(client, inf_body(pipelines["swin"], user))
@@ -336,6 +340,88 @@ async def test_unknown_label_is_refused_and_nothing_written(client, user, pipeli
     assert status == 400 and body == [
         "Datastore Error during classification : the model answered a label that is not in the seed table: 'Martian bean'"
     ]
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM inference WHERE user_id = $1", user) == 0
+    assert [b.name for b in await blob_store.list(container_name(user))] == ["General/General.json"]
+
+
+async def blobs_once_the_picture_is_stored(blob_store, user, request) -> list[str]:
+    """The user's blobs once the picture's is stored next to the folder's marker, or as they are
+    when the request ended first (30 s at most)."""
+    names: list[str] = []
+    for _ in range(600):
+        names = [b.name for b in await blob_store.list(container_name(user))]
+        if len(names) > 1 or request.done():
+            break
+        await asyncio.sleep(0.05)
+    return names
+
+
+async def test_the_picture_is_stored_while_the_models_work(client, user, pipelines, model_server, blob_store):
+    """/inf uploads the picture while its models work (the blob store's round trip then costs
+    the caller nothing): the blob is there while the detector has not answered yet."""
+    picture = png_bytes(400, 300, color=(231, 219, 201))  # its own bytes: no cached result
+    model_server.hold = threading.Event()
+    try:
+        request = asyncio.ensure_future(post(client, inf_body(pipelines["swin"], user, image=picture)))
+        names = await blobs_once_the_picture_is_stored(blob_store, user, request)
+        assert not request.done() and len(names) == 2, names
+    finally:
+        model_server.hold.set()
+        model_server.hold = None
+    status, body = await request
+    assert status == 200, body
+    stored = await blob_store.download(
+        container_name(user), next(n for n in names if n != "General/General.json")
+    )
+    assert stored == picture
+
+
+async def test_a_request_given_up_while_the_models_work_leaves_no_picture(
+    client, user, pipelines, model_server, blob_store, pool
+):
+    """The client goes away (an ASGI disconnect, as hypercorn sends it) after the picture was
+    stored and before the models answered: its blob is removed, and no row is written."""
+    body = json.dumps(inf_body(pipelines["swin"], user, image=png_bytes(400, 300, color=(229, 221, 199))))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/inf",
+        "raw_path": b"/inf",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+        "extensions": {},
+    }
+    stored, sent = asyncio.Event(), []
+
+    async def receive():
+        if not sent:
+            sent.append("body")
+            return {"type": "http.request", "body": body.encode(), "more_body": False}
+        await stored.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    model_server.hold = threading.Event()
+    try:
+        request = asyncio.ensure_future(client.app(scope, receive, send))
+        names = await blobs_once_the_picture_is_stored(blob_store, user, request)
+        assert not request.done() and len(names) == 2, names
+        stored.set()  # the client hangs up
+        await asyncio.wait_for(request, 30)
+    finally:
+        model_server.hold.set()
+        model_server.hold = None
+    assert sent == ["body"]  # no answer was sent
+    assert [b.name for b in await blob_store.list(container_name(user))] == ["General/General.json"]
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM inference WHERE user_id = $1", user) == 0
 
