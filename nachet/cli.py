@@ -39,6 +39,7 @@ from datastore.migrate import migrate
 from datastore.queries import users
 from identity import api_tokens
 from storage import DatastoreError
+from storage.fsck import GRACE_S
 
 from .config import ConfigError, load_settings
 from .data_commands import add_data_commands, classify, export, import_folder, measurements
@@ -109,9 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     fsck.add_argument(
         "--grace",
         type=float,
-        default=60.0,
+        default=GRACE_S,
         metavar="SECONDS",
-        help="ignore blobs written this recently (requests in flight; default 60)",
+        help=f"ignore blobs written this recently (requests in flight; default {GRACE_S:g})",
     )
     return parser
 

@@ -6,8 +6,9 @@ Findings:
   blob without row   a blob in a user container that no picture row names
   dangling marker    a folder marker (`<folder>/<folder>.json`) whose folder row is gone
 Blobs written in the last `grace_s` seconds are left alone: a request in flight writes its blob
-just before its rows commit. Repair deletes blobs without rows and dangling markers, rewrites
-missing markers, and deletes picture rows whose blob is lost (nothing can show them again).
+before its rows commit (/inf while its models work: minutes at worst, at 60 s a model call).
+Repair deletes blobs without rows and dangling markers, rewrites missing markers, and deletes
+picture rows whose blob is lost (nothing can show them again).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ ROW_WITHOUT_BLOB, BLOB_WITHOUT_ROW, DANGLING_MARKER = (
     "blob without row",
     "dangling marker",
 )
+
+
+GRACE_S = 600.0  # an /inf whose models take their full timeouts stores its picture that early
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ async def _expected(conn: asyncpg.Connection) -> dict[str, dict[str, Finding]]:
 
 
 async def check(
-    pool: asyncpg.Pool, blobs: BlobStore, grace_s: float = 60.0, only: set[str] | None = None
+    pool: asyncpg.Pool, blobs: BlobStore, grace_s: float = GRACE_S, only: set[str] | None = None
 ) -> list[Finding]:
     """Every finding, or those of the containers in `only`."""
     async with pool.acquire() as conn:
