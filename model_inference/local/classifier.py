@@ -137,7 +137,7 @@ class SeedClassifier:
         self._use_embedding = ex.embeddings is not None
         self._vectors = self._vectorise(ex.embeddings, hand)
         self._prototypes = _unit(
-            np.stack([self._vectors[self._labels == c].mean(0) for c in range(len(index))])
+            np.stack([self._vectors[self._labels == c].mean(0) for c in range(len(self.classes))])
         )
         self.size = len(ex.seed_ids)
         self._sizes = SizeModel.fit(ex.hand, self._labels, len(self.classes))
