@@ -74,9 +74,16 @@ def guard(method):
 
 
 async def folder_named(conn: asyncpg.Connection, owner_id: UUID, ref: Any) -> UUID | None:
-    """The id a client's folder reference means: the id of one of the owner's folders, else the
-    owner's folder of that name (the frontend sends a selected folder's id). None: neither. The
-    id of another user's folder is refused (NotOwnerError), never taken for a name."""
+    """The id of the folder `owned_folder` finds."""
+    folder = await owned_folder(conn, owner_id, ref)
+    return folder["id"] if folder is not None else None
+
+
+async def owned_folder(conn: asyncpg.Connection, owner_id: UUID, ref: Any) -> asyncpg.Record | None:
+    """The folder a client's folder reference means (its row, as `folders.get_folder` reads it):
+    the one of the owner's folders with that id, else the owner's folder of that name (the
+    frontend sends a selected folder's id). None: neither. The id of another user's folder is
+    refused (NotOwnerError), never taken for a name."""
     if not isinstance(ref, str) or not ref:
         return None
     try:

@@ -18,7 +18,7 @@ from datastore.queries import examples, folders, inferences, pictures, seeds, us
 
 from . import layout
 from . import messages as say
-from .base import StorageBase, as_uuid, fetch_owned, folder_named, guard, sha256
+from .base import StorageBase, as_uuid, fetch_owned, guard, owned_folder, sha256
 from .errors import DatastoreError, NotFoundError
 from .inference_json import rebuild_inference
 from .inference_rows import inference_rows, labels_of
@@ -150,12 +150,9 @@ class Pictures(StorageBase):
     async def _existing_target(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record | None:
         """The user's folder named (or identified) by `folder_ref`, else the default "General";
         None when the default must be made again (a user who lost it, as the original allowed)."""
-        folder_id = await folder_named(conn, user["id"], folder_ref)
-        if folder_id is None and user["default_set_id"] is not None:
-            folder_id = user["default_set_id"]
-        folder = await folders.get_folder(conn, folder_id) if folder_id is not None else None
-        if folder is None and folder_id is not None and folder_id != user["default_set_id"]:
-            raise NotFoundError(say.folder_not_found(folder_ref))
+        folder = await owned_folder(conn, user["id"], folder_ref)  # with its row: one round trip
+        if folder is None and user["default_set_id"] is not None:
+            folder = await folders.get_folder(conn, user["default_set_id"])
         return folder
 
     async def _target_folder(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record:

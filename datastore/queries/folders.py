@@ -58,12 +58,14 @@ async def get_folder(conn: Connection, folder_id: UUID, lock: str | None = None)
 
 async def find_owned_folder(
     conn: Connection, owner_id: UUID, folder_id: UUID | None, name: str
-) -> UUID | None:
-    """The owner's folder a client's reference means: the folder with that id, else the folder
-    with that name (a folder may be named like another folder's id)."""
-    return await conn.fetchval(
-        """SELECT id FROM picture_set WHERE owner_id = $1 AND (id = $2 OR name = $3)
-            ORDER BY (id IS NOT DISTINCT FROM $2) DESC LIMIT 1""",
+) -> Record | None:
+    """The owner's folder a client's reference means, as `get_folder` reads it: the folder with
+    that id, else the folder with that name (a folder may be named like another folder's id)."""
+    return await conn.fetchrow(
+        """SELECT ps.id, ps.name, ps.owner_id, (u.default_set_id = ps.id) AS is_default
+             FROM picture_set ps JOIN users u ON u.id = ps.owner_id
+            WHERE ps.owner_id = $1 AND (ps.id = $2 OR ps.name = $3)
+            ORDER BY (ps.id IS NOT DISTINCT FROM $2) DESC LIMIT 1""",
         owner_id,
         folder_id,
         name,
