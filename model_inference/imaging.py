@@ -3,11 +3,11 @@ crop once in the picture's own format (as the original's detector step did)."""
 
 from __future__ import annotations
 
-import base64
 import functools
 import io
 from typing import Any
 
+import pybase64
 from PIL import Image
 
 _SAVE_AS = {"MPO": "JPEG"}  # Pillow opens some camera JPEGs as MPO; crops are plain JPEG
@@ -46,15 +46,14 @@ def _colour_jpeg(simplejpeg, data: bytes) -> bool:
 
 def crop_boxes(image: Image.Image | Any, boxes: list[dict]) -> list[str]:
     """Base64 of each box's crop, boxes as fractions of the frame (int truncation, §7.3), each
-    encoded once in the picture's own format (an array is a JPEG's pixels)."""
+    encoded once in the picture's own format (an array is a colour JPEG's pixels)."""
     if isinstance(image, Image.Image):
-        fmt = _SAVE_AS.get(image.format or "", image.format or "PNG")
         width, height = image.size
-        cut = image.crop
+        fmt = _SAVE_AS.get(image.format or "", image.format or "PNG")
+        encode = functools.partial(_pillow_crop, image, fmt)
     else:
-        fmt = "JPEG"
         height, width = image.shape[:2]
-        cut = functools.partial(_cut, image)
+        encode = functools.partial(_jpeg_crop, image)
     crops = []
     for entry in boxes:
         box = entry["box"]
@@ -64,23 +63,29 @@ def crop_boxes(image: Image.Image | Any, boxes: list[dict]) -> list[str]:
             int(box["bottomX"] * width),
             int(box["bottomY"] * height),
         )
-        crop = cut(region)
-        if fmt == "JPEG" and crop.mode not in ("RGB", "L", "CMYK"):
-            crop = crop.convert("RGB")
-        buffer = io.BytesIO()
-        crop.save(buffer, format=fmt)
-        crops.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
+        crops.append(pybase64.b64encode(encode(region)).decode("ascii"))
     return crops
 
 
-def _cut(pixels, region: tuple[int, int, int, int]) -> Image.Image:
-    """Image.crop's result from an array (the region lies in the frame: fractions of it). The
-    rows are made contiguous first: Pillow then reads them in place (a strided view it copies
-    twice, 0.5 against 0.4 ms for a 1000x800 crop)."""
-    import numpy as np
+def _pillow_crop(image: Image.Image, fmt: str, region: tuple[int, int, int, int]) -> bytes:
+    crop = image.crop(region)
+    if fmt == "JPEG" and crop.mode not in ("RGB", "L", "CMYK"):
+        crop = crop.convert("RGB")
+    buffer = io.BytesIO()
+    crop.save(buffer, format=fmt)
+    return buffer.getvalue()
 
+
+def _jpeg_crop(pixels, region: tuple[int, int, int, int]) -> bytes:
+    """A colour JPEG's crop (the region lies in the frame: fractions of it) encoded by
+    libjpeg-turbo through simplejpeg with Pillow's defaults (baseline, quality 75, 4:2:0), the
+    GIL released, which Pillow's encoder holds: 0.8 against 1.4 ms for an 800x450 crop. Not the
+    same bytes as Pillow's (the two builds round colour conversion differently), as close to
+    the picture (tests/test_imaging.py)."""
     x0, y0, x1, y1 = region
-    return Image.fromarray(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
+    return _simplejpeg().encode_jpeg(
+        pixels[y0:y1, x0:x1], quality=75, colorspace="RGB", colorsubsampling="420"
+    )
 
 
 def decode_and_crop(data: bytes, boxes: list[dict]) -> list[str]:
@@ -164,6 +169,6 @@ def encode_crops(pixels, boxes: list[dict]) -> list[str]:
     import cv2
 
     return [
-        base64.b64encode(cv2.imencode(".png", crop_fraction(pixels, b["box"]))[1].tobytes()).decode("ascii")
+        pybase64.b64encode(cv2.imencode(".png", crop_fraction(pixels, b["box"]))[1].tobytes()).decode("ascii")
         for b in boxes
     ]
