@@ -158,7 +158,8 @@ def _jpeg_complete(data: bytes) -> bool:
             return False
         length = int.from_bytes(data[i + 2 : i + 4], "big")
         if marker == 0xDA:  # start of scan: entropy-coded data, then more scans, then the end
-            return data.find(b"\xff\xd9", i + 2 + length) != -1
+            # the last end marker, looked for from the end: it is there unless the file is cut
+            return data.rfind(b"\xff\xd9", i + 2 + length) != -1
         i += 2 + length
     return False
 
