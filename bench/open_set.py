@@ -107,24 +107,35 @@ def splits(k):
         )
 
 
-def evaluate(k, rule, setting):
-    """(unknown rejected, known accuracy, known accuracy with rejection) over the 5 left-out varieties."""
+def scored(k, rejects_for):
+    """(unknown rejected, known accuracy, known accuracy with rejection) over the 5 left-out
+    varieties, for a rule `rejects_for(classifier, known, train)`: which of these grains
+    (indices) it rejects, calibrated on the examples `train` of the `known` varieties alone."""
     rejected = unknowns = right = right_kept = asked = 0
     for left_out, known, train, test in splits(k):
         classifier = SeedClassifier(
             Examples([Y[i] for i in train], {c: c for c in known}, E[train], H[train])
         )
-        rejects = rule(classifier._vectors, classifier._labels, setting)
-        vectors = classifier._vectorise(E[test], H[test])
-        named = [a[0]["label"] for a in classifier.predict(E[test], H[test], 1)]
-        correct = np.array([n == Y[i] for n, i in zip(named, test)])
+        rejects = rejects_for(classifier, known, train)
+        correct = np.array(
+            [a[0]["label"] == Y[i] for a, i in zip(classifier.predict(E[test], H[test], 1), test)]
+        )
         right += correct.sum()
-        right_kept += (correct & ~rejects(vectors)).sum()
+        right_kept += (correct & ~rejects(test)).sum()
         asked += len(test)
-        unknown = BY_CLASS[left_out]
-        rejected += rejects(classifier._vectorise(E[unknown], H[unknown])).sum()
-        unknowns += len(unknown)
+        rejected += rejects(BY_CLASS[left_out]).sum()
+        unknowns += len(BY_CLASS[left_out])
     return rejected / unknowns, right / asked, right_kept / asked
+
+
+def evaluate(k, rule, setting):
+    """A rule in the classifier's feature space."""
+
+    def rejects_for(classifier, known, train):
+        rejects = rule(classifier._vectors, classifier._labels, setting)
+        return lambda indices: rejects(classifier._vectorise(E[indices], H[indices]))
+
+    return scored(k, rejects_for)
 
 
 def evaluate_size_region(k, level):
@@ -178,31 +189,22 @@ def evaluate_columns(k, level, names, predicted=False):
     columns = np.zeros((len(Y), HAND_DIM))
     start = HAND_DIM - SHAPE_DIM
     columns[:, start : start + len(names)] = H[:, [COLUMNS[n] for n in names]]
-    rejected = unknowns = right = right_kept = asked = 0
-    for left_out, known, train, test in splits(k):
-        classifier = SeedClassifier(
-            Examples([Y[i] for i in train], {c: c for c in known}, E[train], H[train])
-        )
+
+    def rejects_for(classifier, known, train):
         labels = np.array([known.index(Y[i]) for i in train])
         region = model_class.fit(columns[train], labels, len(known))
         assert region is not None, "too few examples for a region"
 
-        def rejects(indices, classifier=classifier, region=region, known=known):
+        def rejects(indices):
             t2 = region.t2(columns[indices])
             if predicted:
                 named = [known.index(a[0]["label"]) for a in classifier.predict(E[indices], H[indices], 1)]
                 t2 = np.where(np.eye(len(known), dtype=bool)[named], t2, np.inf)  # only that class
             return region.unlikeness(t2) > level
 
-        correct = np.array(
-            [a[0]["label"] == Y[i] for a, i in zip(classifier.predict(E[test], H[test], 1), test)]
-        )
-        right += correct.sum()
-        right_kept += (correct & ~rejects(test)).sum()
-        asked += len(test)
-        rejected += rejects(BY_CLASS[left_out]).sum()
-        unknowns += len(BY_CLASS[left_out])
-    return rejected / unknowns, right / asked, right_kept / asked
+        return rejects
+
+    return scored(k, rejects_for)
 
 
 for names in (
@@ -262,25 +264,15 @@ def per_class_unlikeness(X, labels, classes, pseudo, queries):
 
 def evaluate_per_class(k, level, names, pseudo):
     columns = H[:, [COLUMNS[n] for n in names]].astype(np.float64)
-    rejected = unknowns = right = right_kept = asked = 0
-    for left_out, known, train, test in splits(k):
-        classifier = SeedClassifier(
-            Examples([Y[i] for i in train], {c: c for c in known}, E[train], H[train])
-        )
+
+    def rejects_for(classifier, known, train):
         labels = np.array([known.index(Y[i]) for i in train])
-
-        def rejects(indices, labels=labels, train=train, known=known):
-            return per_class_unlikeness(columns[train], labels, len(known), pseudo, columns[indices]) > level
-
-        correct = np.array(
-            [a[0]["label"] == Y[i] for a, i in zip(classifier.predict(E[test], H[test], 1), test)]
+        return (
+            lambda indices: per_class_unlikeness(columns[train], labels, len(known), pseudo, columns[indices])
+            > level
         )
-        right += correct.sum()
-        right_kept += (correct & ~rejects(test)).sum()
-        asked += len(test)
-        rejected += rejects(BY_CLASS[left_out]).sum()
-        unknowns += len(BY_CLASS[left_out])
-    return rejected / unknowns, right / asked, right_kept / asked
+
+    return scored(k, rejects_for)
 
 
 for names, pseudo, level in (
