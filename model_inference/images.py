@@ -124,6 +124,11 @@ def check_picture(data: bytes) -> Picture:
     return Picture(height, width) if turned else Picture(width, height)
 
 
+def checked_from_markers(data: bytes) -> bool:
+    """A JPEG: `check_picture` reads its markers only, no pixels (~0.07 ms for 1920x1080)."""
+    return data[:2] == b"\xff\xd8"
+
+
 def _complete(image: Image.Image, data: bytes) -> bool:
     if image.format in ("JPEG", "MPO"):
         return _jpeg_complete(data)

@@ -19,6 +19,7 @@ from datastore.queries import blob_deletions, folders, users
 from . import layout
 from . import messages as say
 from .errors import DatastoreError, NotFoundError, NotOwnerError, StorageUnavailable, UserNotFoundError
+from .seed_names import SeedNames
 from .unit import Unit, unit_of_work
 
 log = logging.getLogger("storage")
@@ -127,6 +128,7 @@ class StorageBase:
     def __init__(self, pool: asyncpg.Pool, blobs: BlobStore):
         self.pool = pool
         self.blobs = blobs
+        self.seed_names = SeedNames()  # what /inf's labels name (seed_names.py)
 
     def _unit(self):
         return unit_of_work(self.pool, self.blobs)

@@ -23,8 +23,9 @@ from .errors import DatastoreError, NotFoundError
 from .inference_json import rebuild_inference
 from .inference_rows import inference_rows, labels_of
 
-SaveRows = Callable[[dict, UUID | None, list[float] | None], Awaitable[dict]]
-"""Writes an inference's rows, its picture uploaded: (result, pipeline id, imageDims) -> answer."""
+SaveRows = Callable[[dict, UUID | None, list[float] | None, str], Awaitable[dict]]
+"""Writes an inference's rows, its picture uploaded: (result, pipeline id, imageDims, the
+picture's sha256) -> answer."""
 
 
 class Pictures(StorageBase):
@@ -190,32 +191,34 @@ class Pictures(StorageBase):
             else:
                 user = target.user if target else await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
                 folder = await self._target_folder(conn, user, folder_ref)
-        async with self._uploading(user, folder, folder_ref, image, digest or sha256(image)) as save:
-            return await save(result, pipeline_id, image_dims)
+        async with self._uploading(user, folder, folder_ref, image) as save:
+            return await save(result, pipeline_id, image_dims, digest or sha256(image))
 
     @asynccontextmanager
     async def saving_inference(
-        self, target: InferenceTarget, folder_ref: Any, image: bytes, digest: str
+        self, target: InferenceTarget, folder_ref: Any, image: bytes
     ) -> AsyncIterator[SaveRows]:
         """/inf's save, begun before its models answer: the picture is uploaded while they work
         (the blob store's round trip then costs the caller nothing), and `save(result,
-        pipeline_id, image_dims)` writes the rows once they answered. If the models fail, the blob
-        goes with the failed unit, as a failed save's always did."""
+        pipeline_id, image_dims, digest)` writes the rows once they answered. If the models fail,
+        the blob goes with the failed unit, as a failed save's always did."""
         if target.folder is None:  # the default folder is made again when saving: no name yet
 
-            async def save_later(result: dict, pipeline_id: UUID | None, image_dims: list[float] | None):
+            async def save_later(
+                result: dict, pipeline_id: UUID | None, image_dims: list[float] | None, digest: str
+            ) -> dict:
                 return await self.save_inference(
                     target.user["id"], folder_ref, image, result, pipeline_id, image_dims, target, digest
                 )
 
             yield save_later
             return
-        async with self._uploading(target.user, target.folder, folder_ref, image, digest) as save:
+        async with self._uploading(target.user, target.folder, folder_ref, image) as save:
             yield guard(save)  # a lost lock conflict retries the statement: the blob stays
 
     @asynccontextmanager
     async def _uploading(
-        self, user: asyncpg.Record, folder: asyncpg.Record, folder_ref: Any, image: bytes, digest: str
+        self, user: asyncpg.Record, folder: asyncpg.Record, folder_ref: Any, image: bytes
     ) -> AsyncIterator[SaveRows]:
         """A unit whose picture upload starts now, and the function that writes its rows."""
         picture_id = uuid4()
@@ -224,27 +227,34 @@ class Pictures(StorageBase):
         async with self._unit() as unit:
             upload = asyncio.ensure_future(unit.put(layout.container_name(user["id"]), name, image, tags))
 
-            async def save(result: dict, pipeline_id: UUID | None, image_dims: list[float] | None) -> dict:
+            async def save(
+                result: dict, pipeline_id: UUID | None, image_dims: list[float] | None, digest: str
+            ) -> dict:
                 labels = [label for label in labels_of(result) if isinstance(label, str)]
-                async with self.pool.acquire() as conn:
-                    found = await seeds.resolve_labels(conn, labels)
-                seed_ids = {label: seed["id"] for label, seed in found.items()}
-                rows = inference_rows(result, seed_ids, image_dims)
-                await upload  # its failure is the save's; the picture is stored before a row names it
-                inference_id = uuid4()
-                async with self.pool.acquire() as conn:  # one statement: its own transaction
-                    metadata = {"link": name, "description": "Uploaded through the API"}
+                metadata = {"link": name, "description": "Uploaded through the API"}
+                for remembered in (True, False):
+                    found = await self.seed_names.resolve(self.pool, labels)
+                    seed_ids = {label: seed["id"] for label, seed in found.items()}
+                    rows = inference_rows(result, seed_ids, image_dims)
                     inference = inferences.NewInference(
-                        inference_id, user["id"], pipeline_id, rows.summary, rows.objects, rows.guesses
+                        uuid4(), user["id"], pipeline_id, rows.summary, rows.objects, rows.guesses
                     )
-                    saved = await inferences.insert_picture_with_inference(
-                        conn, folder["id"], picture_id, digest, metadata, inference
-                    )
+                    await upload  # its failure is the save's; the picture is stored before a row names it
+                    try:
+                        async with self.pool.acquire() as conn:  # one statement: its own transaction
+                            saved = await inferences.insert_picture_with_inference(
+                                conn, folder["id"], picture_id, digest, metadata, inference
+                            )
+                        break
+                    except asyncpg.ForeignKeyViolationError:
+                        if not remembered:
+                            raise
+                        self.seed_names.forget()  # a seed removed by hand since: looked up again
                 if not saved:  # the folder was deleted meanwhile: its blob goes with the failed unit
                     raise NotFoundError(say.folder_not_found(folder_ref))
                 return {
                     **rows.response,
-                    "inference_id": str(inference_id),
+                    "inference_id": str(inference.id),
                     "pipeline_id": str(pipeline_id) if pipeline_id else None,
                 }
 

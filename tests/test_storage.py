@@ -221,6 +221,35 @@ async def test_unknown_label_writes_nothing(storage, user, pool, blob_store):
     ]
 
 
+async def test_seeds_named_by_labels_are_remembered_and_unknown_labels_asked_again(storage, user, pool):
+    """/inf's save looks a label up once (storage/seed_names.py); a label that named no seed is
+    looked up again, so a seed added since (by an upload) is found."""
+    name = f"Novus seedus {uuid.uuid4().hex[:6]}"
+    with pytest.raises(errors.DatastoreError, match="not in the seed table"):
+        await storage.save_inference(user, None, png_bytes(), detected(name), None)
+    seed_id = await pool.fetchval("INSERT INTO seed (name) VALUES ($1) RETURNING id", name)
+    saved = await storage.save_inference(user, None, png_bytes(), detected(name), None)
+    assert saved["boxes"][0]["label"] == name
+    remembered = await storage.seed_names.resolve(None, [name])  # no pool: from memory or it fails
+    assert remembered[name]["id"] == seed_id
+
+
+async def test_a_remembered_seed_removed_by_hand_is_looked_up_again(storage, user, pool):
+    name = f"Novus seedus {uuid.uuid4().hex[:6]}"
+    first = await pool.fetchval("INSERT INTO seed (name) VALUES ($1) RETURNING id", name)
+    await storage.save_inference(user, None, png_bytes(), detected(name), None)
+    # an operator removes the seed and what names it, then adds it again: a new id
+    await pool.execute(
+        "UPDATE object SET top_id = NULL WHERE top_id IN (SELECT id FROM seed_obj WHERE seed_id = $1)", first
+    )
+    await pool.execute("DELETE FROM seed_obj WHERE seed_id = $1", first)
+    await pool.execute("DELETE FROM seed WHERE id = $1", first)
+    second = await pool.fetchval("INSERT INTO seed (name) VALUES ($1) RETURNING id", name)
+    saved = await storage.save_inference(user, None, png_bytes(), detected(name), None)
+    guess = uuid.UUID(saved["boxes"][0]["topN"][0]["object_id"])
+    assert await pool.fetchval("SELECT seed_id FROM seed_obj WHERE id = $1", guess) == second
+
+
 async def test_positive_feedback_verifies_and_validates(storage, user, pool):
     saved = await storage.save_inference(
         user, None, png_bytes(), detected("Brassica napus", "Bromus secalinus"), None
