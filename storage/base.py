@@ -85,16 +85,24 @@ async def owned_folder(conn: asyncpg.Connection, owner_id: UUID, ref: Any) -> as
     the one of the owner's folders with that id, else the owner's folder of that name (the
     frontend sends a selected folder's id). None: neither. The id of another user's folder is
     refused (NotOwnerError), never taken for a name."""
-    if not isinstance(ref, str) or not ref:
+    folder_id, name = folder_reference(ref)
+    if name is None:
         return None
-    try:
-        folder_id: UUID | None = UUID(ref)
-    except ValueError:
-        folder_id = None
-    found = await folders.find_owned_folder(conn, owner_id, folder_id, ref)
+    found = await folders.find_owned_folder(conn, owner_id, folder_id, name)
     if found is None and folder_id is not None and await folders.get_folder(conn, folder_id) is not None:
         raise NotOwnerError(say.not_folder_owner(owner_id, ref))
     return found
+
+
+def folder_reference(ref: Any) -> tuple[UUID | None, str | None]:
+    """(the id it may be, the name it may be) of a client's folder reference; (None, None) for
+    no reference (not a string, or empty)."""
+    if not isinstance(ref, str) or not ref:
+        return None, None
+    try:
+        return UUID(ref), ref
+    except ValueError:
+        return None, ref
 
 
 async def fetch_owned(

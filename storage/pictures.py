@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +18,8 @@ from datastore.queries import examples, folders, inferences, pictures, seeds, us
 
 from . import layout
 from . import messages as say
-from .base import StorageBase, as_uuid, fetch_owned, guard, owned_folder, sha256
-from .errors import DatastoreError, NotFoundError
+from .base import StorageBase, as_uuid, fetch_owned, folder_reference, guard, owned_folder, sha256
+from .errors import DatastoreError, NotFoundError, NotOwnerError, UserNotFoundError
 from .inference_json import rebuild_inference
 from .inference_rows import inference_rows, labels_of
 
@@ -142,11 +142,23 @@ class Pictures(StorageBase):
         """Where an /inf result will be saved, checked before any model is called: the user (else
         the original's "user not found" text), the folder `folder_ref` names (another user's id
         is refused), and whether the picture went through /image-validation."""
-        async with self.pool.acquire() as conn:
-            user = await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
-            validated = isinstance(validator, str) and await pictures.validator_known(conn, validator)
-            folder = await self._existing_target(conn, user, folder_ref)
-        return InferenceTarget(user, folder, validated)
+        error = UserNotFoundError(say.INFERENCE_USER_UNKNOWN)
+        folder_id, name = folder_reference(folder_ref)
+        async with self.pool.acquire() as conn:  # one round trip
+            digest = validator if isinstance(validator, str) else None
+            row = await inferences.inference_target(conn, as_uuid(user_id, error), folder_id, name, digest)
+        if row is None:
+            raise error
+        if row["named_id"] is not None:
+            is_default = row["named_id"] == row["default_id"]
+            folder = {"id": row["named_id"], "name": row["named_name"], "is_default": is_default}
+        elif row["foreign"]:
+            raise NotOwnerError(say.not_folder_owner(row["id"], folder_ref))
+        elif row["default_id"] is not None:
+            folder = {"id": row["default_id"], "name": row["default_name"], "is_default": True}
+        else:
+            folder = None  # the default folder is made again when saving
+        return InferenceTarget(row, folder, row["validated"])
 
     async def _existing_target(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record | None:
         """The user's folder named (or identified) by `folder_ref`, else the default "General";
@@ -218,7 +230,7 @@ class Pictures(StorageBase):
 
     @asynccontextmanager
     async def _uploading(
-        self, user: asyncpg.Record, folder: asyncpg.Record, folder_ref: Any, image: bytes
+        self, user: Mapping[str, Any], folder: Mapping[str, Any], folder_ref: Any, image: bytes
     ) -> AsyncIterator[SaveRows]:
         """A unit whose picture upload starts now, and the function that writes its rows."""
         picture_id = uuid4()
@@ -269,6 +281,6 @@ class Pictures(StorageBase):
 class InferenceTarget:
     """Who and where an /inf result is saved for, looked up once before the models run."""
 
-    user: asyncpg.Record
-    folder: asyncpg.Record | None  # None: the default folder is made again when saving
+    user: Mapping[str, Any]  # id, email, default_set_id
+    folder: Mapping[str, Any] | None  # id, name, is_default; None: the default is made again when saving
     validated: bool = False  # the picture went through /image-validation

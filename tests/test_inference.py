@@ -524,6 +524,17 @@ async def test_unvalidated_picture_warns_last(local_client, user):
     )
 
 
+async def test_a_picture_validated_first_does_not_warn(local_client, user):
+    await local_client.get("/test")
+    body = inf_body("test_pipeline", user)
+    response = await local_client.post("/image-validation", json={"image": body["image"]})
+    (validator,) = await response.get_json()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert (await post(local_client, {**body, "validator": validator}))[0] == 200
+    assert not [w for w in caught if issubclass(w.category, ImageWarning)]
+
+
 @pytest.mark.parametrize(
     "change,expected",
     [

@@ -48,7 +48,3 @@ async def get_picture(conn: Connection, picture_id: UUID) -> Record | None:
 
 async def record_validator(conn: Connection, sha256: str) -> None:
     await conn.execute("INSERT INTO image_validator (sha256) VALUES ($1) ON CONFLICT DO NOTHING", sha256)
-
-
-async def validator_known(conn: Connection, sha256: str) -> bool:
-    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM image_validator WHERE sha256 = $1)", sha256)
