@@ -8,8 +8,10 @@ import math
 import random
 
 import pytest
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.bodies import parse_json
+from api.request_body import ChunkedBody
 
 SAME_AS_JSON = [
     b'{"imageDims": [1920, 1080], "area_ratio": 0.5, "folder_name": "General"}',
@@ -50,3 +52,38 @@ def test_malformed_bodies_fail_with_jsons_message(raw):
     with pytest.raises(ValueError) as theirs:
         json.loads(raw)
     assert str(ours.value) == str(theirs.value)
+
+
+async def test_a_body_in_chunks_is_read_whole_and_again():
+    body = ChunkedBody(None, 1000)
+    for piece in (b"ab", b"", b"cde", b"f"):
+        body.append(piece)
+    body.set_complete()
+    assert await body == b"abcdef"
+    assert await body == b"abcdef"
+
+
+async def test_a_body_streamed_in_pieces_gives_every_byte_once():
+    body = ChunkedBody(None, None)
+    body.append(b"12")
+    received = [await body.__anext__()]
+    body.append(b"34")
+    body.append(b"5")
+    body.set_complete()
+    received += [piece async for piece in body]
+    assert received == [b"12", b"345"]
+
+
+@pytest.mark.parametrize("declared", [None, 10])
+async def test_a_body_over_the_limit_is_refused_inside_the_app(declared):
+    body = ChunkedBody(declared, 8)
+    for piece in (b"12345", b"6789"):
+        body.append(piece)
+    with pytest.raises(RequestEntityTooLarge):
+        await body
+
+
+async def test_the_app_reads_bodies_through_chunked_body(client):
+    assert client.app.request_class.body_class is ChunkedBody
+    response = await client.post("/inf", data=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
