@@ -18,7 +18,7 @@ from datastore.queries import examples, folders, inferences, pictures, seeds, us
 
 from . import layout
 from . import messages as say
-from .base import StorageBase, as_uuid, fetch_owned, folder_reference, guard, owned_folder, sha256
+from .base import StorageBase, as_uuid, fetch_owned, folder_reference, guard, sha256
 from .errors import DatastoreError, NotFoundError, NotOwnerError, UserNotFoundError
 from .inference_json import rebuild_inference
 from .inference_rows import inference_rows, labels_of
@@ -142,11 +142,19 @@ class Pictures(StorageBase):
         """Where an /inf result will be saved, checked before any model is called: the user (else
         the original's "user not found" text), the folder `folder_ref` names (another user's id
         is refused), and whether the picture went through /image-validation."""
+        async with self.pool.acquire() as conn:
+            return await self._find_target(conn, user_id, folder_ref, validator)
+
+    async def _find_target(
+        self, conn, user_id: Any, folder_ref: Any, validator: Any = None
+    ) -> InferenceTarget:
+        """`inference_target`, in one round trip: the user's folder named (or identified) by
+        `folder_ref`, else the default "General"; None when the default must be made again (a
+        user who lost it, as the original allowed)."""
         error = UserNotFoundError(say.INFERENCE_USER_UNKNOWN)
         folder_id, name = folder_reference(folder_ref)
-        async with self.pool.acquire() as conn:  # one round trip
-            digest = validator if isinstance(validator, str) else None
-            row = await inferences.inference_target(conn, as_uuid(user_id, error), folder_id, name, digest)
+        digest = validator if isinstance(validator, str) else None
+        row = await inferences.inference_target(conn, as_uuid(user_id, error), folder_id, name, digest)
         if row is None:
             raise error
         if row["named_id"] is not None:
@@ -157,22 +165,12 @@ class Pictures(StorageBase):
         elif row["default_id"] is not None:
             folder = {"id": row["default_id"], "name": row["default_name"], "is_default": True}
         else:
-            folder = None  # the default folder is made again when saving
+            folder = None
         return InferenceTarget(row, folder, row["validated"])
 
-    async def _existing_target(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record | None:
-        """The user's folder named (or identified) by `folder_ref`, else the default "General";
-        None when the default must be made again (a user who lost it, as the original allowed)."""
-        folder = await owned_folder(conn, user["id"], folder_ref)  # with its row: one round trip
-        if folder is None and user["default_set_id"] is not None:
-            folder = await folders.get_folder(conn, user["default_set_id"])
-        return folder
-
-    async def _target_folder(self, conn, user: asyncpg.Record, folder_ref: Any) -> asyncpg.Record:
-        """`_existing_target`, the default folder made again when it is gone."""
-        folder = await self._existing_target(conn, user, folder_ref)
-        if folder is not None:
-            return folder
+    @staticmethod
+    async def _default_folder_again(conn, user: Mapping[str, Any]) -> asyncpg.Record:
+        """The user's default folder, made again (it was deleted by hand)."""
         async with conn.transaction():
             created = await folders.insert_folder(conn, user["id"], layout.DEFAULT_FOLDER, 0)
             if created is None:
@@ -197,13 +195,13 @@ class Pictures(StorageBase):
         part fails; `image_dims` (the units of the boxes) is kept to map feedback boxes back.
         `target` (from `inference_target`) saves looking the user and folder up again, `digest`
         (the picture's sha256) hashing it again."""
-        async with self.pool.acquire() as conn:
-            if target is not None and target.folder is not None:
-                user, folder = target.user, target.folder
-            else:
-                user = target.user if target else await self._user(conn, user_id, say.INFERENCE_USER_UNKNOWN)
-                folder = await self._target_folder(conn, user, folder_ref)
-        async with self._uploading(user, folder, folder_ref, image) as save:
+        if target is None or target.folder is None:  # looked up (again: the folder may be back)
+            async with self.pool.acquire() as conn:
+                target = await self._find_target(conn, target.user["id"] if target else user_id, folder_ref)
+                folder = target.folder or await self._default_folder_again(conn, target.user)
+        else:
+            folder = target.folder
+        async with self._uploading(target.user, folder, folder_ref, image) as save:
             return await save(result, pipeline_id, image_dims, digest or sha256(image))
 
     @asynccontextmanager

@@ -206,6 +206,23 @@ async def test_save_inference_goes_to_the_named_folder(storage, user, blob_store
     assert all(p["inference_exist"] for p in listing["lab"]["pictures"])
 
 
+async def test_a_user_who_lost_the_default_folder_gets_it_made_again(storage, user, pool):
+    """The original let a user's "General" folder go; /inf then saves into a new one."""
+    general = await pool.fetchval("SELECT default_set_id FROM users WHERE id = $1", user)
+    await pool.execute("UPDATE users SET default_set_id = NULL WHERE id = $1", user)
+    await pool.execute("DELETE FROM picture_set WHERE id = $1", general)
+    target = await storage.inference_target(user, "General")
+    assert target.folder is None
+    await storage.save_inference(
+        user, "General", png_bytes(), detected("Brassica napus"), None, target=target
+    )
+    again = await pool.fetchval("SELECT default_set_id FROM users WHERE id = $1", user)
+    assert again not in (None, general)
+    listing = await storage.get_directories(user)
+    assert [(f["folder_name"], f["nb_pictures"]) for f in listing] == [("General", 1)]
+    assert (await storage.inference_target(user, "General")).folder["id"] == again
+
+
 async def test_unknown_label_writes_nothing(storage, user, pool, blob_store):
     with pytest.raises(errors.DatastoreError, match="not in the seed table"):
         await storage.save_inference(
