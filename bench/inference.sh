@@ -4,7 +4,8 @@
 # hypercorn worker on the embedded default; then the same with 5 000 pictures already stored.
 # Usage: bash bench/inference.sh [results-dir]     (about 6 minutes)
 #        PART=c8 bash bench/inference.sh [dir]     only 50 ms models at c=8 (about 40 s): before/after pairs
-#        PART=c1|c64 bash bench/inference.sh [dir] only 50 ms models at c=1 or c=64
+#        PART=c1|c64 bash bench/inference.sh [dir] only 50 ms models at c=1 (then the model floor:
+#                                   bench/model_floor.py) or c=64
 #        SECURED=cookie|token ...   secured mode: every request carries a Vouch HS256 cookie or an API
 #                                   token, verified by the server (rate limit off unless NACHET_RATE_LIMIT_INF)
 set -euo pipefail
@@ -74,10 +75,16 @@ worker_peak() {  # the loadgen's peak RSS sums master, worker and resource track
   done
   echo "[$1] worker peak RSS so far (VmHWM): $((peak / 1024)) MB"
 }
+floor() {  # the least c=1 p50 can be here: the model calls alone, from a client on loopback
+  curl -sf -XPOST "http://127.0.0.1:$mport/config" -d '{"latency_ms": 50}' >/dev/null
+  python "$here/model_floor.py" --model-server "http://127.0.0.1:$mport" --images "$work/images"
+}
 case "${PART:-}" in
-  c1|c8|c64) run lat50 50 "${PART#c}"; python "$shared/loadgen.py" summarize "$out"; exit 0 ;;
+  c1) run lat50 50 1; floor; python "$shared/loadgen.py" summarize "$out"; exit 0 ;;
+  c8|c64) run lat50 50 "${PART#c}"; python "$shared/loadgen.py" summarize "$out"; exit 0 ;;
 esac
 run lat50 50 1,8,64
+floor
 run lat0 0 1,8
 count() { python - "$user" <<PY
 import asyncio, asyncpg, os, sys
