@@ -154,7 +154,7 @@ class Pictures(StorageBase):
         error = UserNotFoundError(say.INFERENCE_USER_UNKNOWN)
         folder_id, name = folder_reference(folder_ref)
         digest = validator if isinstance(validator, str) else None
-        row = await inferences.inference_target(conn, as_uuid(user_id, error), folder_id, name, digest)
+        row = await folders.inference_target(conn, as_uuid(user_id, error), folder_id, name, digest)
         if row is None:
             raise error
         if row["named_id"] is not None:

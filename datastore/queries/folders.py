@@ -56,19 +56,48 @@ async def get_folder(conn: Connection, folder_id: UUID, lock: str | None = None)
     )
 
 
+# The owner's folder a client's reference means: the folder with that id, else the folder with
+# that name (a folder may be named like another folder's id). $1: the owner, $2: the id the
+# reference may be, $3: the reference.
+_NAMED_FOLDER = """SELECT ps.id, ps.name, ps.owner_id FROM picture_set ps
+                    WHERE ps.owner_id = $1 AND (ps.id = $2 OR ps.name = $3)
+                    ORDER BY (ps.id IS NOT DISTINCT FROM $2) DESC LIMIT 1"""
+
+
 async def find_owned_folder(
     conn: Connection, owner_id: UUID, folder_id: UUID | None, name: str
 ) -> Record | None:
-    """The owner's folder a client's reference means, as `get_folder` reads it: the folder with
-    that id, else the folder with that name (a folder may be named like another folder's id)."""
+    """The owner's folder a client's reference means (`_NAMED_FOLDER`), as `get_folder` reads it."""
     return await conn.fetchrow(
-        """SELECT ps.id, ps.name, ps.owner_id, (u.default_set_id = ps.id) AS is_default
-             FROM picture_set ps JOIN users u ON u.id = ps.owner_id
-            WHERE ps.owner_id = $1 AND (ps.id = $2 OR ps.name = $3)
-            ORDER BY (ps.id IS NOT DISTINCT FROM $2) DESC LIMIT 1""",
+        f"""SELECT f.id, f.name, f.owner_id, (u.default_set_id = f.id) AS is_default
+              FROM ({_NAMED_FOLDER}) f JOIN users u ON u.id = f.owner_id""",
         owner_id,
         folder_id,
         name,
+    )
+
+
+async def inference_target(
+    conn: Connection, user_id: UUID, folder_id: UUID | None, folder_name: str | None, validator: str | None
+) -> Record | None:
+    """/inf's user (None: unknown) and, in the same round trip: whether `validator` is a digest
+    /image-validation gave, the user's folder the reference names (`named_*`, `_NAMED_FOLDER`),
+    whether that id is another user's folder (`foreign`), and the user's default folder
+    (`default_*`)."""
+    return await conn.fetchrow(
+        f"""SELECT u.id, u.email, u.default_set_id,
+                   EXISTS (SELECT 1 FROM image_validator v WHERE v.sha256 = $4) AS validated,
+                   named.id AS named_id, named.name AS named_name,
+                   EXISTS (SELECT 1 FROM picture_set o WHERE o.id = $2 AND o.owner_id <> u.id) AS foreign,
+                   d.id AS default_id, d.name AS default_name
+              FROM users u
+              LEFT JOIN LATERAL ({_NAMED_FOLDER}) named ON true
+              LEFT JOIN picture_set d ON d.id = u.default_set_id
+             WHERE u.id = $1""",
+        user_id,
+        folder_id,
+        folder_name,
+        validator,
     )
 
 

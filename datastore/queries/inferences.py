@@ -63,33 +63,6 @@ async def insert_inference(conn: Connection, picture_id: UUID, inference: NewInf
     )
 
 
-async def inference_target(
-    conn: Connection, user_id: UUID, folder_id: UUID | None, folder_name: str | None, validator: str | None
-) -> Record | None:
-    """/inf's user (None: unknown) and, in the same round trip: whether `validator` is a digest
-    /image-validation gave, the user's folder the reference names (`named_*`: the folder with
-    that id, else the one with that name, as `folders.find_owned_folder`), whether that id is
-    another user's folder (`foreign`), and the user's default folder (`default_*`)."""
-    return await conn.fetchrow(
-        """SELECT u.id, u.email, u.default_set_id,
-                  EXISTS (SELECT 1 FROM image_validator v WHERE v.sha256 = $4) AS validated,
-                  named.id AS named_id, named.name AS named_name,
-                  EXISTS (SELECT 1 FROM picture_set o WHERE o.id = $2 AND o.owner_id <> u.id) AS foreign,
-                  d.id AS default_id, d.name AS default_name
-             FROM users u
-             LEFT JOIN LATERAL (
-                  SELECT ps.id, ps.name FROM picture_set ps
-                   WHERE ps.owner_id = u.id AND (ps.id = $2 OR ps.name = $3)
-                   ORDER BY (ps.id IS NOT DISTINCT FROM $2) DESC LIMIT 1) named ON true
-             LEFT JOIN picture_set d ON d.id = u.default_set_id
-            WHERE u.id = $1""",
-        user_id,
-        folder_id,
-        folder_name,
-        validator,
-    )
-
-
 async def insert_picture_with_inference(
     conn: Connection, folder_id: UUID, picture_id: UUID, sha256: str, metadata: dict, inference: NewInference
 ) -> bool:
