@@ -127,16 +127,16 @@ class InferenceService:
         the picture's error comes first, as when the checks ran in turn. A JPEG is checked on the
         loop (its markers only: 0.07 ms, less than the trip to a pool thread the busy loop would
         hand the GIL to late); other formats, which are decoded, in a thread meanwhile."""
-        if not data:
-            return await self.storage.inference_target(order.user, order.folder, order.validator), None
-        if checked_from_markers(data):
+        picture, checking = None, None
+        if data and checked_from_markers(data):
             picture = check_picture(data)
-            return await self.storage.inference_target(order.user, order.folder, order.validator), picture
-        checking = self.run_cpu(check_picture, data)
+        elif data:
+            checking = run_cpu(self.cpu, check_picture, data)
         try:
             target = await self.storage.inference_target(order.user, order.folder, order.validator)
         finally:
-            picture = await checking
+            if checking is not None:
+                picture = await checking
         return target, picture
 
     async def results(
