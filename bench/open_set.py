@@ -6,7 +6,8 @@ The first three rules work in the classifier's feature space; the last is the on
 uses (NACHET_OPEN_SET_LEVEL): the classifier itself, its size region (classifier.SizeModel);
 the last ones the same region on size and colour (studied, not landed), a scan of the level
 for these regions, against the nearest class or the class the classifier names, and regions of
-each class's own (shrunk) covariance (studied, not landed).
+each class's own (shrunk) covariance on size and on size and colour (on size alone, 10
+pseudo-examples, from 5 examples per class: landed in SizeModel).
 Usage: python bench/open_set.py
 """
 
@@ -240,9 +241,10 @@ for names in (
         print(f"{', '.join(names)} ({rule}; k=5 k=10):", *cells, flush=True)
 
 
-# A region per class (2026-12-02, studied, not landed): each class's own covariance, shrunk toward
-# the pooled one with `pseudo` pseudo-examples, its F quantile on n - 1 + pseudo degrees of
-# freedom. Rejected share of the unknown variety / points of known accuracy lost, at k=3, 5, 10.
+# A region per class: each class's own covariance, shrunk toward the pooled one with `pseudo`
+# pseudo-examples, its F quantile on n - 1 + pseudo degrees of freedom. Rejected share of the
+# unknown variety / points of known accuracy lost, at k=3, 5, 10. On size alone with 10
+# pseudo-examples it is SizeModel's from 5 examples per class (the size region rows above).
 def per_class_unlikeness(X, labels, classes, pseudo, queries):
     from scipy.special import fdtr
 

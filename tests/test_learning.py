@@ -430,14 +430,15 @@ def test_examples_from_before_the_shape_features_still_count():
     assert only_old.predict(None, rng.random((1, HAND_DIM), dtype=np.float32))[0][0]["label"] == "A"
 
 
-def _sized(rng, length: float, width: float, n: int) -> np.ndarray:
-    """Hand features whose size columns (features.shape_features) say length x width pixels,
-    the other 61 alike for every class: only the size tells these seeds apart."""
+def _sized(rng, length: float, width: float, n: int, spread: float = 0.05) -> np.ndarray:
+    """Hand features whose size columns (features.shape_features) say length x width pixels
+    (log-normal, `spread` the standard deviation of the logs), the other 61 alike for every
+    class: only the size tells these seeds apart."""
     from model_inference.local.features import HAND_DIM
 
     hand = np.tile(rng.random(HAND_DIM).astype(np.float32) * 0.01, (n, 1))
-    lengths = length * np.exp(0.05 * rng.standard_normal(n))
-    widths = width * np.exp(0.05 * rng.standard_normal(n))
+    lengths = length * np.exp(spread * rng.standard_normal(n))
+    widths = width * np.exp(spread * rng.standard_normal(n))
     hand[:, -5:] = np.stack(
         [
             np.log(lengths),
@@ -475,6 +476,24 @@ def test_a_seed_unlike_every_learned_size_is_answered_unknown():
         a[0]["label"] != "Unknown seed"
         for a in SeedClassifier(one_each, abstain_level=0.99).predict(None, np.vstack([odd, known]))
     )
+
+
+def test_with_five_examples_each_a_class_own_spread_bounds_its_size_region(monkeypatch):
+    """A class of uniform grains beside a varied one: a grain a fifth smaller than the uniform
+    class is unlike it by that class's own spread (unknown at 0.99), though well inside the
+    pooled spread, which the varied class widens (named without own regions)."""
+    from model_inference.local import classifier
+
+    rng = np.random.default_rng(0)
+    hand = np.vstack([_sized(rng, 100, 50, 20, spread=0.02), _sized(rng, 200, 100, 20, spread=0.15)])
+    examples = Examples(
+        seed_ids=["a"] * 20 + ["b"] * 20, names={"a": "A", "b": "B"}, embeddings=None, hand=hand
+    )
+    smaller = _sized(rng, 82, 41, 1, spread=0.0)
+    answer = SeedClassifier(examples, abstain_level=0.99).predict(None, smaller, 2)[0]
+    assert answer[0]["label"] == "Unknown seed" and answer[1]["label"] == "A", answer
+    monkeypatch.setattr(classifier, "OWN_REGIONS_FROM", 10**6)  # the pooled region alone
+    assert SeedClassifier(examples, abstain_level=0.99).predict(None, smaller, 2)[0][0]["label"] == "A"
 
 
 RICE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real-seeds"
