@@ -496,6 +496,25 @@ def test_with_five_examples_each_a_class_own_spread_bounds_its_size_region(monke
     assert SeedClassifier(examples, abstain_level=0.99).predict(None, smaller, 2)[0][0]["label"] == "A"
 
 
+def test_a_class_with_five_examples_has_its_own_size_region_beside_a_class_with_fewer(monkeypatch):
+    """Labels come unevenly: the uniform class (20 examples) is bounded by its own spread while
+    the varied class has 4 examples only (pooled region): a grain a fifth smaller than the
+    uniform class is unknown, where the pooled regions alone name it."""
+    from model_inference.local import classifier
+
+    rng = np.random.default_rng(5)
+    hand = np.vstack([_sized(rng, 100, 50, 20, spread=0.02), _sized(rng, 200, 100, 4, spread=0.5)])
+    examples = Examples(
+        seed_ids=["a"] * 20 + ["b"] * 4, names={"a": "A", "b": "B"}, embeddings=None, hand=hand
+    )
+    smaller = _sized(np.random.default_rng(99), 80, 40, 1, spread=0.0)
+    assert (
+        SeedClassifier(examples, abstain_level=0.99).predict(None, smaller)[0][0]["label"] == "Unknown seed"
+    )
+    monkeypatch.setattr(classifier, "OWN_REGIONS_FROM", 10**6)
+    assert SeedClassifier(examples, abstain_level=0.99).predict(None, smaller)[0][0]["label"] == "A"
+
+
 RICE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real-seeds"
 
 

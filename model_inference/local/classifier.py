@@ -26,7 +26,7 @@ HAND_WEIGHT = 0.6  # share of the hand-made features next to the embedding
 SHAPE_WEIGHT = 5.0  # the 5 size-and-shape features among the hand-made ones (features.py)
 SHAPE_DIM = 5
 HAND_DIM = 61 + SHAPE_DIM  # as features.py (not imported here: it loads OpenCV and ONNX)
-OWN_REGIONS_FROM = 5  # examples of every class before each class's size region has its own spread
+OWN_REGIONS_FROM = 5  # examples of a class before its size region has its own spread
 OWN_PSEUDO = 10  # pseudo-examples of the pooled spread in each class's own (few examples: mostly pooled)
 SIZE_PRIOR = 0.1  # weight of -T²/2 (SizeModel) in the logits: rice k=3/5 +2-3 points, microscope set ±0
 
@@ -44,8 +44,8 @@ class SizeModel:
     covariance, so a crop's Hotelling T² to each class says how far its size is from that class's.
     It serves twice: a weak size prior on every answer (SIZE_PRIOR), and the open set, where a
     crop beyond every class's prediction region at `level` (an F quantile: few examples give a
-    wide region, not a trigger-happy one) is "unlike every learned class"; once every class has
-    OWN_REGIONS_FROM examples, the regions use each class's own spread. With fewer than 4
+    wide region, not a trigger-happy one) is "unlike every learned class"; a class with
+    OWN_REGIONS_FROM examples has a region of its own spread. With fewer than 4
     degrees of freedom there is no model. Measured on the rice set: bench/open_set.py."""
 
     DIMS = 2
@@ -60,17 +60,16 @@ class SizeModel:
         covariance += 0.01 * np.diag(np.diag(covariance)) + 1e-9 * np.eye(self.DIMS)
         self.precision = np.linalg.inv(covariance)
         self.inflation = 1 + 1 / counts  # a new seed against a mean estimated from n of them
-        # with enough examples of every class, each class's own spread bounds its region (shrunk
-        # toward the pooled one by OWN_PSEUDO pseudo-examples): a class of uniform grains gets a
-        # tight region, a varied one a wide region (rice at k=10, 0.99: 80 % of an untaught
-        # variety answered unknown for 0.8 points, against 69 % for 1.8 pooled)
-        self.own: list[tuple[np.ndarray, int]] | None = None
-        if counts.min() >= OWN_REGIONS_FROM:
-            self.own = []
-            for c in range(classes):
-                spread = residuals[labels == c]
-                nu = len(spread) - 1 + OWN_PSEUDO
-                self.own.append((np.linalg.inv((spread.T @ spread + OWN_PSEUDO * covariance) / nu), nu))
+        # a class with OWN_REGIONS_FROM examples gets a region of its own spread (shrunk toward
+        # the pooled one by OWN_PSEUDO pseudo-examples): uniform grains get a tight region, varied
+        # ones a wide region (rice at k=10, 0.99: 80 % of an untaught variety answered unknown for
+        # 0.8 points, against 69 % for 1.8 pooled); classes with fewer keep the pooled region
+        self.own: list[tuple[np.ndarray, int] | None] = []
+        for c in range(classes):
+            spread = residuals[labels == c]
+            nu = len(spread) - 1 + OWN_PSEUDO
+            own = (spread.T @ spread + OWN_PSEUDO * covariance) / nu
+            self.own.append((np.linalg.inv(own), nu) if len(spread) >= OWN_REGIONS_FROM else None)
 
     @classmethod
     def fit(cls, hand: np.ndarray, labels: np.ndarray, classes: int) -> SizeModel | None:
@@ -94,15 +93,17 @@ class SizeModel:
         `t2(hand)`."""
         from scipy.special import fdtr
 
-        p = self.DIMS
-        if self.own is None:
-            return fdtr(p, self.dof - p + 1, t2.min(1) * (self.dof - p + 1) / (self.dof * p))
-        x, unlike = self._log_size(hand), []
-        for c, (precision, nu) in enumerate(self.own):
-            delta = x - self.means[c]
-            own_t2 = np.einsum("nd,de,ne->n", delta, precision, delta) / self.inflation[c]
-            unlike.append(fdtr(p, nu - p + 1, own_t2 * (nu - p + 1) / (nu * p)))
-        return np.min(np.stack(unlike, 1), 1)
+        def beyond(t2: np.ndarray, nu: int) -> np.ndarray:  # the F distribution of T² on nu dof
+            return fdtr(self.DIMS, nu - self.DIMS + 1, t2 * (nu - self.DIMS + 1) / (nu * self.DIMS))
+
+        unlike = beyond(t2, self.dof)  # [crops, classes]
+        x = self._log_size(hand)
+        for c, own in enumerate(self.own):
+            if own is not None:
+                delta = x - self.means[c]
+                own_t2 = np.einsum("nd,de,ne->n", delta, own[0], delta) / self.inflation[c]
+                unlike[:, c] = beyond(own_t2, own[1])
+        return unlike.min(1)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
