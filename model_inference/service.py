@@ -88,8 +88,9 @@ class InferenceService:
         # so only a few requests at a time get the head start
         self._early_decodes = Budget(4)
 
-    async def run_cpu(self, function, *args):
-        return await run_cpu(self.cpu, function, *args)
+    def run_cpu(self, function, *args) -> asyncio.Future:
+        """`function(*args)` on this service's CPU pool; a future, so it can be awaited later."""
+        return run_cpu(self.cpu, function, *args)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -108,7 +109,7 @@ class InferenceService:
         order.image = ""  # ~0.5 MB: the decoded bytes (and the base64 models are sent) are what is kept
         # the sha256 (the picture row's, the result cache's key) is computed on the pool, awaited
         # where it is needed: when the cache is off, not before the rows are written
-        hashing = run_cpu(self.cpu, sha256, data)
+        hashing = self.run_cpu(sha256, data)
         target, picture = await self.checked_target(order, data)
         if picture is not None:
             warn_if_other_aspect(order.image_dims, picture)
@@ -131,7 +132,7 @@ class InferenceService:
         if data and checked_from_markers(data):
             picture = check_picture(data)
         elif data:
-            checking = run_cpu(self.cpu, check_picture, data)
+            checking = self.run_cpu(check_picture, data)
         try:
             target = await self.storage.inference_target(order.user, order.folder, order.validator)
         finally:

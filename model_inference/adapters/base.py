@@ -62,8 +62,8 @@ class RunContext:
     crop_concurrency: int = 16
     observe: Callable[[str, float, str | None], None] | None = None  # each step's time and failure
 
-    async def run_cpu(self, function, *args):
-        return await run_cpu(self.executor, function, *args)
+    def run_cpu(self, function, *args) -> asyncio.Future:
+        return run_cpu(self.executor, function, *args)
 
     async def pixels(self, work: Work):
         """The picture decoded for the in-process models, once per request."""
