@@ -3,7 +3,8 @@ of each of the 200 grains is cropped and embedded as the server does; for each v
 and k examples of the 4 others, rejection rules are calibrated on the examples alone and scored:
 share of the left-out variety rejected, known accuracy before and after rejection.
 The first three rules work in the classifier's feature space; the last is the one the server
-uses (NACHET_OPEN_SET_LEVEL): the classifier itself, its size region (classifier.SizeModel);
+uses (NACHET_OPEN_SET_LEVEL, 0.99 by default): the classifier itself, its size region
+(classifier.SizeModel: a class's own region from 5 examples, a pooled one 10 times stricter below);
 the last ones the same region on size and colour (studied, not landed), a scan of the level
 for these regions, against the nearest class or the class the classifier names, and regions of
 each class's own (shrunk) covariance on size and on size and colour (on size alone, 10
@@ -171,7 +172,7 @@ for k in (5, 10):
             print(f"k={k} {rule.__name__} {setting}: unknown rejected {unknown:.0%}, ", end="")
             print(f"known accuracy {plain:.0%} -> {kept:.0%} (drop {drop:.1f} points)", flush=True)
 for k in (3, 5, 10):
-    for level in (0.99, 0.999):
+    for level in (0.98, 0.99, 0.995, 0.999):  # the server's default: 0.99
         unknown, plain, kept = evaluate_size_region(k, level)
         drop = 100 * (plain - kept)
         print(f"k={k} size region (NACHET_OPEN_SET_LEVEL={level}): unknown rejected {unknown:.0%}, ", end="")
@@ -195,13 +196,14 @@ def evaluate_columns(k, level, names, predicted=False):
         labels = np.array([known.index(Y[i]) for i in train])
         region = model_class.fit(columns[train], labels, len(known))
         assert region is not None, "too few examples for a region"
+        region.own = [None] * len(known)  # the pooled region, as studied (2026-12-01)
 
         def rejects(indices):
-            t2 = region.t2(columns[indices])
+            unlike = region.unlikeness(columns[indices], region.t2(columns[indices]))
             if predicted:
                 named = [known.index(a[0]["label"]) for a in classifier.predict(E[indices], H[indices], 1)]
-                t2 = np.where(np.eye(len(known), dtype=bool)[named], t2, np.inf)  # only that class
-            return region.unlikeness(t2) > level
+                unlike = np.where(np.eye(len(known), dtype=bool)[named], unlike, 1.0)  # only that class
+            return unlike.min(1) > level
 
         return rejects
 

@@ -83,8 +83,8 @@ class Settings(BaseSettings):
     pixels_per_mm: float | None = var("NACHET_PIXELS_PER_MM", None, gt=0, allow_inf_nan=False)
     scale_bar_mm: float | None = var("NACHET_SCALE_BAR_MM", None, gt=0, allow_inf_nan=False)
     # open set: the built-in classifier answers "Unknown seed" for a seed whose size is outside
-    # every learned class's at this level (0.99: 1 known seed in 100 in theory); unset: never
-    open_set_level: float | None = var("NACHET_OPEN_SET_LEVEL", None, gt=0.5, lt=1)
+    # every learned class's at this level (0.99: 1 known seed in 100 in theory); "off": never
+    open_set_level: float | None = var("NACHET_OPEN_SET_LEVEL", 0.99, gt=0.5, lt=1)
     device_scales: Annotated[dict[str, float], NoDecode] = var("NACHET_DEVICE_PIXELS_PER_MM", {})
     task_worker: bool = var("NACHET_TASK_WORKER", True)
     task_concurrency: int = var("NACHET_TASK_CONCURRENCY", 4, ge=1, le=64)
@@ -158,6 +158,11 @@ class Settings(BaseSettings):
         if not count.isdigit() or int(count) < 1 or unit not in periods:
             raise ValueError('expected "<count>/<second|minute|hour|day>" or "off"')
         return int(count), periods[unit]
+
+    @field_validator("open_set_level", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("off", "none") else value
 
     @field_validator("vouch_jwks_url", "oidc_jwks_url", "oidc_issuer", "vouch_issuer")
     @classmethod

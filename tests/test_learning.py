@@ -515,18 +515,53 @@ def test_a_class_with_five_examples_has_its_own_size_region_beside_a_class_with_
     assert SeedClassifier(examples, abstain_level=0.99).predict(None, smaller)[0][0]["label"] == "A"
 
 
+def test_the_open_set_is_on_unless_turned_off():
+    from nachet.config import ConfigError, load_settings
+
+    assert load_settings({}, dotenv=False).open_set_level == 0.99
+    assert load_settings({"NACHET_OPEN_SET_LEVEL": ""}, dotenv=False).open_set_level == 0.99  # .env.template
+    assert load_settings({"NACHET_OPEN_SET_LEVEL": "0.995"}, dotenv=False).open_set_level == 0.995
+    for off in ("off", "OFF", "none"):
+        assert load_settings({"NACHET_OPEN_SET_LEVEL": off}, dotenv=False).open_set_level is None
+    for bad in ("0.3", "1", "often"):
+        with pytest.raises(ConfigError) as error:
+            load_settings({"NACHET_OPEN_SET_LEVEL": bad}, dotenv=False)
+        assert "NACHET_OPEN_SET_LEVEL" in " ".join(error.value.problems), bad
+
+
+def test_a_class_of_few_examples_abstains_only_at_a_stricter_level():
+    """Four examples a class: pooled regions, which turn a seed away only beyond
+    1 - (1 - level) / POOLED_STRICTNESS; a seed just beyond the 0.99 region of every class is
+    still named, one far beyond every region is unknown."""
+    rng = np.random.default_rng(3)
+    sizes = {"a": (100, 50), "b": (160, 80)}
+    hand = np.vstack([_sized(rng, *sizes[c], 4) for c in sizes])
+    examples = Examples(
+        seed_ids=["a"] * 4 + ["b"] * 4, names={"a": "A", "b": "B"}, embeddings=None, hand=hand
+    )
+    classifier = SeedClassifier(examples, abstain_level=0.99)
+    sizes_model = classifier._sizes
+    assert sizes_model is not None and all(own is None for own in sizes_model.own)
+    candidates = np.vstack([_sized(rng, 100 * f, 50 * f, 1, spread=0.0) for f in np.linspace(0.5, 1, 200)])
+    unlike = sizes_model.unlikeness(candidates, sizes_model.t2(candidates)).min(1)
+    between = candidates[(unlike > 0.99) & (unlike < 0.999)]
+    beyond = candidates[unlike > 0.9995]
+    assert len(between) and len(beyond)
+    assert all(a[0]["label"] == "A" for a in classifier.predict(None, between))
+    assert all(a[0]["label"] == "Unknown seed" for a in classifier.predict(None, beyond))
+
+
 RICE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real-seeds"
 
 
 @pytest.mark.skipif(not (RICE / "manifest.csv").exists(), reason="../shared/data/real-seeds not here")
-async def test_an_untaught_rice_variety_is_answered_unknown_through_the_api(
-    client, user, builtin, monkeypatch
-):
-    """Open set on real grains, as bench/open_set.py measures it: 5 labelled uploads of each of 4
-    rice varieties, then /inf on grains of the 5th (jasmine) and on other grains of the 4."""
+async def test_an_untaught_rice_variety_is_answered_unknown_through_the_api(client, user, builtin):
+    """Open set on real grains, as bench/open_set.py measures it, with the default settings: 5
+    labelled uploads of each of 4 rice varieties, then /inf on grains of the 5th (jasmine) and on
+    other grains of the 4."""
     import csv
 
-    monkeypatch.setattr(builtin.learner, "abstain_level", 0.99)  # what NACHET_OPEN_SET_LEVEL gives
+    assert builtin.learner.abstain_level == 0.99  # NACHET_OPEN_SET_LEVEL unset
     rows = sorted(
         (r for r in csv.DictReader(open(RICE / "manifest.csv")) if r["dataset"] == "rice"),
         key=lambda r: r["file"],
