@@ -171,3 +171,19 @@ def test_one_box_per_seed_on_real_single_seed_photos():
         if len(found) != int(row["seeds_per_image"]):
             split.append((row["file"], len(found)))
     assert not split, split
+
+
+def test_the_noise_median_read_off_counts_is_numpys():
+    """The foreground's noise level takes the median and MAD of a uint8 subsample from its
+    histogram: the same numbers as np.median on the pixels, odd or even count."""
+    from model_inference.local.detector import _median
+
+    rng = np.random.default_rng(11)
+    levels = np.arange(256, dtype=np.float64)
+    for n in (1, 2, 7, 10, 1001, 4096):
+        sample = rng.integers(0, rng.choice([8, 40, 256]), n).astype(np.uint8)
+        counts = np.bincount(sample, minlength=256)
+        median = float(np.median(sample.astype(np.float32)))
+        assert _median(levels, counts) == median
+        mad = float(np.median(np.abs(sample.astype(np.float32) - median)))
+        assert _median(np.abs(levels - median), counts) == mad
