@@ -151,7 +151,7 @@ class Settings(BaseSettings):
             return value
         if not value.strip():
             return cls.model_fields["inf_rate_limit"].default
-        if value.strip().lower() in ("off", "0", "none"):
+        if _says_off(value) or value.strip() == "0":
             return None
         count, _, unit = value.strip().lower().partition("/")
         periods = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
@@ -161,8 +161,8 @@ class Settings(BaseSettings):
 
     @field_validator("open_set_level", mode="before")
     @classmethod
-    def _off(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and value.strip().lower() in ("off", "none") else value
+    def _open_set_off(cls, value: Any) -> Any:
+        return None if _says_off(value) else value
 
     @field_validator("vouch_jwks_url", "oidc_jwks_url", "oidc_issuer", "vouch_issuer")
     @classmethod
@@ -245,6 +245,11 @@ class _Mapping(EnvSettingsSource):
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         return {key.lower(): value for key, value in self._mapping.items()}
+
+
+def _says_off(value: Any) -> bool:
+    """ "off" or "none", as a variable turning a feature off says it."""
+    return isinstance(value, str) and value.strip().lower() in ("off", "none")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:

@@ -138,10 +138,10 @@ def _median(values: np.ndarray, counts: np.ndarray) -> float:
     """The median of a sample given as distinct values and their counts (as np.median: the mean
     of the two middle ones when the sample is even)."""
     order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(counts[order])
+    ordered, cumulative = values[order], np.cumsum(counts[order])
     n = int(cumulative[-1])
     low, high = np.searchsorted(cumulative, [(n - 1) // 2, n // 2], side="right")
-    return float(values[order][low] + values[order][high]) / 2
+    return float(ordered[low] + ordered[high]) / 2
 
 
 def _work_scale(bgr: np.ndarray, s: DetectorSettings) -> float:
