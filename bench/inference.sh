@@ -6,6 +6,8 @@
 #        PART=c8 bash bench/inference.sh [dir]     only 50 ms models at c=8 (about 40 s): before/after pairs
 #        PART=c1|c64 bash bench/inference.sh [dir] only 50 ms models at c=1 (then the model floor:
 #                                   bench/model_floor.py) or c=64
+#        PART=relay bash bench/inference.sh [dir]  the ceiling: bench/relay_ceiling.py in the server's
+#                                   place (relays /inf to the models, nothing else) at c=1/8/64
 #        SECURED=cookie|token ...   secured mode: every request carries a Vouch HS256 cookie or an API
 #                                   token, verified by the server (rate limit off unless NACHET_RATE_LIMIT_INF)
 set -euo pipefail
@@ -54,16 +56,21 @@ pipelines:
      accuracy: 0.9, default: true}
 YAML
 python -m nachet pipelines insert "$work/pipelines.yaml"
-hypercorn -b 127.0.0.1:$port -w 1 app:app >"$work/server.log" 2>&1 &
+if [ "${PART:-}" = relay ]; then  # the ceiling: a server that only relays /inf to the models
+  python "$here/relay_ceiling.py" --model-server "http://127.0.0.1:$mport" --port $port >"$work/server.log" 2>&1 &
+else
+  hypercorn -b 127.0.0.1:$port -w 1 app:app >"$work/server.log" 2>&1 &
+fi
 server=$!
 trap 'kill -TERM $server $models 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-pg=$(head -1 "$NACHET_DATA_DIR/pg/postmaster.pid")
+pg=$(head -1 "$NACHET_DATA_DIR/pg/postmaster.pid" 2>/dev/null || true)  # none beside the relay
+aux=(--aux-pid "$models"); [ -n "$pg" ] && aux+=(--aux-pid "$pg")
 run() {  # tag latency concurrencies [extra args]
   curl -sf -XPOST "http://127.0.0.1:$mport/config" -d "{\"latency_ms\": $2}" >/dev/null
   python "$loadgen" run --base-url "http://127.0.0.1:$port" --scenario inference --concurrency "$3" \
       --duration "$duration" --warmup 2 --user-id "$user" --model-name "Swin transformer" --images "$work/images" \
-      --model-server "http://127.0.0.1:$mport" --server-pid "$server" --aux-pid "$pg" --aux-pid "$models" \
+      --model-server "http://127.0.0.1:$mport" --server-pid "$server" "${aux[@]}" \
       --tag "$1" --label nachet-rebuilt --out-dir "$out" "${@:4}"
   worker_peak "$1"
 }
@@ -82,6 +89,7 @@ floor() {  # the least c=1 p50 can be here: the model calls alone, from a client
 case "${PART:-}" in
   c1) run lat50 50 1; floor; python "$shared/loadgen.py" summarize "$out"; exit 0 ;;
   c8|c64) run lat50 50 "${PART#c}"; python "$shared/loadgen.py" summarize "$out"; exit 0 ;;
+  relay) run relay50 50 1,8,64; python "$shared/loadgen.py" summarize "$out"; exit 0 ;;
 esac
 run lat50 50 1,8,64
 floor
