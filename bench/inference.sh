@@ -80,6 +80,7 @@ worker_peak() {  # the loadgen's peak RSS sums master, worker and resource track
     kb=$(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
     [ "${kb:-0}" -gt "$peak" ] && peak=$kb
   done
+  [ "$peak" -gt 0 ] || return 0  # the relay has no worker process
   echo "[$1] worker peak RSS so far (VmHWM): $((peak / 1024)) MB"
 }
 floor() {  # the least c=1 p50 can be here: the model calls alone, from a client on loopback
