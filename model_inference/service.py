@@ -10,16 +10,15 @@ import hashlib
 import json
 import logging
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from storage import ServiceError, Storage
 from storage.base import sha256
-from storage.pictures import InferenceTarget
 
 from .adapters import RunContext, protocol_of
 from .adapters.base import Budget
@@ -33,6 +32,7 @@ from .registry import PipelineRegistry
 from .runner import Processing, run_pipeline
 
 log = logging.getLogger("model_inference")
+T = TypeVar("T")
 
 
 class ImageWarning(UserWarning):
@@ -110,35 +110,32 @@ class InferenceService:
         # the sha256 (the picture row's, the result cache's key) is computed on the pool, awaited
         # where it is needed: when the cache is off, not before the rows are written
         hashing = self.run_cpu(sha256, data)
-        target, picture = await self.checked_target(order, data)
+        processing = self.processing(order.image_dims, scale, order.area_ratio, order.color_format)
+        picture = await self.checked_picture(data)  # its error comes first, then the user's
         if picture is not None:
             warn_if_other_aspect(order.image_dims, picture)
-        if not target.validated:
-            warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
-        processing = self.processing(order.image_dims, scale, order.area_ratio, order.color_format)
-        async with self.storage.saving_inference(target, order.folder, data) as save:
-            processed = await self.results(pipeline, data, processing, url.plain_base64, hashing)
-            with_scale(processed, scale)
-            return await save(processed, pipeline.id, order.image_dims, await hashing)
-
-    async def checked_target(
-        self, order: InferenceOrder, data: bytes
-    ) -> tuple[InferenceTarget, Picture | None]:
-        """Where the result goes (the user and folder, from the database) and the picture's check;
-        the picture's error comes first, as when the checks ran in turn. A JPEG is checked on the
-        loop (its markers only: 0.07 ms, less than the trip to a pool thread the busy loop would
-        hand the GIL to late); other formats, which are decoded, in a thread meanwhile."""
-        picture, checking = None, None
-        if data and checked_from_markers(data):
-            picture = check_picture(data)
-        elif data:
-            checking = self.run_cpu(check_picture, data)
-        try:
+        # the models start first and the user and folder are looked up while the detector works
+        # (its ~50 ms hide that round trip); a refused user or folder cancels them, unwritten
+        models = self.results(pipeline, data, processing, url.plain_base64, hashing)
+        async with cancelled_on_error(models) as answered:
+            await asyncio.sleep(0)  # the detector's request goes out before the lookup's
             target = await self.storage.inference_target(order.user, order.folder, order.validator)
-        finally:
-            if checking is not None:
-                picture = await checking
-        return target, picture
+            async with self.storage.saving_inference(target, order.folder, data) as save:
+                processed = await answered
+                if not target.validated:
+                    warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
+                with_scale(processed, scale)
+                return await save(processed, pipeline.id, order.image_dims, await hashing)
+
+    async def checked_picture(self, data: bytes) -> Picture | None:
+        """The picture's check: a JPEG on the loop (its markers only: 0.07 ms, less than the trip
+        to a pool thread the busy loop would hand the GIL to late), other formats, which are
+        decoded, in a thread."""
+        if not data:
+            return None
+        if checked_from_markers(data):
+            return check_picture(data)
+        return await self.run_cpu(check_picture, data)
 
     async def results(
         self,
@@ -263,3 +260,16 @@ def warn_if_other_aspect(dims: list[float], picture: Picture) -> None:
             picture.width,
             picture.height,
         )
+
+
+@asynccontextmanager
+async def cancelled_on_error(work: Awaitable[T]) -> AsyncIterator[asyncio.Future[T]]:
+    """`work` running as a task while the block runs, which awaits it; if the block fails first,
+    the task is cancelled and waited for, so nothing it started outlives the request."""
+    task = asyncio.ensure_future(work)
+    try:
+        yield task
+    except BaseException:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise

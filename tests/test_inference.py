@@ -426,6 +426,47 @@ async def test_a_request_given_up_while_the_models_work_leaves_no_picture(
         assert await conn.fetchval("SELECT count(*) FROM inference WHERE user_id = $1", user) == 0
 
 
+async def until(condition, what: str) -> None:
+    """Wait for `condition()` to hold (30 s at most)."""
+    for _ in range(600):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not seen in 30 s: {what}")
+
+
+async def test_the_models_start_while_the_user_is_looked_up(client, user, pipelines, model_server, pool):
+    """Once the picture is checked, the detector gets it while the user and folder are looked up
+    (here that lookup waits on a lock); the inference is saved once the lookup ends."""
+    model_server.requests.clear()
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE image_validator IN ACCESS EXCLUSIVE MODE")  # the lookup reads it
+        request = asyncio.ensure_future(post(client, inf_body(pipelines["swin"], user, dims=(402, 300))))
+        await until(lambda: any("/detect" in r["path"] for r in model_server.requests), "the detector called")
+        assert not request.done()
+    status, answer = await asyncio.wait_for(request, 30)
+    assert status == 200 and len(answer["boxes"]) == 2, answer
+
+
+async def test_a_refused_user_is_answered_without_waiting_for_the_models(
+    client, pipelines, model_server, services
+):
+    """The models already working for a user the lookup refuses are cancelled: the answer is the
+    user's error, at once, though the detector has not answered (it never will here), and the
+    picture's early-decode slot is given back."""
+    model_server.hold = threading.Event()
+    try:
+        body = inf_body(pipelines["swin"], uuid.uuid4(), dims=(403, 300))
+        assert await asyncio.wait_for(post(client, body), 20) == (
+            400,
+            ["Datastore Error during classification : Datastore Unhandled Error"],
+        )
+    finally:
+        model_server.hold.set()
+        model_server.hold = None
+    assert services.inference._early_decodes.used == 0
+
+
 async def test_zero_boxes_is_a_saved_inference(client, user, pipelines, model_server):
     saved_boxes, model_server.boxes = model_server.boxes, []
     try:
