@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from api import BLUEPRINTS
 from api.access import authenticate, write_audit_line
 from api.envelope import current_context, envelope, error_context_of
-from api.observability import begin_request, finish_request
+from api.observability import LogsAfterTheAnswer, begin_request, finish_request
 from api.request_body import NachetRequest
 from nachet.config import ConfigError, Settings, load_settings
 from nachet.logs import configure_logging
@@ -29,6 +29,7 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
     config = config or load_settings()
     app = Quart(__name__)
     app.request_class = NachetRequest  # bodies joined once (api/request_body.py)
+    app.asgi_app = LogsAfterTheAnswer(app.asgi_app)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = config.max_content_length_mb * 1024 * 1024
     NachetServices(config, ready).init_app(app)
     for blueprint in BLUEPRINTS:

@@ -25,6 +25,8 @@ from identity.vouch import COOKIE
 from nachet.logs import CALLER
 from nachet.runtime import Services, services, settings
 
+from .observability import after_the_answer
+
 audit_log = logging.getLogger("nachet.audit")
 # Body fields that name stored data, as the audit line calls them.
 ID_FIELDS = {
@@ -135,7 +137,8 @@ async def write_audit_line(response: Response) -> Response:
         if caller is not None:
             who = f"{caller.email} ({caller.source}{', admin' if caller.admin else ''})"
         ids = " ".join(f"{key}={value}" for key, value in g.get("audit_ids", {}).items())
-        audit_log.info(
+        after_the_answer(
+            audit_log,
             "%s %s %d by %s from %s%s",
             request.method,
             request.path,

@@ -1,10 +1,14 @@
 """Every request: an id (the client's X-Request-ID or a new one) carried by its log records and
-model calls and echoed in the response; one access-log line; request metrics."""
+model calls and echoed in the response; one access-log line, written once the answer is sent;
+request metrics."""
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
 import time
+from collections.abc import Callable
 
 from quart import Response, g, request
 
@@ -29,7 +33,8 @@ async def finish_request(response: Response) -> Response:
     running.metrics.request(request.method, route, response.status_code, seconds)
     running.metrics.pool_usage(running.pool)
     if settings().access_log and request.method != "OPTIONS":
-        access_log.info(
+        after_the_answer(
+            access_log,
             "%s %s %d %.1f ms",
             request.method,
             request.path,
@@ -44,3 +49,47 @@ async def finish_request(response: Response) -> Response:
             },  # the caller, when known, is added to every record of the request (nachet.logs)
         )
     return response
+
+
+PENDING = "nachet.after_the_answer"  # the ASGI scope's list of lines to log once the answer is sent
+
+
+def after_the_answer(log: logging.Logger, message: str, *args, **kwargs) -> None:
+    """`log.info(message, *args, **kwargs)`, in this request's context (its id and caller), once
+    the response is handed to the server (`LogsAfterTheAnswer`): an after-request hook's line
+    then costs the answer nothing."""
+    pending: list[Callable[[], None]] | None = request.scope.get(PENDING)  # type: ignore[assignment]
+    line = functools.partial(contextvars.copy_context().run, log.info, message, *args, **kwargs)
+    if pending is None:  # the app runs without the middleware
+        line()
+    else:
+        pending.append(line)
+
+
+class LogsAfterTheAnswer:
+    """ASGI middleware: the lines `after_the_answer` deferred are written after the response's
+    last body message was sent, or when the request ends without one (the client went away)."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        pending: list[Callable[[], None]] = []
+        scope[PENDING] = pending
+
+        async def sending(message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                _write(pending)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            _write(pending)
+
+
+def _write(pending: list[Callable[[], None]]) -> None:
+    while pending:
+        pending.pop(0)()

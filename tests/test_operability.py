@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -35,6 +36,52 @@ async def test_a_request_id_is_echoed_and_sent_on_to_the_models(client, user, pi
         made = (await client.get("/health", headers={"X-Request-ID": unfit})).headers["X-Request-ID"]
         assert re.fullmatch(r"[0-9a-f]{32}", made), unfit  # replaced by one of ours
     assert (await client.get("/health")).headers["X-Request-ID"] != made
+
+
+async def test_the_access_line_is_written_once_the_answer_is_sent(client):
+    """After-request log lines wait until the answer's last body message was handed to the
+    server (they cost it nothing), and keep the request's id."""
+    lines, at_the_end, asked, answered = [], [], [], asyncio.Event()
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append((record.getMessage(), REQUEST_ID.get()))
+
+    async def receive():
+        if not asked:
+            asked.append(True)
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await answered.wait()  # then the client hangs up, as hypercorn reports it
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            at_the_end.append(list(lines))
+            answered.set()
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/health",
+        "raw_path": b"/health",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), (b"x-request-id", b"after-1")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+        "extensions": {},
+    }
+    capture, access = Capture(), logging.getLogger("nachet.access")
+    access.addHandler(capture)
+    try:
+        await client.app(scope, receive, send)
+    finally:
+        access.removeHandler(capture)
+    assert at_the_end == [[]]
+    assert len(lines) == 1 and lines[0][0].startswith("GET /health 200") and lines[0][1] == "after-1"
 
 
 def test_log_lines_carry_the_request_id_in_json_or_text():
