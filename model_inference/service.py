@@ -118,7 +118,7 @@ class InferenceService:
         # (its ~50 ms hide that round trip); a refused user or folder cancels them, unwritten
         models = self.results(pipeline, data, processing, url.plain_base64, hashing)
         async with cancelled_on_error(models) as answered:
-            await asyncio.sleep(0)  # the detector's request goes out before the lookup's
+            await asyncio.sleep(0)  # the models take the first turn: the detector request is under way
             target = await self.storage.inference_target(order.user, order.folder, order.validator)
             async with self.storage.saving_inference(target, order.folder, data) as save:
                 processed = await answered
