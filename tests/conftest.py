@@ -189,6 +189,26 @@ def png_bytes(width: int = 64, height: int = 48, color=(200, 120, 40), fmt: str 
     return buffer.getvalue()
 
 
+def asgi_http_scope(method: str, path: str, *headers: tuple[bytes, bytes]) -> dict:
+    """The scope hypercorn gives the app for an HTTP/1.1 request on loopback (for tests that drive
+    the ASGI app by hand: a client that goes away, what happens after the last body message)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+        "extensions": {},
+    }
+
+
 def data_url(data: bytes, mime: str = "image/png") -> str:
     import base64
 

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from model_inference.insertion import insert_pipelines, load_pipeline_file
 from model_inference.service import ImageWarning
 from storage.layout import container_name
-from tests.conftest import DATA, data_url, png_bytes, png_header
+from tests.conftest import DATA, asgi_http_scope, data_url, png_bytes, png_header
 from tests.model_server import KEY, ModelServer
 
 CTX = "API Error during classification : "
@@ -383,21 +383,7 @@ async def test_a_request_given_up_while_the_models_work_leaves_no_picture(
     """The client goes away (an ASGI disconnect, as hypercorn sends it) after the picture was
     stored and before the models answered: its blob is removed, and no row is written."""
     body = json.dumps(inf_body(pipelines["swin"], user, image=png_bytes(400, 300, color=(229, 221, 199))))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/inf",
-        "raw_path": b"/inf",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost"), (b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8080),
-        "extensions": {},
-    }
+    scope = asgi_http_scope("POST", "/inf", (b"content-type", b"application/json"))
     stored, sent = asyncio.Event(), []
 
     async def receive():

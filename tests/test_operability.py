@@ -19,7 +19,7 @@ from model_inference.registry import PipelineRegistry
 from nachet.logs import REQUEST_ID, JsonLines, RequestContext, Text
 from nachet.runtime import warm_builtin_models
 from nachet.version import package_version
-from tests.conftest import DATA, free_port, start_entrypoint, wait_until_ready
+from tests.conftest import DATA, asgi_http_scope, free_port, start_entrypoint, wait_until_ready
 from tests.test_inference import inf_body, model_server, pipelines  # noqa: F401 (fixtures)
 
 
@@ -59,21 +59,7 @@ async def test_the_access_line_is_written_once_the_answer_is_sent(client):
             at_the_end.append(list(lines))
             answered.set()
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/health",
-        "raw_path": b"/health",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost"), (b"x-request-id", b"after-1")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8080),
-        "extensions": {},
-    }
+    scope = asgi_http_scope("GET", "/health", (b"x-request-id", b"after-1"))
     capture, access = Capture(), logging.getLogger("nachet.access")
     access.addHandler(capture)
     try:
