@@ -20,8 +20,9 @@ measurements export OUT.csv [--user EMAIL]   every measured seed (area, length, 
 export, import-folder, classify   the data tools (nachet/data_commands.py)
 worker [--concurrency N] [--until-idle]   run background tasks (learning, folder jobs) on this
                         machine until stopped (or until the queue is empty)
-fsck [--repair]         report rows without blobs, blobs without rows and dangling folder
-                        markers (exit 1 when any); --repair fixes them
+fsck [--repair [--apply]]  report rows without blobs, blobs without rows, dangling folder
+                        markers and containers without a user (exit 1 when any); --repair shows
+                        what it would fix, --repair --apply fixes it
 """
 
 from __future__ import annotations
@@ -105,8 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     fsck.add_argument(
         "--repair",
         action="store_true",
-        help="delete orphan blobs, rewrite lost markers, delete picture rows whose blob is lost",
+        help="show what a repair does (a dry run unless --apply): delete orphan blobs and containers, "
+        "rewrite lost markers, delete picture rows whose blob is lost",
     )
+    fsck.add_argument("--apply", action="store_true", help="with --repair: carry the repair out")
     fsck.add_argument(
         "--grace",
         type=float,
@@ -120,17 +123,23 @@ def _parser() -> argparse.ArgumentParser:
 async def _fsck(settings, args) -> int:
     from storage import fsck
 
+    if args.apply and not args.repair:
+        print("error: --apply goes with --repair", file=sys.stderr)
+        return 2
     services = await open_services(settings, seed_default_user=False)
     try:
         findings = await fsck.check(services.pool, services.blobs, args.grace)
         for finding in findings:
             print(finding)
-        repaired = (
-            await fsck.repair(services.pool, services.blobs, findings) if args.repair and findings else 0
-        )
+            if args.repair:
+                print(f"  {'repair' if args.apply else 'would'}: {finding.repair_action()}")
+        apply = args.repair and args.apply
+        repaired = await fsck.repair(services.pool, services.blobs, findings) if apply and findings else 0
     finally:
         await close_services(services)
-    summary = f"{len(findings)} finding(s)" + (f", {repaired} repaired" if args.repair else "")
+    summary = f"{len(findings)} finding(s)"
+    if args.repair:
+        summary += f", {repaired} repaired" if args.apply else " (a dry run: add --apply to repair)"
     print(summary, file=sys.stderr)
     return 1 if findings else 0
 

@@ -8,6 +8,8 @@ import functools
 import hashlib
 import logging
 import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -148,6 +150,42 @@ class StorageBase:
         if user is None:
             raise error
         return user
+
+    @staticmethod
+    @asynccontextmanager
+    async def _undone_on_error(undo: Callable[[], Awaitable[Any]], what: str) -> AsyncIterator[None]:
+        """Rows claimed first are given up again if the blobs that go with them fail.
+
+        Paths that identical requests share (a folder's marker, an archive) are written only by the
+        request whose rows won the unique key, and only after they are committed: the loser
+        writes nothing, so no compensation can ever delete the winner's blobs. The undo runs
+        shielded, so a client that hangs up meanwhile still leaves nothing half-made; if the
+        database is away it is left to fsck (a folder without its marker, rewritten by repair)."""
+        try:
+            yield
+        except BaseException:
+            try:
+                await asyncio.shield(undo())
+            except Exception as error:
+                log.error("could not undo %s after its blobs failed: %s", what, error)
+            raise
+
+    async def _release_folder(self, folder_id: UUID) -> None:
+        """Delete a claimed folder whose blobs could not be written, as the deletion routes do
+        (a picture added meanwhile goes with it)."""
+        async with self._unit() as unit, unit.rows() as conn:
+            folder = await folders.get_folder(conn, folder_id, "delete")
+            if folder is not None:
+                await self._delete_folder(conn, unit, folder["owner_id"], folder)
+
+    async def _delete_folder(self, conn, unit: Unit, user_id: UUID, folder: asyncpg.Record) -> None:
+        """Delete a folder locked "delete": no writer can add a picture any more, so the list of
+        blobs to remove after the commit is complete."""
+        container = layout.container_name(user_id)
+        for picture_id in await folders.picture_ids(conn, folder["id"]):
+            unit.delete_after_commit(container, layout.picture_blob(folder["name"], picture_id))
+        unit.delete_after_commit(container, layout.marker_blob(folder["name"]))
+        await folders.delete_folder(conn, folder["id"])
 
     async def _write_marker(self, unit: Unit, user_id: UUID, folder: str, folder_id: UUID) -> None:
         await unit.put(

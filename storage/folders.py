@@ -27,19 +27,16 @@ class Folders(StorageBase):
     ) -> UUID:
         if folder_name is not None:
             folder_name = layout.check_folder_name(folder_name)
-        async with self.pool.acquire() as conn:
+        folder_id = uuid4()
+        name = folder_name if folder_name is not None else str(folder_id)  # as the trigger names it
+        async with transaction(self.pool) as conn:  # the claim: one request gets the name
             user = await self._user(conn, user_id)
-            folder_id = uuid4()
-            name = folder_name if folder_name is not None else str(folder_id)  # as the trigger names it
-            if await folders.find_owned_folder(conn, user["id"], None, name) is not None:
+            if await folders.insert_folder(conn, user["id"], name, nb_pictures, folder_id) is None:
                 raise DatastoreError("Folder already exists")
-        async with self._unit() as unit:
-            await self._write_marker(unit, user["id"], name, folder_id)
-            async with unit.rows() as conn:
-                created = await folders.insert_folder(conn, user["id"], name, nb_pictures, folder_id)
-                if created is None:  # created meanwhile
-                    raise DatastoreError("Folder already exists")
-        return created["id"]
+        async with self._undone_on_error(lambda: self._release_folder(folder_id), f"folder {folder_id}"):
+            async with self._unit() as unit:
+                await self._write_marker(unit, user["id"], name, folder_id)
+        return folder_id
 
     @guard
     async def get_directories(self, user_id: Any) -> list[dict]:
@@ -70,15 +67,6 @@ class Folders(StorageBase):
         if folder["is_default"]:
             raise DatastoreError(say.cannot_delete_default_folder(user_id))
         return user, folder
-
-    async def _delete_folder(self, conn, unit: Unit, user_id: UUID, folder: asyncpg.Record) -> None:
-        """Delete a folder locked "delete": no writer can add a picture any more, so the list of
-        blobs to remove after the commit is complete."""
-        container = layout.container_name(user_id)
-        for picture_id in await folders.picture_ids(conn, folder["id"]):
-            unit.delete_after_commit(container, layout.picture_blob(folder["name"], picture_id))
-        unit.delete_after_commit(container, layout.marker_blob(folder["name"]))
-        await folders.delete_folder(conn, folder["id"])
 
     @guard
     async def delete_directory_permanently(self, user_id: Any, folder_id: Any) -> bool:
@@ -114,6 +102,24 @@ class Folders(StorageBase):
         if dev_id is None:
             raise UserNotFoundError(f"the archive user {dev_email} is not registered")
         archive_name, archive_id = f"{user['id']}/{folder['name']}", uuid4()
+        # The archive's row is claimed first: of two identical requests, only the one that made it
+        # writes at the archive's paths (the other is refused and writes nothing).
+        async with transaction(self.pool) as conn:
+            if await folders.insert_folder(conn, dev_id, archive_name, 0, archive_id) is None:
+                raise DatastoreError(f"the archive already holds a folder {archive_name}")
+        async with self._undone_on_error(lambda: self._release_folder(archive_id), f"archive {archive_id}"):
+            return await self._archive(user_id, folder_id, user, folder, dev_id, archive_name, archive_id)
+
+    async def _archive(
+        self,
+        user_id: Any,
+        folder_id: Any,
+        user: asyncpg.Record,
+        folder: asyncpg.Record,
+        dev_id: UUID,
+        archive_name: str,
+        archive_id: UUID,
+    ) -> UUID:
         src, dst = layout.container_name(user["id"]), layout.container_name(dev_id)
         async with self._unit() as unit:
             tags = {"picture_set_uuid": str(folder["id"])}
@@ -141,25 +147,15 @@ class Folders(StorageBase):
                         # writers keep adding: copy the last few while the folder is locked, so
                         # the deletion ends (a bounded wait for writers, never a livelock)
                         await copy(validated)
-                    await self._move_to_archive(
-                        conn, unit, folder, validated, dev_id, archive_name, archive_id
-                    )
+                    await self._move_to_archive(conn, unit, folder, validated, archive_name, archive_id)
                     await self._delete_folder(conn, unit, user["id"], folder)
                     return archive_id
             raise AssertionError("unreachable: the last round always archives")
 
     async def _move_to_archive(
-        self,
-        conn,
-        unit: Unit,
-        folder,
-        validated: list[UUID],
-        dev_id: UUID,
-        archive_name: str,
-        archive_id: UUID,
+        self, conn, unit: Unit, folder, validated: list[UUID], archive_name: str, archive_id: UUID
     ) -> None:
-        if await folders.insert_folder(conn, dev_id, archive_name, len(validated), archive_id) is None:
-            raise DatastoreError(f"the archive already holds a folder {archive_name}")
+        await folders.set_number_of_images(conn, archive_id, len(validated))
         src = layout.container_name(folder["owner_id"])
         for picture_id in validated:
             row = await pictures.get_picture(conn, picture_id)

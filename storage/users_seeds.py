@@ -32,17 +32,17 @@ class UsersAndSeeds(StorageBase):
         email = email.strip()
         if not email or "@" not in email:
             raise DatastoreError(f"invalid email address: {email!r}")
-        async with self.pool.acquire() as conn:
-            if await users.get_user_id_by_email(conn, email) is not None:
-                raise UserAlreadyExistsError(f"User already exists: {email}")
         user_id, general_id = uuid4(), uuid4()
-        async with self._unit() as unit:
-            await self._write_marker(unit, user_id, layout.DEFAULT_FOLDER, general_id)
-            async with unit.rows() as conn:
-                if await users.insert_user(conn, email, user_id) is None:  # registered meanwhile
-                    raise UserAlreadyExistsError(f"User already exists: {email}")
-                await folders.insert_folder(conn, user_id, layout.DEFAULT_FOLDER, 0, general_id)
-                await users.set_default_set(conn, user_id, general_id)
+        # The rows first: of two workers registering one email, only the one whose row won makes
+        # a container (the other used to leave an empty one behind).
+        async with transaction(self.pool) as conn:
+            if await users.insert_user(conn, email, user_id) is None:
+                raise UserAlreadyExistsError(f"User already exists: {email}")
+            await folders.insert_folder(conn, user_id, layout.DEFAULT_FOLDER, 0, general_id)
+            await users.set_default_set(conn, user_id, general_id)
+        async with self._undone_on_error(lambda: self._release_user(user_id), f"user {user_id}"):
+            async with self._unit() as unit:
+                await self._write_marker(unit, user_id, layout.DEFAULT_FOLDER, general_id)
         return user_id
 
     @guard
@@ -67,12 +67,17 @@ class UsersAndSeeds(StorageBase):
             user_id = await users.get_user_id_by_email(conn, email_or_id)
             if user_id is None:
                 user_id = (await self._user(conn, email_or_id))["id"]
+        await self._release_user(user_id)
+        return user_id
+
+    async def _release_user(self, user_id: UUID) -> None:
+        """Delete the user's rows, then its container (none is left without its user)."""
+        async with transaction(self.pool) as conn:
             await users.delete_user(conn, user_id)
         try:
             await self.blobs.delete_container(layout.container_name(user_id))
         except BlobNotFound:
             pass
-        return user_id
 
     # -- seeds ---------------------------------------------------------------------------------------
     @guard

@@ -61,7 +61,11 @@ async def test_fsck_finds_and_repairs_each_kind(fresh, db_url, tmp_path):
         found.stdout
     )
 
-    repaired = run_fsck(db_url, schema, tmp_path, "--repair")
+    dry = run_fsck(db_url, schema, tmp_path, "--repair")  # shows what it would do, changes nothing
+    assert dry.returncode == 1 and "4 finding(s) (a dry run" in dry.stderr, dry.stderr
+    assert dry.stdout.count("  would: ") == 4, dry.stdout
+    assert run_fsck(db_url, schema, tmp_path).stdout == found.stdout
+    repaired = run_fsck(db_url, schema, tmp_path, "--repair", "--apply")
     assert repaired.returncode == 1 and "4 finding(s), 4 repaired" in repaired.stderr
     assert run_fsck(db_url, schema, tmp_path).returncode == 0
     assert [p["picture_id"] for p in (await storage.get_directories(user))[1]["pictures"]] == [str(kept)]
@@ -73,3 +77,26 @@ async def test_recent_blobs_are_requests_in_flight(fresh):
     await storage.blobs.upload(layout.container_name(user), f"General/{uuid.uuid4()}", b"x")
     assert await fsck.check(storage.pool, storage.blobs, grace_s=60) == []
     assert [f.kind for f in await fsck.check(storage.pool, storage.blobs, grace_s=0)] == ["blob without row"]
+
+
+async def test_a_container_without_its_user_is_found_and_removed(fresh, db_url, tmp_path):
+    """An empty container no user owns (what two workers registering one user used to leave)."""
+    storage, schema = fresh
+    orphan = layout.container_name(uuid.uuid4())
+    await storage.blobs.create_container(orphan)
+    found = run_fsck(db_url, schema, tmp_path)
+    assert found.returncode == 1 and found.stdout.splitlines() == [f"container without user: {orphan}"]
+    assert run_fsck(db_url, schema, tmp_path, "--repair", "--apply").returncode == 1
+    assert not await storage.blobs.container_exists(orphan)
+    assert run_fsck(db_url, schema, tmp_path).returncode == 0
+
+
+async def test_a_folder_just_claimed_has_time_to_get_its_marker(fresh):
+    """Folders are claimed (row committed) before their marker is written: a young folder
+    without its marker is a request in flight, an old one is a finding."""
+    storage, _ = fresh
+    user = await storage.create_user("claimed@example.org")
+    await storage.create_picture_set(user, 0, "young")
+    await storage.blobs.delete(layout.container_name(user), "young/young.json")
+    assert await fsck.check(storage.pool, storage.blobs, grace_s=60) == []
+    assert [f.name for f in await fsck.check(storage.pool, storage.blobs, grace_s=0)] == ["young/young.json"]

@@ -135,5 +135,17 @@ async def picture_ids(conn: Connection, folder_id: UUID) -> list[UUID]:
     return [r["id"] for r in rows]
 
 
+async def set_number_of_images(conn: Connection, folder_id: UUID, nb_pictures: int) -> None:
+    """The folder's audit JSON counts this many pictures (an archive, once they moved in)."""
+    await conn.execute(
+        """UPDATE picture_set
+              SET picture_set = jsonb_set(picture_set::jsonb, '{image_data_picture_set,number_of_images}',
+                                          to_jsonb($2::int))::json
+            WHERE id = $1""",
+        folder_id,
+        nb_pictures,
+    )
+
+
 async def delete_folder(conn: Connection, folder_id: UUID) -> None:
     await conn.execute("DELETE FROM picture_set WHERE id = $1", folder_id)
