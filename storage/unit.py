@@ -13,10 +13,12 @@ deleted meanwhile is removed with the failed unit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import asyncpg
 
@@ -25,6 +27,7 @@ from datastore.db import transaction
 from datastore.queries import blob_deletions
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,12 +52,32 @@ class Unit:
             self.failed.add((container, name))
             raise
 
+    def keep(self) -> None:
+        """The blobs written so far are named by committed rows now: a failure after this point
+        (a client that hangs up) must not remove them."""
+        self.written.clear()
+        self.failed.clear()
+
     def delete_after_commit(self, container: str, name: str) -> None:
         self.doomed.append((container, name))
 
     def rows(self):
         """The unit's transaction: open it after the blobs are written, keep it short."""
         return transaction(self.pool)
+
+
+async def to_the_end(statement: Awaitable[T], what: str) -> T:
+    """Await a statement that commits on its own even if the caller is cancelled meanwhile (a
+    client hangs up): whether it committed must be known before the unit decides which blobs to
+    remove, and a cancelled query may have committed all the same. The caller's cancellation is
+    raised once the statement has ended."""
+    task = asyncio.ensure_future(statement)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        log.info("the caller went away while %s was being written: the write goes on to its end", what)
+        await asyncio.wait([task])
+        raise
 
 
 @asynccontextmanager
