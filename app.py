@@ -16,11 +16,11 @@ from api.envelope import current_context, envelope, error_context_of
 from api.observability import LogsAfterTheAnswer, begin_request, finish_request
 from api.request_body import NachetRequest
 from nachet.config import ConfigError, Settings, load_settings
-from nachet.logs import configure_logging
+from nachet.logs import configure_logging, loggable
 from nachet.metrics import use_directory
 from nachet.process import stop_hypercorn_master
 from nachet.runtime import NachetServices, Services
-from storage.errors import NotOwnerError, ServiceError
+from storage.errors import NotOwnerError, ServiceError, Unhandled
 
 log = logging.getLogger("nachet")
 
@@ -64,7 +64,11 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
     async def unhandled(error: Exception):
         if isinstance(error, HTTPException):  # unknown paths and wrong methods stay Quart's pages
             return error
-        log.error("unhandled error in %s %s", request.method, request.path, exc_info=error)
+        method, path = loggable(request.method), loggable(request.path)
+        if isinstance(error, Unhandled):  # the client's input, refused in the original's words
+            log.info("%s %s answered as unhandled: %s", method, path, loggable(str(error)))
+        else:  # a failure nobody foresaw: the original's answer, and the traceback for us
+            log.error("unhandled error in %s %s", method, path, exc_info=error)
         return envelope(f"Unhandled API error : {current_context().sentence}", 400)
 
     origins = config.cors_origins

@@ -22,7 +22,7 @@ from quart import Response, current_app, g, request
 
 from identity import Caller, Forbidden, RateLimit, Unauthenticated
 from identity.vouch import COOKIE
-from nachet.logs import CALLER
+from nachet.logs import CALLER, loggable
 from nachet.runtime import Services, services, settings
 
 from .observability import after_the_answer
@@ -97,7 +97,7 @@ async def authenticate() -> None:
             "'Authorization: Bearer <token>'"
         )
     g.caller = caller
-    CALLER.set(caller.email)
+    CALLER.set(loggable(caller.email))  # on every record of the request
     if getattr(view, "admin_only", False) and not caller.admin:
         raise Forbidden(f"{caller.email} is not an administrator")
 
@@ -135,13 +135,13 @@ async def write_audit_line(response: Response) -> Response:
         caller = current_caller()
         who = "anonymous"
         if caller is not None:
-            who = f"{caller.email} ({caller.source}{', admin' if caller.admin else ''})"
-        ids = " ".join(f"{key}={value}" for key, value in g.get("audit_ids", {}).items())
+            who = f"{loggable(caller.email)} ({caller.source}{', admin' if caller.admin else ''})"
+        ids = " ".join(f"{key}={loggable(value)}" for key, value in g.get("audit_ids", {}).items())
         after_the_answer(
             audit_log,
             "%s %s %d by %s from %s%s",
-            request.method,
-            request.path,
+            loggable(request.method),
+            loggable(request.path),
             response.status_code,
             who,
             request.remote_addr,

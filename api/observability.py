@@ -12,10 +12,11 @@ from collections.abc import Callable
 
 from quart import Response, g, request
 
-from nachet.logs import CALLER, REQUEST_ID, request_id_from
+from nachet.logs import CALLER, REQUEST_ID, loggable, request_id_from
 from nachet.runtime import services, settings
 
 access_log = logging.getLogger("nachet.access")
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # metric labels; others: "other"
 
 
 async def begin_request() -> None:
@@ -30,18 +31,20 @@ async def finish_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"  # bounded labels
     running = services()
-    running.metrics.request(request.method, route, response.status_code, seconds)
+    method_label = request.method if request.method in METHODS else "other"  # bounded labels too
+    running.metrics.request(method_label, route, response.status_code, seconds)
     running.metrics.pool_usage(running.pool)
     if settings().access_log and request.method != "OPTIONS":
+        method = loggable(request.method)
         after_the_answer(
             access_log,
             "%s %s %d %.1f ms",
-            request.method,
-            request.path,
+            method,
+            loggable(request.path),
             response.status_code,
             seconds * 1000,
             extra={
-                "method": request.method,
+                "method": method,
                 "route": route,
                 "status": response.status_code,
                 "duration_ms": round(seconds * 1000, 1),
