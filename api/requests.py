@@ -26,6 +26,8 @@ from storage.errors import ServiceError
 from .access import noted, require_acting_for
 from .bodies import json_body, object_body
 
+MAX_IMAGE_DIM = 100_000  # each side of imageDims: any canvas a client draws on, far from 1e308
+BAD_DIMS = f"imageDims must be two positive numbers of at most {MAX_IMAGE_DIM}: [width, height]"
 Text = Annotated[Any, WithJsonSchema({"type": "string"})]
 Number = Annotated[Any, WithJsonSchema({"type": "number"})]
 B = TypeVar("B", bound="Body")
@@ -188,8 +190,8 @@ class UploadBody(Body):
     def _number(cls, value: Any) -> Any:
         if value is None or value == "":
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ServiceError("zoom_level and nb_seeds must be numbers")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ServiceError("zoom_level and nb_seeds must be numbers")  # NaN, Infinity: not JSON's
         return value
 
 
@@ -291,11 +293,11 @@ class InferenceBody(Body):
             isinstance(dims, list)
             and len(dims) == 2
             and all(
-                isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) and d > 0
+                isinstance(d, (int, float)) and not isinstance(d, bool) and 0 < d <= MAX_IMAGE_DIM
                 for d in dims
             )
         ):
-            raise ServiceError("imageDims must be two positive numbers: [width, height]")
+            raise ServiceError(BAD_DIMS)
         return dims
 
     @field_validator("area_ratio")

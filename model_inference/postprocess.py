@@ -24,7 +24,7 @@ def _common(a: dict, b: dict) -> float:
 
 
 def check_color_format(color_format) -> None:
-    if color_format not in PALETTES:
+    if not isinstance(color_format, str) or color_format not in PALETTES:  # a list is unhashable
         raise ModelError(
             "Error while processing inference results :\n object of type 'NoneType' has no len()", 400
         )
