@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from . import messages as say
 from .base import StorageBase, as_uuid, guard
 from .errors import DatastoreError, NotFoundError, NotOwnerError
 from .inference_json import rebuild_inference
+from .seed_names import check_seed_name
 
 
 class Feedback(StorageBase):
@@ -117,9 +119,7 @@ class Feedback(StorageBase):
                 raise error
             return seed
         if label:
-            if not isinstance(label, str):
-                raise DatastoreError("a box label must be a string")
-            return await seeds.get_or_create_seed(conn, label)
+            return await seeds.get_or_create_seed(conn, check_seed_name(label, "a box label"))
         return None
 
     async def _correct_box(self, conn, inference_id: UUID, box: dict) -> tuple | None:
@@ -129,9 +129,12 @@ class Feedback(StorageBase):
         if box.get("boxId") in ("", None):
             if seed is None:
                 raise DatastoreError("a new box needs a label or a classId")
+            color = box.get("color") or "#000000"
+            if not isinstance(color, str):  # stored as sent: NaN failed the JSON column
+                raise DatastoreError("a box color must be a string")
             metadata: dict[str, Any] = {
                 "box": coordinates,
-                "color": box.get("color") or "#000000",
+                "color": color,
                 "overlapping": False,
                 "overlappingIndices": [],
             }
@@ -181,6 +184,9 @@ def _box_coordinates(box: Any) -> dict:
     if not isinstance(box, dict):
         raise DatastoreError("a box needs its coordinates: topX, topY, bottomX, bottomY")
     try:
-        return {k: float(box[k]) for k in ("topX", "topY", "bottomX", "bottomY")}
+        coordinates = {k: float(box[k]) for k in ("topX", "topY", "bottomX", "bottomY")}
     except (KeyError, TypeError, ValueError):
-        raise DatastoreError("a box needs numeric coordinates: topX, topY, bottomX, bottomY") from None
+        coordinates = {}
+    if not coordinates or not all(math.isfinite(c) for c in coordinates.values()):  # NaN: not JSON's
+        raise DatastoreError("a box needs numeric coordinates: topX, topY, bottomX, bottomY")
+    return coordinates

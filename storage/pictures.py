@@ -22,6 +22,7 @@ from .base import StorageBase, as_uuid, fetch_owned, folder_reference, guard, sh
 from .errors import DatastoreError, NotFoundError, NotOwnerError, UserNotFoundError
 from .inference_json import rebuild_inference
 from .inference_rows import inference_rows, labels_of
+from .seed_names import check_seed_name
 
 SaveRows = Callable[[dict, UUID | None, list[float] | None, str], Awaitable[dict]]
 """Writes an inference's rows, its picture uploaded: (result, pipeline id, imageDims, the
@@ -56,6 +57,8 @@ class Pictures(StorageBase):
                     raise error
             elif not seed_name:
                 raise DatastoreError("a seed_name or a seed_id is required")
+            else:
+                check_seed_name(seed_name, "seed_name")
         container = layout.container_name(user["id"])
         folder_path = layout.folder_name(folder["name"], folder["is_default"])
         ids = [uuid4() for _ in images]
