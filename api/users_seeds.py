@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import logging
+import zlib
+from typing import Any
 
+import jwt
 from quart import Blueprint, jsonify, request
 
 from identity.vouch import COOKIE, unverified_cookie_claims
@@ -12,10 +15,11 @@ from model_inference.images import check_header, check_image, split_data_url
 from nachet.runtime import services, settings
 from storage import DatastoreError, ServiceError
 from storage.base import sha256
-from storage.errors import UserNotFoundError
+from storage.errors import Unhandled, UserNotFoundError
 
 from .access import admin_only, audited, current_caller, public, touched
 from .answers import STRINGS, Seeds, UserId
+from .bodies import is_text
 from .envelope import context, current_context, envelope
 from .openapi import documented
 from .requests import ImageBody, UserIdBody, parse
@@ -62,7 +66,7 @@ async def get_user_id():
         email = (await parse(UserIdBody)).email
     email = email or DEFAULT_EMAIL
     name_email(email)
-    return jsonify({"user_id": await services().storage.get_user_id(email)})
+    return jsonify({"user_id": await services().storage.get_user_id(checked_email(email))})
 
 
 def name_email(email: str) -> None:
@@ -78,8 +82,18 @@ def unverified_cookie_email(cookie: str | None) -> str | None:
         return unverified_cookie_claims(cookie)["CustomClaims"]["email"]
     except KeyError as error:  # missing claims: the original printed the key
         raise ServiceError(repr(error.args[0])) from error
-    except (TypeError, ValueError) as error:  # e.g. bad base64 padding
+    except (TypeError, ValueError) as error:  # e.g. bad base64 padding, a gzip bomb (too large)
         raise ServiceError(str(error)) from error
+    except (OSError, EOFError, zlib.error, jwt.PyJWTError) as error:  # not gzip, not a JWT
+        raise Unhandled(f"the session cookie could not be read: {type(error).__name__}: {error}") from error
+
+
+def checked_email(email: Any) -> str:
+    """An email to look up: one that is not text (a list, a number, a NUL) names nobody, and is
+    answered so without reaching the database (where it failed with a traceback)."""
+    if not isinstance(email, str) or not is_text(email):
+        raise UserNotFoundError("User not found")
+    return email
 
 
 @users_seeds.post("/image-validation")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import io
 import zlib
 
 import jwt
@@ -36,9 +37,14 @@ def cookie_token(value: str) -> str:
 
 def unverified_cookie_claims(value: str) -> dict:
     """The claims as the original read them, without any check (unsecured mode only). Errors
-    are the original's: base64 padding, gzip and JWT decoding errors."""
-    token = gzip.decompress(base64.urlsafe_b64decode(value)).decode("utf-8")
-    return jwt.decode(token, algorithms=["HS256"], options={"verify_signature": False})
+    are the original's: base64 padding, gzip and JWT decoding errors; but the token is read up
+    to MAX_TOKEN_BYTES only (the original inflated a gzip bomb whole): past it, MalformedCookie."""
+    with gzip.GzipFile(fileobj=io.BytesIO(base64.urlsafe_b64decode(value))) as unzipped:
+        raw = unzipped.read(MAX_TOKEN_BYTES + 1)
+        if len(raw) > MAX_TOKEN_BYTES:
+            raise MalformedCookie("the session cookie is too large")
+        unzipped.read(1)  # to the end: a truncated stream fails as gzip.decompress fails (EOFError)
+    return jwt.decode(raw.decode("utf-8"), algorithms=["HS256"], options={"verify_signature": False})
 
 
 def cookie_email(claims: dict) -> str | None:
