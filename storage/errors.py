@@ -26,6 +26,13 @@ class Unhandled(Exception):
     sentence; the details go to the log only)."""
 
 
+class ModelFault(ServiceError):
+    """A model answered what cannot be stored (a label that names no seed): the model's fault,
+    not the client's: "API Error <context> : model <name> …", HTTP 502 as every model failure."""
+
+    status = 502
+
+
 class DatastoreError(ServiceError):
     """What storage refuses: "Datastore Error <context> : <message>"."""
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-from .errors import DatastoreError
+from nachet.logs import loggable
+
+from .errors import ModelFault
 from .taxonomy import roll_up
 
 SUMMARY_KEYS = ("filename", "labelOccurrence", "totalBoxes", "models")
@@ -33,11 +35,21 @@ def labels_of(result: dict) -> list[Any]:
 
 
 def check_labels(result: dict, seed_ids: dict[str, UUID]) -> None:
-    """Every label must name a seed: a model answer that does not is refused whole."""
+    """Every label must name a seed: a model answer that does not is refused whole, as the fault
+    of the pipeline's last model (the one that labelled the boxes)."""
     labels = labels_of(result)
     unknown = next((label for label in labels if not isinstance(label, str) or label not in seed_ids), None)
     if result.get("boxes") and (unknown is not None or not labels):
-        raise DatastoreError(f"the model answered a label that is not in the seed table: {unknown!r}")
+        shown = f"'{loggable(unknown)}'" if isinstance(unknown, str) else loggable(unknown)
+        raise ModelFault(f"{labelling_model(result)} answered a label that is not in the seed table: {shown}")
+
+
+def labelling_model(result: dict) -> str:
+    """The last model a result lists, as `model <name>` ("the model" when it lists none)."""
+    models = result.get("models")
+    last = models[-1] if isinstance(models, list) and models else None
+    name = last.get("name") if isinstance(last, dict) else None
+    return f"model {loggable(name)}" if name else "the model"
 
 
 def inference_rows(result: dict, seed_ids: dict[str, UUID], image_dims: list[float] | None) -> InferenceRows:

@@ -260,7 +260,7 @@ async def test_inference_goes_to_the_named_folder(client, user, storage, pipelin
         ("status500", 502, "model seed-detector-1 failed while scoring (HTTP 500)"),
         ("notjson", 502, "model seed-detector-1 answered with a body that is not JSON"),
         ("refused", 502, "model seed-detector-1 is unreachable (connection refused)"),
-        ("outside", 400, "model seed-detector-1 returned box coordinates outside 0..1"),
+        ("outside", 502, "model seed-detector-1 returned box coordinates outside 0..1"),
         ("nan", 502, "model seed-detector-1 answered a number that is not finite (NaN or Infinity)"),
         ("infinity", 502, "model seed-detector-1 answered a number that is not finite (NaN or Infinity)"),
         ("hangup", 502, "model seed-detector-1 closed the connection"),
@@ -337,8 +337,8 @@ async def test_unknown_label_is_refused_and_nothing_written(
         status, body = await post(client, inf_body(pipelines["swin"], user))
     finally:
         model_server.labels = ["012 Ambrosia artemisiifolia", "000 Brassica napus"]
-    assert status == 400 and body == [
-        "Datastore Error during classification : the model answered a label that is not in the seed table: 'Martian bean'"
+    assert status == 502 and body == [
+        CTX + "model swinv1-base-dataaugv2-1 answered a label that is not in the seed table: 'Martian bean'"
     ]
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM inference WHERE user_id = $1", user) == 0
@@ -565,32 +565,49 @@ async def test_a_picture_validated_first_does_not_warn(local_client, user):
 @pytest.mark.parametrize(
     "change,expected",
     [
-        ({"imageDims": [0, 300]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-        ({"imageDims": [400]}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
-        ({"imageDims": "400x300"}, (400, [CTX + "imageDims must be two positive numbers: [width, height]"])),
+        (
+            {"imageDims": [0, 300]},
+            (400, [CTX + "imageDims must be two positive numbers of at most 100000: [width, height]"]),
+        ),
+        (
+            {"imageDims": [400]},
+            (400, [CTX + "imageDims must be two positive numbers of at most 100000: [width, height]"]),
+        ),
+        (
+            {"imageDims": "400x300"},
+            (400, [CTX + "imageDims must be two positive numbers of at most 100000: [width, height]"]),
+        ),
         (
             {"imageDims": [-400, 300]},
-            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+            (400, [CTX + "imageDims must be two positive numbers of at most 100000: [width, height]"]),
         ),
         (
             {"imageDims": [float("nan"), 300]},
-            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+            (400, [CTX + "imageDims must be two positive numbers of at most 100000: [width, height]"]),
         ),
         (
             {"imageDims": [400, float("inf")]},
-            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+            (400, [CTX + "imageDims must be two positive numbers of at most 100000: [width, height]"]),
         ),
         (
             {"imageDims": ["400", "300"]},
-            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+            (400, [CTX + "imageDims must be two positive numbers of at most 100000: [width, height]"]),
         ),
         (
             {"imageDims": [400, 300, 3]},
-            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+            (400, [CTX + "imageDims must be two positive numbers of at most 100000: [width, height]"]),
         ),
         (
             {"imageDims": [True, 300]},
-            (400, [CTX + "imageDims must be two positive numbers: [width, height]"]),
+            (400, [CTX + "imageDims must be two positive numbers of at most 100000: [width, height]"]),
+        ),
+        (  # was accepted: boxes scaled to 1e308 pixels
+            {"imageDims": [1e308, 1e308]},
+            (400, [CTX + "imageDims must be two positive numbers of at most 100000: [width, height]"]),
+        ),
+        (
+            {"imageDims": [400, 100_001]},
+            (400, [CTX + "imageDims must be two positive numbers of at most 100000: [width, height]"]),
         ),
         ({"image": data_url(png_header(100_001, 1_000))}, (400, [CTX + "invalid file size: 100001x1000"])),
         (

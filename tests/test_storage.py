@@ -224,7 +224,9 @@ async def test_a_user_who_lost_the_default_folder_gets_it_made_again(storage, us
 
 
 async def test_unknown_label_writes_nothing(storage, user, pool, blob_store):
-    with pytest.raises(errors.DatastoreError, match="not in the seed table"):
+    with pytest.raises(
+        errors.ModelFault, match="model test_model1 answered a label that is not in the seed table"
+    ):
         await storage.save_inference(
             user, None, png_bytes(), detected("Brassica napus", "Martian bean"), None
         )
@@ -242,7 +244,9 @@ async def test_seeds_named_by_labels_are_remembered_and_unknown_labels_asked_aga
     """/inf's save looks a label up once (storage/seed_names.py); a label that named no seed is
     looked up again, so a seed added since (by an upload) is found."""
     name = f"Novus seedus {uuid.uuid4().hex[:6]}"
-    with pytest.raises(errors.DatastoreError, match="not in the seed table"):
+    with pytest.raises(
+        errors.ModelFault, match="model test_model1 answered a label that is not in the seed table"
+    ):
         await storage.save_inference(user, None, png_bytes(), detected(name), None)
     seed_id = await pool.fetchval("INSERT INTO seed (name) VALUES ($1) RETURNING id", name)
     saved = await storage.save_inference(user, None, png_bytes(), detected(name), None)
@@ -343,7 +347,9 @@ async def test_seed_data(storage):
 
 async def test_labels_match_whole_names_not_suffixes_or_wildcards(storage, user):
     for label in ("napus", "%napus", "Brassica _apus"):
-        with pytest.raises(errors.DatastoreError, match="not in the seed table"):
+        with pytest.raises(
+            errors.ModelFault, match="model test_model1 answered a label that is not in the seed table"
+        ):
             await storage.save_inference(user, None, png_bytes(), detected(label), None)
     saved = await storage.save_inference(
         user, None, png_bytes(), detected("012 ambrosia ARTEMISIIFOLIA"), None

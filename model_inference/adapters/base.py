@@ -9,6 +9,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+from nachet.logs import loggable
+
 from ..cpu import run_cpu
 from ..errors import ModelError, UpstreamError
 from ..http import ModelClient, call_model
@@ -142,10 +144,10 @@ def boxes_of(model: ModelSpec, answer) -> list[dict]:
             isinstance(box.get(k), (int, float)) for k in ("topX", "topY", "bottomX", "bottomY")
         ):
             raise UpstreamError(f"model {model.name} answered a box without its four coordinates")
-        if not all(0 <= box[k] <= 1 for k in ("topX", "topY", "bottomX", "bottomY")):
-            raise ModelError(f"model {model.name} returned box coordinates outside 0..1: {box}", 400)
+        if not all(0 <= box[k] <= 1 for k in ("topX", "topY", "bottomX", "bottomY")):  # a model's fault
+            raise UpstreamError(f"model {model.name} returned box coordinates outside 0..1: {loggable(box)}")
         if box["topX"] > box["bottomX"] or box["topY"] > box["bottomY"]:
-            raise ModelError(f"model {model.name} returned an inverted box: {box}", 400)
+            raise UpstreamError(f"model {model.name} returned an inverted box: {loggable(box)}")
         entry.setdefault("label", "seed")
         entry.setdefault("score", 0.0)
     return answer["boxes"]
