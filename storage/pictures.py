@@ -23,6 +23,7 @@ from .errors import DatastoreError, NotFoundError, NotOwnerError, UserNotFoundEr
 from .inference_json import rebuild_inference
 from .inference_rows import inference_rows, labels_of
 from .seed_names import check_seed_name
+from .unit import to_the_end
 
 SaveRows = Callable[[dict, UUID | None, list[float] | None, str], Awaitable[dict]]
 """Writes an inference's rows, its picture uploaded: (result, pipeline id, imageDims, the
@@ -253,11 +254,19 @@ class Pictures(StorageBase):
                         uuid4(), user["id"], pipeline_id, rows.summary, rows.objects, rows.guesses
                     )
                     await upload  # its failure is the save's; the picture is stored before a row names it
-                    try:
+
+                    async def insert(inference=inference) -> bool:
                         async with self.pool.acquire() as conn:  # one statement: its own transaction
                             saved = await inferences.insert_picture_with_inference(
                                 conn, folder["id"], picture_id, digest, metadata, inference
                             )
+                        if saved:
+                            unit.keep()  # the rows name the blob now: it stays whatever follows
+                        return saved
+
+                    try:
+                        # a client that hangs up now no longer undoes it: the save ends, whole
+                        saved = await to_the_end(insert(), f"inference {inference.id}")
                         break
                     except asyncpg.ForeignKeyViolationError:
                         if not remembered:
