@@ -15,12 +15,13 @@ from api.access import authenticate, write_audit_line
 from api.envelope import current_context, envelope, error_context_of
 from api.observability import LogsAfterTheAnswer, begin_request, finish_request
 from api.request_body import NachetRequest
+from kernel.errors import NotOwnerError, ServiceError, Unhandled
+from kernel.text import loggable
 from nachet.config import ConfigError, Settings, load_settings
-from nachet.logs import configure_logging, loggable
+from nachet.logs import configure_logging
 from nachet.metrics import use_directory
 from nachet.process import stop_hypercorn_master
 from nachet.runtime import NachetServices, Services
-from storage.errors import NotOwnerError, ServiceError, Unhandled
 
 log = logging.getLogger("nachet")
 

@@ -22,7 +22,8 @@ from quart import Response, current_app, g, request
 
 from identity import Caller, Forbidden, RateLimit, Unauthenticated
 from identity.vouch import COOKIE
-from nachet.logs import CALLER, loggable
+from kernel.text import loggable
+from nachet.logs import CALLER
 from nachet.runtime import Services, services, settings
 
 from .observability import after_the_answer

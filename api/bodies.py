@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from quart import request
 
-from storage.errors import ServiceError, Unhandled
+from kernel.errors import ServiceError, Unhandled
 
 MAX_DEPTH = 64  # nested arrays and objects; no route's body has more than 4
 TOO_DEEP = f"the JSON body is nested more than {MAX_DEPTH} levels deep"

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from quart import Response, g, request
 
-from nachet.logs import CALLER, REQUEST_ID, loggable, request_id_from
+from kernel.text import loggable
+from nachet.logs import CALLER, REQUEST_ID, request_id_from
 from nachet.runtime import services, settings
 
 access_log = logging.getLogger("nachet.access")

@@ -20,8 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from kernel.errors import ServiceError
 from model_inference.postprocess import check_color_format
-from storage.errors import ServiceError
 
 from .access import noted, require_acting_for
 from .bodies import json_body, object_body

@@ -11,11 +11,10 @@ import jwt
 from quart import Blueprint, jsonify, request
 
 from identity.vouch import COOKIE, unverified_cookie_claims
+from kernel.errors import DatastoreError, ServiceError, Unhandled, UserNotFoundError
 from model_inference.images import check_header, check_image, split_data_url
 from nachet.runtime import services, settings
-from storage import DatastoreError, ServiceError
 from storage.base import sha256
-from storage.errors import Unhandled, UserNotFoundError
 
 from .access import admin_only, audited, current_caller, public, touched
 from .answers import STRINGS, Seeds, UserId

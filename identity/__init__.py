@@ -1,8 +1,9 @@
 """Identity: who a request acts for (verified JWTs, Vouch cookies, API tokens), what it may touch,
 and how often. Below the API layer: it knows the database, never Quart."""
 
+from kernel.errors import Forbidden, IdentityUnavailable, TooManyRequests, Unauthenticated
+
 from .caller import Caller
-from .errors import Forbidden, IdentityUnavailable, TooManyRequests, Unauthenticated
 from .identity import Identity
 from .rate_limit import RateLimit
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncpg
 
 from datastore.queries import api_tokens, users
+from kernel.errors import Unauthenticated
 
 from .api_tokens import looks_like_api_token, token_hash
 from .caller import Caller
-from .errors import Unauthenticated
 from .jwks import JwksKeys, discovered_url, fixed_url
 from .tokens import TokenVerifier
 from .vouch import MalformedCookie, cookie_email, cookie_token

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import jwt
 
-from .errors import IdentityUnavailable, Unauthenticated
+from kernel.errors import IdentityUnavailable, Unauthenticated
 
 log = logging.getLogger("nachet.identity")
 MAX_AGE_S = 3600.0  # keys are re-read hourly even when nothing asks for a new one

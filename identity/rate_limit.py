@@ -9,8 +9,7 @@ from datetime import timedelta
 import asyncpg
 
 from datastore.queries import rate_limits
-
-from .errors import TooManyRequests
+from kernel.errors import TooManyRequests
 
 
 class RateLimit:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import jwt
 
-from .errors import Unauthenticated
+from kernel.errors import Unauthenticated
+
 from .jwks import JwksKeys
 
 ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]

@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 
 import aiohttp
 
-from .errors import UpstreamError
+from kernel.errors import UpstreamError
+
 from .models import ModelSpec
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 import pybase64
 from PIL import Image, UnidentifiedImageError
 
-from storage.errors import Unhandled
-
-from .errors import ModelError
+from kernel.errors import ModelError, Unhandled
 
 # Refuse anything beyond 100 MP before decoding: a decompression bomb is a clear 400. Every entry
 # point checks the size itself, so Pillow's own warning (raised between 1x and 2x) is noise.

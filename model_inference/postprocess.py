@@ -3,7 +3,8 @@ count labels and colour boxes by position. Plain JSON numbers throughout."""
 
 from __future__ import annotations
 
-from .errors import ModelError
+from kernel.errors import ModelError
+
 from .palette import PALETTES, color_at
 
 COORDS = ("topX", "topY", "bottomX", "bottomY")

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import pybase64
 
+from kernel.errors import ModelError, ServiceError, UpstreamError
+
 from .adapters import RunContext, Work, adapter_for
-from .errors import ModelError, ServiceError, UpstreamError
 from .models import Pipeline
 from .postprocess import process_inference_results
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from storage import ServiceError, Storage
+from kernel.errors import ModelError, ServiceError
+from storage import Storage
 from storage.base import sha256
 
 from .adapters import RunContext, protocol_of
 from .adapters.base import Budget
 from .cpu import run_cpu
-from .errors import ModelError
 from .http import ModelClient
 from .images import Picture, check_picture, checked_from_markers, read_data_url
 from .measure import in_millimetres

@@ -39,7 +39,7 @@ from datastore.db import DatabaseUnavailable
 from datastore.migrate import migrate
 from datastore.queries import users
 from identity import api_tokens
-from storage import DatastoreError
+from kernel.errors import DatastoreError
 from storage.fsck import GRACE_S
 
 from .config import ConfigError, load_settings

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datastore.queries import users
+from kernel.errors import ServiceError, Unhandled
 from model_inference.annotate import annotate
 from model_inference.images import check_image, check_picture
 from model_inference.service import with_scale
-from storage import ServiceError
-from storage.errors import Unhandled
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 UPLOAD_BATCH = 16  # pictures per upload (each is held in memory until stored)

@@ -24,6 +24,7 @@ from datastore.db import DatabaseUnavailable, create_pool, mask_url
 from datastore.embedded import EmbeddedPostgres, start_embedded
 from datastore.migrate import migrate
 from identity import Identity, RateLimit
+from kernel.errors import StorageUnavailable
 from model_inference.adapters import protocol_of
 from model_inference.cpu import run_cpu
 from model_inference.http import ModelClient
@@ -32,7 +33,7 @@ from model_inference.local.lazy import BUILTIN_PROTOCOLS, LazyFeatures, check_em
 from model_inference.local.learning import Learner
 from model_inference.registry import PipelineRegistry
 from model_inference.service import InferenceService
-from storage import Storage, StorageUnavailable
+from storage import Storage
 from tasks import TaskWorker, task_app
 
 from .config import Settings

@@ -17,10 +17,10 @@ import asyncpg
 
 from datastore.blob import BlobError, BlobNotFound, BlobStore
 from datastore.queries import blob_deletions, folders, users
+from kernel.errors import DatastoreError, NotFoundError, NotOwnerError, StorageUnavailable, UserNotFoundError
 
 from . import layout
 from . import messages as say
-from .errors import DatastoreError, NotFoundError, NotOwnerError, StorageUnavailable, UserNotFoundError
 from .seed_names import SeedNames
 from .unit import Unit, unit_of_work
 

@@ -10,10 +10,10 @@ import asyncpg
 
 from datastore.db import transaction
 from datastore.queries import examples, folders, inferences, seeds
+from kernel.errors import DatastoreError, NotFoundError, NotOwnerError
 
 from . import messages as say
 from .base import StorageBase, as_uuid, guard
-from .errors import DatastoreError, NotFoundError, NotOwnerError
 from .inference_json import rebuild_inference
 from .seed_names import check_seed_name
 

@@ -9,11 +9,11 @@ import asyncpg
 
 from datastore.db import transaction
 from datastore.queries import folders, pictures, users
+from kernel.errors import DatastoreError, NotFoundError, UserNotFoundError
 
 from . import layout
 from . import messages as say
 from .base import StorageBase, as_uuid, folder_named, guard
-from .errors import DatastoreError, NotFoundError, UserNotFoundError
 from .unit import Unit
 
 ARCHIVE_ROUNDS = 3  # copy rounds before /delete-with-archive gives up on a folder that keeps changing

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-from nachet.logs import loggable
+from kernel.errors import ModelFault
+from kernel.text import loggable
 
-from .errors import ModelFault
 from .taxonomy import roll_up
 
 SUMMARY_KEYS = ("filename", "labelOccurrence", "totalBoxes", "models")

@@ -9,10 +9,10 @@ from uuid import UUID, uuid4
 
 from datastore.db import transaction
 from datastore.queries import folder_jobs, folders, inferences, model_results, pictures, seeds, tasks
+from kernel.errors import NotFoundError, NotOwnerError
 
 from . import messages as say
 from .base import StorageBase, as_uuid, folder_named, guard
-from .errors import NotFoundError, NotOwnerError
 from .inference_rows import inference_rows, labels_of
 
 log = logging.getLogger("storage")

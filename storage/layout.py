@@ -7,7 +7,7 @@ import unicodedata
 from datetime import datetime
 from uuid import UUID
 
-from .errors import DatastoreError
+from kernel.errors import DatastoreError
 
 DEFAULT_FOLDER = "General"
 # In UTF-8 bytes: a name is one path segment of the file store, which also holds

@@ -15,11 +15,11 @@ import asyncpg
 from datastore.blob import BlobNotFound
 from datastore.db import transaction
 from datastore.queries import examples, folders, inferences, pictures, seeds, users
+from kernel.errors import DatastoreError, NotFoundError, NotOwnerError, UserNotFoundError
 
 from . import layout
 from . import messages as say
 from .base import StorageBase, as_uuid, fetch_owned, folder_reference, guard, sha256
-from .errors import DatastoreError, NotFoundError, NotOwnerError, UserNotFoundError
 from .inference_json import rebuild_inference
 from .inference_rows import inference_rows, labels_of
 from .seed_names import check_seed_name

@@ -14,8 +14,7 @@ from typing import Any
 from asyncpg import Pool, Record
 
 from datastore.queries import seeds
-
-from .errors import DatastoreError
+from kernel.errors import DatastoreError
 
 LIMIT = 10_000  # labels remembered; past it the cache starts again (a catalogue has a few hundred)
 MAX_SEED_NAME_CHARS = 200  # a seed's name ("012 Ambrosia artemisiifolia": 27)

@@ -10,10 +10,10 @@ import asyncpg
 from datastore.blob import BlobNotFound
 from datastore.db import transaction
 from datastore.queries import folders, pictures, seeds, users
+from kernel.errors import DatastoreError, UserAlreadyExistsError, UserNotFoundError
 
 from . import layout
 from .base import StorageBase, guard
-from .errors import DatastoreError, UserAlreadyExistsError, UserNotFoundError
 
 
 class UsersAndSeeds(StorageBase):

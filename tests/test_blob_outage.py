@@ -11,9 +11,10 @@ import uuid
 import pytest
 
 from datastore.blob.azure import AzureBlobStore
+from kernel.errors import StorageUnavailable
 from nachet.config import load_settings
 from nachet.runtime import close_services, open_services
-from storage import Storage, StorageUnavailable
+from storage import Storage
 from tests.conftest import AZURITE_API_VERSION, AZURITE_KEY, data_url, free_port, png_bytes
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from datastore.blob.azure import AzureBlobStore
 from datastore.blob.fs import FsBlobStore
-from storage import Storage, StorageUnavailable
+from kernel.errors import StorageUnavailable
+from storage import Storage
 from storage.layout import container_name
 from tests.conftest import (
     AZURITE_API_VERSION,

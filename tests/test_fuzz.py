@@ -14,8 +14,9 @@ import time
 import pytest
 
 from identity.vouch import make_vouch_cookie
+from kernel.text import bounded_traceback, loggable
 from nachet.config import load_settings
-from nachet.logs import JsonLines, RequestContext, Text, bounded_traceback, loggable
+from nachet.logs import JsonLines, RequestContext, Text
 from tests import fuzz_bodies as fuzz
 from tests.conftest import SCHEMA
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from model_inference.errors import ModelError
+from kernel.errors import ModelError
 from model_inference.palette import PALETTES, color_at, shade
 from model_inference.postprocess import process_inference_results
 

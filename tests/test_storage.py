@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from datastore.blob import BlobNotFound
-from storage import errors
+from kernel import errors
 from storage.layout import container_name
 from tests.conftest import BOTH_BLOB_STORES, png_bytes
 

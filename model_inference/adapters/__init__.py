@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from ..errors import ModelError
+from kernel.errors import ModelError
+
 from ..models import ModelSpec
 from .base import RunContext, Work
 from .builtin import builtin_classifier, builtin_detector

@@ -9,10 +9,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from nachet.logs import loggable
+from kernel.errors import ModelError, UpstreamError
+from kernel.text import loggable
 
 from ..cpu import run_cpu
-from ..errors import ModelError, UpstreamError
 from ..http import ModelClient, call_model
 from ..imaging import crop_boxes, crop_fraction, decode, decode_and_crop, decode_bgr, encode_crops
 from ..models import ModelSpec

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from ..errors import UpstreamError
+from kernel.errors import UpstreamError
+
 from ..models import ModelSpec
 from .base import RunContext, Work, boxes_of
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import ModelError
+from kernel.errors import ModelError
+
 from ..models import ModelSpec
 from .base import RunContext, Work, boxes_of
 

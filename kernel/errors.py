@@ -1,6 +1,7 @@
-"""The errors a request is refused with. One base carries the HTTP status and the envelope's
-prefix; the app maps every one to `["<prefix> <context> : <message>"]` in one handler (spec §1.3).
-Lower layers raise them with messages fit for the client; the route adds its context."""
+"""The errors a request is refused with, for every layer: one base carries the HTTP status and
+the envelope's prefix, and the app maps every one to `["<prefix> <context> : <message>"]` in one
+handler (spec §1.3). Lower layers raise them with messages fit for the client; the route adds its
+context. This module imports nothing of the project, so every layer may import it."""
 
 from __future__ import annotations
 
@@ -59,4 +60,32 @@ class UserAlreadyExistsError(DatastoreError):
 class StorageUnavailable(DatastoreError):
     """The database or the blob store is down: our failure, not the client's."""
 
+    status = 503
+
+
+# -- the inference path: "API Error during classification : <message>" ------------------------------
+class ModelError(ServiceError):
+    """A request the inference path refuses (bad picture, options or pipeline): HTTP 400."""
+
+
+class UpstreamError(ModelError):
+    """A model endpoint failed: named, logged with the pipeline and model, HTTP 502 (504 timeout)."""
+
+    status = 502
+
+
+# -- callers: 401 (who are you?), 403 (not yours), 429 (slow down), 503 (no keys to check with) ----
+class Unauthenticated(ServiceError):
+    status = 401
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class TooManyRequests(ServiceError):
+    status = 429
+
+
+class IdentityUnavailable(ServiceError):
     status = 503
