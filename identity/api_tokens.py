@@ -11,7 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
-from datastore.queries import api_tokens, users
+from storage import accounts, api_tokens
 
 PREFIX = "nachet_"
 
@@ -32,21 +32,19 @@ async def create_token(
     pool: asyncpg.Pool, email: str, name: str = "", expires_days: float | None = None
 ) -> tuple[UUID, str]:
     """A new token for a registered user: (its id, the token, to be shown once)."""
-    async with pool.acquire() as conn:
-        user_id = await users.get_user_id_by_email(conn, email)
-        if user_id is None:
-            raise LookupError(f"no user {email} (register it with: users add {email})")
-        expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days is not None else None
-        token = new_token()
-        return await api_tokens.insert_token(conn, user_id, name, token_hash(token), expires), token
+    user_id = await accounts.user_id_by_email(pool, email)
+    if user_id is None:
+        raise LookupError(f"no user {email} (register it with: users add {email})")
+    expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days is not None else None
+    token = new_token()
+    return await api_tokens.add_token(pool, user_id, name, token_hash(token), expires), token
 
 
 async def list_tokens(pool: asyncpg.Pool, email: str | None = None) -> list[asyncpg.Record]:
-    async with pool.acquire() as conn:
-        user_id = await users.get_user_id_by_email(conn, email) if email else None
-        if email and user_id is None:
-            raise LookupError(f"no user {email}")
-        return await api_tokens.list_tokens(conn, user_id)
+    user_id = await accounts.user_id_by_email(pool, email) if email else None
+    if email and user_id is None:
+        raise LookupError(f"no user {email}")
+    return await api_tokens.list_tokens(pool, user_id)
 
 
 async def revoke_token(pool: asyncpg.Pool, token_id: str) -> None:
@@ -54,6 +52,5 @@ async def revoke_token(pool: asyncpg.Pool, token_id: str) -> None:
         ident = UUID(token_id)
     except ValueError:
         raise LookupError(f"not a token id: {token_id!r} (see: tokens list)") from None
-    async with pool.acquire() as conn:
-        if not await api_tokens.revoke(conn, ident):
-            raise LookupError(f"no live token {token_id}")
+    if not await api_tokens.revoke(pool, ident):
+        raise LookupError(f"no live token {token_id}")

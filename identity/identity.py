@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from datastore.queries import api_tokens, users
 from kernel.errors import Unauthenticated
+from storage import accounts, api_tokens
 
 from .api_tokens import looks_like_api_token, token_hash
 from .caller import Caller
@@ -101,8 +101,7 @@ class Identity:
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
         if self.api_tokens_enabled and looks_like_api_token(token):
-            async with self.pool.acquire() as conn:
-                row = await api_tokens.caller_of(conn, token_hash(token))
+            row = await api_tokens.caller_of(self.pool, token_hash(token))
             if row is None:
                 raise Unauthenticated("the API token is unknown, expired or revoked")
             return Caller(row["email"], row["id"], row["is_admin"], "api-token")
@@ -115,8 +114,7 @@ class Identity:
         return await self._registered(email.strip(), "oidc")
 
     async def _registered(self, email: str, source: str) -> Caller:
-        async with self.pool.acquire() as conn:
-            row = await users.caller_by_email(conn, email)
+        row = await accounts.caller_by_email(self.pool, email)
         if row is None:
             return Caller(email, None, False, source)
         return Caller(email, row["id"], row["is_admin"], source)

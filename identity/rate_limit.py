@@ -1,4 +1,4 @@
-"""Per-caller rate limits, counted in PostgreSQL (datastore/queries/rate_limits.py) so that all
+"""Per-caller rate limits, counted in PostgreSQL (storage/rate_limits.py) so that all
 workers and replicas share one allowance per caller."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import asyncpg
 
-from datastore.queries import rate_limits
 from kernel.errors import TooManyRequests
+from storage import rate_limits
 
 
 class RateLimit:
@@ -20,8 +20,7 @@ class RateLimit:
 
     async def take(self, pool: asyncpg.Pool, who: str) -> None:
         """Count one request of `who`; raise TooManyRequests (with Retry-After) over the limit."""
-        async with pool.acquire() as conn:
-            wait = await rate_limits.take(conn, f"{self.name}:{who}", self.emission, self.burst)
+        wait = await rate_limits.take(pool, f"{self.name}:{who}", self.emission, self.burst)
         if wait > 0:
             retry = max(1, math.ceil(wait))
             error = TooManyRequests(
