@@ -11,7 +11,7 @@ from typing import Any
 import procrastinate
 from procrastinate import PsycopgConnector
 
-from datastore.queries import tasks as queries
+from storage import task_counts
 
 from .definitions import tasks
 
@@ -100,9 +100,8 @@ class TaskWorker:
         `timeout_s`."""
         async with asyncio.timeout(timeout_s):
             while True:
-                async with self.services.pool.acquire() as conn:
-                    if not await queries.unfinished(conn):
-                        return
+                if not await task_counts.unfinished(self.services.pool):
+                    return
                 await asyncio.sleep(0.05)
 
     async def recover(self) -> int:
