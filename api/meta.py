@@ -7,9 +7,9 @@ import asyncio
 
 from quart import Blueprint, Response, jsonify
 
-from datastore.migrate import schema_version
 from nachet.runtime import services
 from nachet.version import git_commit, package_version
+from storage.database import schema_version
 
 from .access import public
 from .answers import Ready, Version
@@ -45,8 +45,7 @@ async def ready():
 @public
 async def version():
     running = services()
-    async with running.pool.acquire() as conn:
-        schema = await schema_version(conn)
+    schema = await schema_version(running.pool)
     pipelines = [
         {
             "name": p.name,
