@@ -23,8 +23,8 @@ from uuid import UUID
 
 import yaml
 
-from datastore.queries import exports, users
 from model_inference.images import check_picture, detect_mime
+from storage import accounts, exports
 
 FORMATS = ("coco", "yolo", "labelstudio")
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/tiff": "tif", "image/webp": "webp"}
@@ -88,17 +88,16 @@ async def export_dataset(
 
 
 async def _selection(pool, email: str | None, folder: str | None, verified_only: bool) -> list:
-    async with pool.acquire() as conn:
-        user_id = await users.get_user_id_by_email(conn, email) if email else None
-        if email and user_id is None:
-            raise LookupError(f"no user {email}")
-        folder_ids: list[UUID] | None = None
-        if folder is not None:
-            by_id = _uuid(folder)
-            folder_ids = [by_id] if by_id is not None else await exports.folders_named(conn, folder, user_id)
-            if not folder_ids:
-                raise LookupError(f"no folder {folder}" + (f" for {email}" if email else ""))
-        rows = await exports.labelled_boxes(conn, user_id, folder_ids, verified_only)
+    user_id = await accounts.user_id_by_email(pool, email) if email else None
+    if email and user_id is None:
+        raise LookupError(f"no user {email}")
+    folder_ids: list[UUID] | None = None
+    if folder is not None:
+        by_id = _uuid(folder)
+        folder_ids = [by_id] if by_id is not None else await exports.folders_named(pool, folder, user_id)
+        if not folder_ids:
+            raise LookupError(f"no folder {folder}" + (f" for {email}" if email else ""))
+    rows = await exports.labelled_boxes(pool, user_id, folder_ids, verified_only)
     if not rows:
         what = "verified boxes" if verified_only else "labelled boxes"
         raise LookupError(f"nothing to export: no {what} in the selection")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from datastore.queries import inferences, users
+from storage import accounts, exports
 
 COLUMNS = (
     "email",
@@ -35,11 +35,10 @@ COLUMNS = (
 async def export_measurements(pool: asyncpg.Pool, out: Path, email: str | None) -> int:
     """The number of rows written; LookupError for an unknown user or nothing to export,
     OSError when `out` cannot be written."""
-    async with pool.acquire() as conn:
-        user_id = await users.get_user_id_by_email(conn, email) if email else None
-        if email and user_id is None:
-            raise LookupError(f"no user {email}")
-        rows = await inferences.measurements(conn, user_id)
+    user_id = await accounts.user_id_by_email(pool, email) if email else None
+    if email and user_id is None:
+        raise LookupError(f"no user {email}")
+    rows = await exports.measurements(pool, user_id)
     if not rows:
         raise LookupError("no measured seed to export" + (f" for {email}" if email else ""))
     out = out.resolve()

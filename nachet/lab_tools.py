@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datastore.queries import users
 from kernel.errors import ServiceError, Unhandled
 from model_inference.annotate import annotate
 from model_inference.images import check_image, check_picture
 from model_inference.service import with_scale
+from storage import accounts
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 UPLOAD_BATCH = 16  # pictures per upload (each is held in memory until stored)
@@ -63,8 +63,7 @@ async def import_folder(
     """Import every readable picture of every species sub-folder. LookupError: unknown user, no
     species sub-folder, or (strict) anything that would be skipped; nothing is imported then."""
     storage = services.storage
-    async with services.pool.acquire() as conn:
-        user_id = await users.get_user_id_by_email(conn, email)
+    user_id = await accounts.user_id_by_email(services.pool, email)
     if user_id is None:
         raise LookupError(f"no user {email}")
     catalogue = {seed["seed_name"].lower(): seed["seed_name"] for seed in await storage.get_all_seeds()}
