@@ -33,13 +33,10 @@ import logging
 import signal
 import sys
 
-import asyncpg
-
-from datastore.db import DatabaseUnavailable
-from datastore.migrate import migrate
-from datastore.queries import users
 from identity import api_tokens
 from kernel.errors import DatastoreError
+from storage import accounts, pipeline_admin
+from storage.database import DatabaseUnavailable, apply_migrations
 from storage.fsck import GRACE_S
 
 from .config import ConfigError, load_settings
@@ -174,11 +171,7 @@ async def _worker(settings, args) -> int:
 async def _migrate(settings) -> int:
     url, embedded = await database_url(settings)
     try:
-        conn = await asyncpg.connect(url)
-        try:
-            applied = await migrate(conn, settings.db_schema)
-        finally:
-            await conn.close()
+        applied = await apply_migrations(url, settings.db_schema)
     finally:
         if embedded:
             await asyncio.to_thread(embedded.stop)
@@ -211,8 +204,7 @@ async def _users(settings, args) -> int:
 
 
 async def _set_admin(pool, email: str, admin: bool) -> int:
-    async with pool.acquire() as conn:
-        user_id = await users.set_admin(conn, email, admin)
+    user_id = await accounts.set_admin(pool, email, admin)
     if user_id is None:
         print(f"error: no user {email}", file=sys.stderr)
         return 1
@@ -250,7 +242,6 @@ async def _tokens(settings, args) -> int:
 async def _pipelines(settings, args) -> int:
     from cryptography.fernet import Fernet
 
-    from datastore.queries.pipelines import notify_reload
     from model_inference.insertion import (
         PipelineInsertionError,
         insert_pipelines,
@@ -301,8 +292,7 @@ async def _pipelines(settings, args) -> int:
         elif args.action in ("set-default", "remove"):
             return await _change_pipeline(services.pool, args.action, args.name)
         else:
-            async with services.pool.acquire() as conn:
-                await notify_reload(conn)
+            await pipeline_admin.request_reload(services.pool)
             print("reload requested")
     finally:
         await close_services(services)
@@ -310,13 +300,10 @@ async def _pipelines(settings, args) -> int:
 
 
 async def _change_pipeline(pool, action: str, name: str) -> int:
-    from datastore.queries import pipelines
-
-    async with pool.acquire() as conn, conn.transaction():
-        await pipelines.lock_pipelines(conn)
-        done = await (pipelines.set_default if action == "set-default" else pipelines.deactivate)(conn, name)
-        if done:
-            await pipelines.notify_reload(conn)
+    if action == "set-default":
+        done: bool | None = await pipeline_admin.make_default(pool, name)
+    else:
+        done = await pipeline_admin.take_out_of_service(pool, name)
     if done is False and action == "remove":
         print(f"error: {name} is the default pipeline: set another default first", file=sys.stderr)
     elif not done:
