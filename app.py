@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from api import BLUEPRINTS
 from api.access import authenticate, write_audit_line
 from api.envelope import current_context, envelope, error_context_of
+from api.extension import NachetServices
 from api.observability import LogsAfterTheAnswer, begin_request, finish_request
 from api.request_body import NachetRequest
 from kernel.errors import NotOwnerError, ServiceError, Unhandled
@@ -21,7 +22,7 @@ from nachet.config import ConfigError, Settings, load_settings
 from nachet.logs import configure_logging
 from nachet.metrics import use_directory
 from nachet.process import stop_hypercorn_master
-from nachet.runtime import NachetServices, Services
+from nachet.runtime import Services
 
 log = logging.getLogger("nachet")
 

@@ -24,8 +24,9 @@ from identity import Caller, Forbidden, RateLimit, Unauthenticated
 from identity.vouch import COOKIE
 from kernel.text import loggable
 from nachet.logs import CALLER
-from nachet.runtime import Services, services, settings
+from nachet.runtime import Services
 
+from .extension import services, settings
 from .observability import after_the_answer
 
 audit_log = logging.getLogger("nachet.audit")

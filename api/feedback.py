@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from quart import Blueprint, jsonify
 
-from nachet.runtime import services
-
 from .access import audited
 from .envelope import context
+from .extension import services
 from .openapi import documented
 from .requests import CorrectionBody, FeedbackBody, parse
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from quart import Blueprint, jsonify
 
-from nachet.runtime import services, settings
-
 from .access import audited, touched
 from .answers import STRINGS, Directories, SessionId
 from .envelope import context
+from .extension import services, settings
 from .openapi import documented
 from .requests import (
     BatchImportBody,

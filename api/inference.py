@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from quart import Blueprint, abort, jsonify
 
-from model_inference.insertion import install_test_pipeline_rows
-from model_inference.service import InferenceOrder
-from nachet.runtime import services, settings
+from usecases.inference import InferenceOrder
+from usecases.pipelines import install_test_pipeline_rows
 
 from .access import admin_only, audited, rate_limited, touched
 from .answers import Inference
 from .envelope import context
+from .extension import services, settings
 from .openapi import documented
 from .requests import InferenceBody, parse
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from quart import Blueprint, jsonify
 
-from nachet.runtime import services
-
 from .access import audited, require_acting_for, touched
 from .answers import JobStarted, JobStatus
 from .envelope import context
+from .extension import services
 from .openapi import documented
 from .requests import ClassifyFolderBody, parse
 

@@ -7,12 +7,12 @@ import asyncio
 
 from quart import Blueprint, Response, jsonify
 
-from nachet.runtime import services
 from nachet.version import git_commit, package_version
 from storage.database import schema_version
 
 from .access import public
 from .answers import Ready, Version
+from .extension import services
 from .openapi import documented
 
 meta = Blueprint("meta", __name__)

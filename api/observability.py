@@ -14,7 +14,8 @@ from quart import Response, g, request
 
 from kernel.text import loggable
 from nachet.logs import CALLER, REQUEST_ID, request_id_from
-from nachet.runtime import services, settings
+
+from .extension import services, settings
 
 access_log = logging.getLogger("nachet.access")
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # metric labels; others: "other"

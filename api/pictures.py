@@ -8,11 +8,11 @@ from quart import Blueprint, Response, jsonify
 
 from model_inference.annotate import annotate
 from model_inference.images import check_image, detect_mime, split_data_url
-from nachet.runtime import services, settings
 
 from .access import audited, touched
 from .answers import STRINGS_OR_TRUE, Picture
 from .envelope import context
+from .extension import services, settings
 from .openapi import documented
 from .requests import PictureBody, UploadBody, parse
 

@@ -9,20 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
-import asyncpg
 from cryptography.fernet import Fernet
-
-from datastore.queries import pipelines as queries
 
 from .adapters import protocol_of
 from .models import ModelSpec, Pipeline, reveal
 
 log = logging.getLogger(__name__)
-CHANNEL = "nachet_pipelines"
 
 
-def build_pipeline(row, fernet: Fernet | None) -> tuple[Pipeline | None, dict]:
+class Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+class PipelineSource(Protocol):
+    """Where pipelines are kept (storage.pipelines.PipelineRows): their rows, and a call back
+    whenever they change."""
+
+    async def rows(self) -> list[Mapping[str, Any]]: ...
+    async def listen(self, on_change: Callable[[], None]) -> Stoppable: ...
+
+
+def build_pipeline(row: Mapping[str, Any], fernet: Fernet | None) -> tuple[Pipeline | None, dict]:
     """The runnable pipeline (None if a model it names is missing) and its public metadata."""
     data = row["data"] if isinstance(row["data"], dict) else {}
     linked = {m["model_name"]: m for m in row["models"]}
@@ -77,15 +87,14 @@ def build_pipeline(row, fernet: Fernet | None) -> tuple[Pipeline | None, dict]:
 
 
 class PipelineRegistry:
-    def __init__(self, pool: asyncpg.Pool, fernet: Fernet | None = None, refresh_s: float = 300.0):
-        self.pool = pool
+    def __init__(self, source: PipelineSource, fernet: Fernet | None = None, refresh_s: float = 300.0):
+        self.source = source
         self.fernet = fernet
         self.refresh_s = refresh_s
         self._pipelines: dict[str, Pipeline] = {}
         self._metadata: list[dict] = []
-        self._listener: asyncpg.Connection | None = None
+        self._listening: Stoppable | None = None
         self._refresher: asyncio.Task | None = None
-        self._on_notify = lambda *_: asyncio.ensure_future(self._reload_quietly())
 
     def get(self, name) -> Pipeline | None:
         return self._pipelines.get(name) if isinstance(name, str) else None
@@ -103,8 +112,7 @@ class PipelineRegistry:
         return self._metadata
 
     async def reload(self) -> int:
-        async with self.pool.acquire() as conn:
-            rows = await queries.active_pipelines(conn)
+        rows = await self.source.rows()
         pipelines, metadata = {}, []
         for row in rows:
             pipeline, meta = build_pipeline(row, self.fernet)
@@ -115,6 +123,9 @@ class PipelineRegistry:
         log.info("pipelines loaded: %s", ", ".join(pipelines) or "none")
         return len(pipelines)
 
+    def _reload_soon(self) -> None:
+        asyncio.ensure_future(self._reload_quietly())
+
     async def _reload_quietly(self) -> None:
         try:
             await self.reload()
@@ -123,11 +134,7 @@ class PipelineRegistry:
 
     async def start(self) -> None:
         await self.reload()
-        try:
-            self._listener = await self.pool.acquire()
-            await self._listener.add_listener(CHANNEL, self._on_notify)
-        except (OSError, asyncpg.PostgresError) as error:
-            log.warning("cannot listen for pipeline changes (%s); relying on the periodic refresh", error)
+        self._listening = await self.source.listen(self._reload_soon)
         self._refresher = asyncio.ensure_future(self._refresh_forever())
 
     async def _refresh_forever(self) -> None:
@@ -138,10 +145,6 @@ class PipelineRegistry:
     async def stop(self) -> None:
         if self._refresher:
             self._refresher.cancel()
-        if self._listener is not None:
-            try:
-                await self._listener.remove_listener(CHANNEL, self._on_notify)
-                await self.pool.release(self._listener)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                pass  # the connection died with the database; the pool drops it
-            self._listener = None
+        if self._listening is not None:
+            await self._listening.stop()
+            self._listening = None

@@ -242,11 +242,8 @@ async def _tokens(settings, args) -> int:
 async def _pipelines(settings, args) -> int:
     from cryptography.fernet import Fernet
 
-    from model_inference.insertion import (
-        PipelineInsertionError,
-        insert_pipelines,
-        load_pipeline_file,
-    )
+    from model_inference.pipeline_file import PipelineInsertionError, load_pipeline_file
+    from usecases.pipelines import insert_pipelines
 
     if args.action == "insert":
         try:
@@ -259,12 +256,11 @@ async def _pipelines(settings, args) -> int:
         if args.action == "insert":
             key = settings.pipeline_decryption_key
             fernet = Fernet(key.get_secret_value().encode()) if key else None
-            async with services.pool.acquire() as conn:
-                try:
-                    names = await insert_pipelines(conn, parsed, fernet)
-                except PipelineInsertionError as error:
-                    print(error.args[0], file=sys.stderr)
-                    return 1
+            try:
+                names = await insert_pipelines(services.pool, parsed, fernet)
+            except PipelineInsertionError as error:
+                print(error.args[0], file=sys.stderr)
+                return 1
             sealed = (
                 "encrypted"
                 if fernet
@@ -277,10 +273,7 @@ async def _pipelines(settings, args) -> int:
                 flag = " (default)" if meta.get("default") else ""
                 print(f"{meta['pipeline_name']}{flag}: {' -> '.join(map(str, meta['models']))}")
         elif args.action == "install-builtin":
-            from model_inference.insertion import (
-                BUILTIN_PIPELINE,
-                install_builtin_pipeline_rows,
-            )
+            from usecases.pipelines import BUILTIN_PIPELINE, install_builtin_pipeline_rows
 
             async with services.pool.acquire() as conn:
                 empty = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pipeline)")
@@ -317,7 +310,7 @@ async def _serve_models(settings, args) -> int:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
-    from model_inference.server import create_server
+    from model_server.server import create_server
 
     onnx = dict(item.split("=", 1) for item in args.onnx)
     services = await open_services(settings, seed_default_user=False)
@@ -331,7 +324,9 @@ async def _serve_models(settings, args) -> int:
             loop.add_signal_handler(sig, stop.set)
         print(f"serving models on http://{args.host}:{args.port}/score", flush=True)
         await serve(
-            create_server(services.learner, args.key, args.header, onnx), config, shutdown_trigger=stop.wait
+            create_server(services.learner.model, args.key, args.header, onnx),
+            config,
+            shutdown_trigger=stop.wait,
         )
     finally:
         await close_services(services)

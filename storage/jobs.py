@@ -10,10 +10,12 @@ from uuid import UUID, uuid4
 from datastore.db import transaction
 from datastore.queries import folder_jobs, folders, inferences, model_results, pictures, seeds, tasks
 from kernel.errors import NotFoundError, NotOwnerError
+from kernel.tasks import ClassifyPicture
 
 from . import messages as say
 from .base import StorageBase, as_uuid, folder_named, guard
 from .inference_rows import inference_rows, labels_of
+from .tasks_queue import defer_many
 
 log = logging.getLogger("storage")
 
@@ -33,7 +35,9 @@ class Jobs(StorageBase):
                 raise NotFoundError(say.folder_not_found(folder_ref))
             if await folders.get_folder(conn, folder_id, "write") is None:
                 raise NotFoundError(say.folder_not_found(folder_ref))
-            return await folder_jobs.create_job(conn, user["id"], folder_id, model_name)
+            job_id, pictures = await folder_jobs.create_job(conn, user["id"], folder_id, model_name)
+            await defer_many(conn, [ClassifyPicture(job_id=job_id, picture_id=p) for p in pictures])
+            return job_id
 
     @guard
     async def job_owner(self, job_id: Any) -> UUID:
@@ -103,7 +107,7 @@ class Jobs(StorageBase):
         async with transaction(self.pool) as conn:
             if await folder_jobs.get_job(conn, ident) is None:
                 raise NotFoundError(job_not_found(job_id))
-            await folder_jobs.cancel(conn, ident)
+            await folder_jobs.cancel(conn, ident, ClassifyPicture.name)
 
     @guard
     async def pending_job_item(self, job_id: str, picture_id: str) -> dict | None:

@@ -14,14 +14,16 @@ import asyncpg
 
 from datastore.blob import BlobNotFound
 from datastore.db import transaction
-from datastore.queries import examples, folders, inferences, pictures, seeds, users
+from datastore.queries import folders, inferences, pictures, seeds, users
 from kernel.errors import DatastoreError, NotFoundError, NotOwnerError, UserNotFoundError
+from kernel.tasks import ExampleSource
 
 from . import layout
 from . import messages as say
 from .base import StorageBase, as_uuid, fetch_owned, folder_reference, guard, sha256
 from .inference_json import rebuild_inference
 from .inference_rows import inference_rows, labels_of
+from .seed_examples import enqueue_learning
 from .seed_names import check_seed_name
 from .unit import to_the_end
 
@@ -79,8 +81,10 @@ class Pictures(StorageBase):
                     )
                     await pictures.insert_picture_seed(conn, picture_id, seed["id"])
                 # labelled pictures teach the built-in classifier (processed after the commit)
-                await examples.enqueue(
-                    conn, folder["id"], [(p, seed["id"], None, None, "upload") for p in ids]
+                await enqueue_learning(
+                    conn,
+                    folder["id"],
+                    [ExampleSource(picture_id=p, seed_id=seed["id"], source="upload") for p in ids],
                 )
         return ids
 

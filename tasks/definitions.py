@@ -1,27 +1,42 @@
-"""The tasks. Each receives the process's services through the worker's context."""
+"""The tasks, one per kind of background work (kernel/tasks.py): each parses its typed arguments
+and calls its use case, which the worker hands in (`TaskHandlers`)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from procrastinate import Blueprint, JobContext, RetryStrategy
+
+from kernel.tasks import ClassifyPicture, LearnExamples
+from usecases.inference import InferenceService
+from usecases.learning import Learning
 
 log = logging.getLogger("nachet.tasks")
 tasks = Blueprint()
 RETRY = RetryStrategy(max_attempts=3, wait=2, exponential_wait=2)
 
 
-def _services(context: JobContext):
-    return context.additional_context["services"]
+@dataclass(frozen=True)
+class TaskHandlers:
+    """The use cases the tasks call, handed to every task through the worker's context."""
+
+    learning: Learning
+    inference: InferenceService
 
 
-@tasks.task(name="learn_examples", queue="learning", pass_context=True, retry=RETRY)
-async def learn_examples(context: JobContext, folder: str | None, sources: list[dict]) -> int:
+def _handlers(context: JobContext) -> TaskHandlers:
+    return context.additional_context["handlers"]
+
+
+@tasks.task(name=LearnExamples.name, queue=LearnExamples.queue, pass_context=True, retry=RETRY)
+async def learn_examples(context: JobContext, **args: Any) -> int:
     """Labelled pictures or verified boxes become classifier examples (one upload or feedback)."""
-    return await _services(context).learner.learn(sources, folder)
+    return await _handlers(context).learning.learn(LearnExamples.model_validate(args))
 
 
-@tasks.task(name="classify_picture", queue="classify", pass_context=True, retry=RETRY)
-async def classify_picture(context: JobContext, job_id: str, picture_id: str) -> None:
+@tasks.task(name=ClassifyPicture.name, queue=ClassifyPicture.queue, pass_context=True, retry=RETRY)
+async def classify_picture(context: JobContext, **args: Any) -> None:
     """One picture of a classify-folder job: an inference saved exactly as /inf saves it, once."""
-    await _services(context).inference.classify_job_picture(job_id, picture_id)
+    await _handlers(context).inference.classify_job_picture(ClassifyPicture.model_validate(args))

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
+import asyncpg
 import procrastinate
 from procrastinate import PsycopgConnector
 
 from storage import task_counts
 
-from .definitions import tasks
+from .definitions import TaskHandlers, tasks
 
 log = logging.getLogger("nachet.tasks")
 QUEUES = ("learning", "classify")
@@ -44,13 +44,15 @@ class TaskWorker:
         stalled_after_s: float = 30.0,
     ):
         self.app, self.concurrency = app, concurrency
-        self.services: Any = None  # the process's services, handed to every task (bind)
+        self.handlers: TaskHandlers | None = None  # the use cases every task calls (bind)
+        self.pool: asyncpg.Pool | None = None
         self.heartbeat_s, self.stalled_after_s = heartbeat_s, stalled_after_s
         self._tasks: list[asyncio.Task] = []
         self._opened = False
 
-    def bind(self, services: Any) -> None:
-        self.services = services
+    def bind(self, handlers: TaskHandlers, pool: asyncpg.Pool) -> None:
+        """The use cases the tasks call, and the database whose queue is watched."""
+        self.handlers, self.pool = handlers, pool
 
     def _options(self, wait: bool) -> dict:
         return {
@@ -58,7 +60,7 @@ class TaskWorker:
             "concurrency": self.concurrency,
             "wait": wait,
             "install_signal_handlers": False,
-            "additional_context": {"services": self.services},
+            "additional_context": {"handlers": self.handlers},
             "update_heartbeat_interval": self.heartbeat_s,
             "stalled_worker_timeout": self.stalled_after_s,
             "fetch_job_polling_interval": 5.0,
@@ -100,7 +102,7 @@ class TaskWorker:
         `timeout_s`."""
         async with asyncio.timeout(timeout_s):
             while True:
-                if not await task_counts.unfinished(self.services.pool):
+                if not await task_counts.unfinished(self.pool):
                     return
                 await asyncio.sleep(0.05)
 

@@ -118,7 +118,7 @@ async def prepare(services) -> Known:
     pipeline (not made the default): what `bodies` names."""
     from PIL import Image
 
-    from model_inference.insertion import BUILTIN_PIPELINE, install_builtin_pipeline_rows
+    from usecases.pipelines import BUILTIN_PIPELINE, install_builtin_pipeline_rows
 
     await install_builtin_pipeline_rows(services.pool, make_default=False)
     await services.pipelines.reload()

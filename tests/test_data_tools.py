@@ -15,11 +15,11 @@ import supervision as sv
 from PIL import Image
 from pycocotools.coco import COCO
 
-from model_inference.insertion import BUILTIN_PIPELINE
 from nachet.datasets import export_dataset
 from nachet.lab_tools import import_folder
 from tests.conftest import DATA, SCHEMA, png_bytes, run_nachet
 from tests.test_inference import inf_body, model_server, pipelines  # noqa: F401 (fixtures)
+from usecases.pipelines import BUILTIN_PIPELINE
 
 SPECIES = ["Ambrosia artemisiifolia", "Brassica napus"]  # what the loopback models name
 

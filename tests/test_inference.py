@@ -13,11 +13,12 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from model_inference.insertion import insert_pipelines, load_pipeline_file
-from model_inference.service import ImageWarning
+from model_inference.pipeline_file import load_pipeline_file
 from storage.layout import container_name
 from tests.conftest import DATA, asgi_http_scope, data_url, png_bytes, png_header
 from tests.model_server import KEY, ModelServer
+from usecases.inference import ImageWarning
+from usecases.pipelines import insert_pipelines
 
 CTX = "API Error during classification : "
 
@@ -69,8 +70,7 @@ async def register(services, tmp_path, models, pipelines, fernet=None):
     path.write_text(
         yaml.safe_dump({"version": "0.1.4", "date": "2024-08-01", "models": models, "pipelines": pipelines})
     )
-    async with services.pool.acquire() as conn:
-        await insert_pipelines(conn, load_pipeline_file(str(path)), fernet)
+    await insert_pipelines(services.pool, load_pipeline_file(str(path)), fernet)
     await services.pipelines.reload()
 
 

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from model_inference.insertion import BUILTIN_PIPELINE, install_builtin_pipeline_rows
 from model_inference.local.classifier import Examples, SeedClassifier
 from tests.conftest import png_url
 from tests.synthetic import iou, make_tray, unusual
+from usecases.pipelines import BUILTIN_PIPELINE, install_builtin_pipeline_rows
 
 SPECIES = {
     "dark_round": "Brassica napus",
@@ -203,14 +203,16 @@ async def test_unusual_pictures_through_inf(client, user, builtin, kind):
 
 async def test_new_labels_reach_every_worker_by_notification(client, user, builtin, services, settings):
     """No direct calls: the upload's job is claimed by a background worker, and a second
-    "worker" (another Learner on the same database) refits when it hears of the new examples."""
+    "worker" (another Learning on the same database) refits when it hears of the new examples."""
     import asyncio
     import time
 
-    from model_inference.local.learning import Learner
+    from model_inference.local.learned import LearnedClassifier
     from nachet.runtime import shared_features
+    from usecases.learning import Learning
 
-    other = Learner(services.pool, services.storage.picture_bytes, shared_features(), services.cpu)
+    model = LearnedClassifier(shared_features(), services.cpu)
+    other = Learning(services.pool, model, services.storage.picture_bytes)
     await services.learner.start()
     await services.tasks.start()
     await other.start()
@@ -371,10 +373,13 @@ def test_classifier_prefers_the_latest_of_identical_examples():
 async def test_refreshes_never_load_an_example_twice(builtin):
     """Examples committed out of id order, deleted and added between refreshes: the classifier
     always holds each stored example exactly once."""
-    from model_inference.local.learning import Learner
+    from model_inference.local.learned import LearnedClassifier
     from nachet.runtime import shared_features
+    from usecases.learning import Learning
 
-    learner = Learner(builtin.pool, builtin.storage.picture_bytes, shared_features(), builtin.cpu)
+    learner = Learning(
+        builtin.pool, LearnedClassifier(shared_features(), builtin.cpu), builtin.storage.picture_bytes
+    )
     seed = await builtin.pool.fetchval("SELECT id FROM seed WHERE name = 'Brassica napus'")
     features = np.random.default_rng(3).random(61, dtype=np.float32).tobytes()
     insert = "INSERT INTO seed_example (seed_id, features, source) VALUES ($1, $2, 'upload') RETURNING id"
@@ -404,7 +409,7 @@ def test_examples_from_before_the_shape_features_still_count():
     """Examples stored with 61 hand features (before size and shape were added) and new ones
     with 66 fit together; a query always has 66 and is compared on what both have."""
     from model_inference.local.features import HAND_DIM
-    from model_inference.local.learning import _fit
+    from model_inference.local.learned import fit as _fit
 
     rng = np.random.default_rng(5)
     old = [

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from model_inference.insertion import PipelineInsertionError, load_pipeline_file
+from model_inference.pipeline_file import PipelineInsertionError, load_pipeline_file
 from tests.conftest import ROOT, run_nachet
 from tests.test_inference import model, pipeline
 

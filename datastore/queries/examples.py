@@ -4,42 +4,13 @@ from uuid import UUID
 
 from asyncpg import Connection, Record
 
-from . import tasks
-
 CHANNEL_EXAMPLES = "nachet_examples"
-PLACEHOLDER_SEED = "Unknown seed"  # the classifier's "no idea": never a training label
+PLACEHOLDER_SEED = "Unknown seed"  # the classifier's "no idea" (storage.seed_examples.teaches)
 
 
-async def enqueue(
-    conn: Connection, folder_id: UUID, jobs: list[tuple[UUID, UUID, UUID | None, dict | None, str]]
-) -> None:
-    """(picture_id, seed_id, object_id, box, source) to learn from, as one `learn_examples` task
-    deferred in the caller's transaction. Labels of the placeholder seed are dropped."""
-    if not jobs:
-        return
-    teach = {
-        row["id"]
-        for row in await conn.fetch(
-            "SELECT id FROM seed WHERE id = ANY($1::uuid[]) AND lower(name) <> lower($2)",
-            list({job[1] for job in jobs}),
-            PLACEHOLDER_SEED,
-        )
-    }
-    sources = [
-        {
-            "picture_id": str(picture),
-            "seed_id": str(seed),
-            "object_id": str(obj) if obj else None,
-            "box": box,
-            "source": source,
-        }
-        for picture, seed, obj, box, source in jobs
-        if seed in teach
-    ]
-    if sources:
-        await tasks.defer(
-            conn, "learn_examples", {"folder": str(folder_id), "sources": sources}, queue="learning"
-        )
+async def seed_names(conn: Connection, seed_ids: list[UUID]) -> dict[UUID, str]:
+    rows = await conn.fetch("SELECT id, name FROM seed WHERE id = ANY($1::uuid[])", seed_ids)
+    return {row["id"]: row["name"] for row in rows}
 
 
 async def lock_sources(conn: Connection, picture_id: UUID, object_id: UUID | None) -> bool:

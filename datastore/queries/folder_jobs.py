@@ -1,4 +1,4 @@
-"""Jobs users can see: classify every picture of a folder (one `classify_picture` task each)."""
+"""Jobs users can see: classify every picture of a folder (one task each, deferred by storage)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from uuid import UUID
 
 from asyncpg import Connection, Record
 
-from . import tasks
 
-
-async def create_job(conn: Connection, user_id: UUID, folder_id: UUID, model_name: str) -> UUID:
-    """The job, one item per picture of the folder, and their tasks, in the caller's transaction."""
+async def create_job(
+    conn: Connection, user_id: UUID, folder_id: UUID, model_name: str
+) -> tuple[UUID, list[UUID]]:
+    """The job and one item per picture of the folder, in the caller's transaction; (its id, the
+    pictures, whose tasks the caller defers)."""
     job_id = await conn.fetchval(
         "INSERT INTO folder_job (user_id, folder_id, model_name) VALUES ($1, $2, $3) RETURNING id",
         user_id,
@@ -24,13 +25,7 @@ async def create_job(conn: Connection, user_id: UUID, folder_id: UUID, model_nam
         job_id,
         folder_id,
     )
-    await tasks.defer_many(
-        conn,
-        "classify_picture",
-        [{"job_id": str(job_id), "picture_id": str(p["picture_id"])} for p in pictures],
-        queue="classify",
-    )
-    return job_id
+    return job_id, [p["picture_id"] for p in pictures]
 
 
 async def get_job(conn: Connection, job_id: UUID) -> Record | None:
@@ -95,7 +90,7 @@ async def finish_item(
     )
 
 
-async def cancel(conn: Connection, job_id: UUID) -> None:
+async def cancel(conn: Connection, job_id: UUID, task_name: str) -> None:
     """Mark the job cancelled and cancel its tasks not started yet (the engine's own function);
     a task already running finishes its picture."""
     await conn.execute("UPDATE folder_job SET cancelled = true WHERE id = $1", job_id)
@@ -103,13 +98,15 @@ async def cancel(conn: Connection, job_id: UUID) -> None:
         """UPDATE folder_job_item SET error = 'cancelled', finished_at = now()
             WHERE job_id = $1 AND finished_at IS NULL
               AND picture_id IN (SELECT (args->>'picture_id')::uuid FROM procrastinate_jobs
-                                  WHERE task_name = 'classify_picture' AND status = 'todo'
+                                  WHERE task_name = $3 AND status = 'todo'
                                     AND args->>'job_id' = $2)""",
         job_id,
         str(job_id),
+        task_name,
     )
     await conn.execute(
         """SELECT procrastinate_cancel_job_v1(id, false, false) FROM procrastinate_jobs
-            WHERE task_name = 'classify_picture' AND status = 'todo' AND args->>'job_id' = $1""",
+            WHERE task_name = $2 AND status = 'todo' AND args->>'job_id' = $1""",
         str(job_id),
+        task_name,
     )

@@ -24,6 +24,10 @@ async def active_pipelines(conn: Connection) -> list[Record]:
     )
 
 
+async def pipeline_exists(conn: Connection, name: str) -> bool:
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pipeline WHERE name = $1)", name)
+
+
 async def task_id(conn: Connection, name: str) -> int | None:
     return await conn.fetchval("SELECT id FROM task WHERE lower(name) = lower($1)", name)
 

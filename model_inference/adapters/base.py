@@ -60,7 +60,7 @@ class RunContext:
     pipeline: str
     executor: Executor | None = None  # for image work; None: asyncio's default pool
     early_decodes: Budget | None = None  # bound on pictures decoded ahead of their boxes
-    local: Any = None  # the built-in models' Learner (model_inference.local.learning)
+    local: Any = None  # the built-in classifier (model_inference.local.learned.LearnedClassifier)
     crop_concurrency: int = 16
     observe: Callable[[str, float, str | None], None] | None = None  # each step's time and failure
 

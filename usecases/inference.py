@@ -1,6 +1,6 @@
 """The /inf use case (spec §6): check the picture and the user, run the pipeline, post-process,
-save the picture with its inference. Built once per process with its HTTP client, CPU pool and
-the built-in classifier."""
+save the picture with its inference; and the same for each picture of a classify-folder job.
+Built once per process with its HTTP client, CPU pool and the built-in classifier."""
 
 from __future__ import annotations
 
@@ -18,18 +18,19 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from kernel.errors import ModelError, ServiceError
+from kernel.tasks import ClassifyPicture
+from model_inference.adapters import RunContext, protocol_of
+from model_inference.adapters.base import Budget
+from model_inference.cpu import run_cpu
+from model_inference.http import ModelClient
+from model_inference.images import Picture, check_picture, checked_from_markers, read_data_url
+from model_inference.local.learned import LearnedClassifier
+from model_inference.measure import in_millimetres
+from model_inference.models import Pipeline
+from model_inference.registry import PipelineRegistry
+from model_inference.runner import Processing, run_pipeline
 from storage import Storage
 from storage.base import sha256
-
-from .adapters import RunContext, protocol_of
-from .adapters.base import Budget
-from .cpu import run_cpu
-from .http import ModelClient
-from .images import Picture, check_picture, checked_from_markers, read_data_url
-from .measure import in_millimetres
-from .models import Pipeline
-from .registry import PipelineRegistry
-from .runner import Processing, run_pipeline
 
 log = logging.getLogger("model_inference")
 T = TypeVar("T")
@@ -62,7 +63,7 @@ class InferenceService:
         pipelines: PipelineRegistry,
         http: ModelClient,
         cpu: Executor,
-        learner: Any,
+        learner: LearnedClassifier,
         max_concurrent: int,
         cache_results: bool = True,
         pixels_per_mm: float | None = None,
@@ -116,9 +117,7 @@ class InferenceService:
             warn_if_other_aspect(order.image_dims, picture)
         # the models start first and the user and folder are looked up while the detector works
         # (its ~50 ms hide that round trip); a refused user or folder cancels them, unwritten
-        models = self.results(pipeline, data, processing, url.plain_base64, hashing)
-        async with cancelled_on_error(models) as answered:
-            await asyncio.sleep(0)  # the models take the first turn: the detector request is under way
+        async with under_way(self.results(pipeline, data, processing, url.plain_base64, hashing)) as answered:
             target = await self.storage.inference_target(order.user, order.folder, order.validator)
             async with self.storage.saving_inference(target, order.folder, data) as save:
                 processed = await answered
@@ -207,9 +206,10 @@ class InferenceService:
         bar_mm = None if scale else self.scale_bar_mm
         return Processing(list(image_dims), area_ratio, color_format, bool(scale), bar_mm)
 
-    async def classify_job_picture(self, job_id: str, picture_id: str) -> None:
+    async def classify_job_picture(self, task: ClassifyPicture) -> None:
         """One picture of a classify-folder job, saved as /inf saves an inference (its natural
         size as imageDims); a failure is recorded in the job's results and the job goes on."""
+        job_id, picture_id = str(task.job_id), str(task.picture_id)
         item = await self.storage.pending_job_item(job_id, picture_id)
         if item is None:  # finished already (the task ran before its worker died)
             return
@@ -263,11 +263,14 @@ def warn_if_other_aspect(dims: list[float], picture: Picture) -> None:
 
 
 @asynccontextmanager
-async def cancelled_on_error(work: Awaitable[T]) -> AsyncIterator[asyncio.Future[T]]:
-    """`work` running as a task while the block runs, which awaits it; if the block fails first,
-    the task is cancelled and waited for, so nothing it started outlives the request."""
+async def under_way(work: Awaitable[T]) -> AsyncIterator[asyncio.Future[T]]:
+    """`work` running as a task while the block runs, which awaits it; the task has taken its
+    first step when the block begins (for the models: their first request is under way before
+    the block's first round trip). If the block fails first, the task is cancelled and waited
+    for, so nothing it started outlives the request."""
     task = asyncio.ensure_future(work)
     try:
+        await asyncio.sleep(0)
         yield task
     except BaseException:
         task.cancel()

@@ -21,10 +21,11 @@ from typing import Any
 
 from quart import Quart, request
 
-from .cpu import run_cpu
-from .imaging import decode_bgr
-from .local.detector import detect_seeds
-from .local.onnx_models import load_onnx_model
+from model_inference.cpu import run_cpu
+from model_inference.imaging import decode_bgr
+from model_inference.local.detector import detect_seeds
+from model_inference.local.learned import LearnedClassifier
+from model_inference.local.onnx_models import load_onnx_model
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def _json(answer: Any) -> tuple:
 class Deployments:
     """What each deployment name answers: the built-in models and the user's ONNX files."""
 
-    def __init__(self, learner: Any, onnx: dict[str, str]):
+    def __init__(self, learner: LearnedClassifier, onnx: dict[str, str]):
         self.learner, self.onnx = learner, onnx
 
     def run(self, function, *args):
@@ -120,7 +121,7 @@ class Deployments:
         return {"filename": "local", "boxes": await self.run(detect_seeds, await self.run(_picture, body))}
 
     async def six_seeds(self, body: bytes) -> tuple:
-        from .imaging import crop_fraction
+        from model_inference.imaging import crop_fraction
 
         pixels = await self.run(_picture, body)
         boxes = await self.run(detect_seeds, pixels)
@@ -152,9 +153,12 @@ class Deployments:
 
 
 def create_server(
-    learner, key: str, header: str = "azureml-model-deployment", onnx: dict[str, str] | None = None
+    learner: LearnedClassifier,
+    key: str,
+    header: str = "azureml-model-deployment",
+    onnx: dict[str, str] | None = None,
 ) -> Quart:
-    """`learner` classifies (model_inference.local.learning.Learner); `onnx` maps extra deployment
+    """`learner` classifies (model_inference.local.learned.LearnedClassifier); `onnx` maps extra deployment
     names to ONNX model paths (a `*detector*` name detects, others classify)."""
     app = Quart(__name__)
     deployments = Deployments(learner, dict(onnx or {}))

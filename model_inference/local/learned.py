@@ -1,0 +1,96 @@
+"""The built-in classifier as this process last fitted it: a cache of the examples stored in the
+database (safe to lose; usecases/learning.py refits it on start, on every worker's NOTIFY and every
+minute), and how a labelled picture or box is cut into the crops that become examples."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+from ..cpu import run_cpu
+from ..imaging import crop_fraction, decode_bgr
+
+log = logging.getLogger(__name__)
+MAX_SEEDS_PER_UPLOAD = 50
+
+
+class LearnedClassifier:
+    def __init__(self, features, executor: Executor | None = None, abstain_level: float | None = None):
+        self.features, self.executor = features, executor
+        self.abstain_level = abstain_level  # open set: see classifier.SizeModel
+        self.fitted: Any = None  # a SeedClassifier; none without examples (numpy loads with the first)
+        self.version: tuple[int, int] = (0, 0)  # (examples, last example id) it was fitted on
+
+    async def classify(self, crops: list, top_n: int = 5) -> list[list[dict]]:
+        """Top-N {label, score} per BGR crop; "Unknown seed" while there are no examples."""
+        from .classifier import UNKNOWN
+
+        fitted = self.fitted
+        if fitted is None or not fitted.size:
+            return [[{"label": UNKNOWN, "score": 1.0}] for _ in crops]
+        embeddings, hand = await run_cpu(self.executor, self.features, crops)
+        return await run_cpu(self.executor, fitted.predict, embeddings, hand, top_n)
+
+    async def refit(self, rows: Sequence[Mapping[str, Any]], version: tuple[int, int]) -> None:
+        """Fit on these example rows (seed_id, name, embedding, features), off the event loop."""
+        self.fitted = await run_cpu(self.executor, fit, list(rows), self.abstain_level)
+        self.version = version
+        if self.fitted is not None:
+            log.info(
+                "built-in classifier: %d examples of %d seeds (%s)",
+                self.fitted.size,
+                len(self.fitted.classes),
+                self.fitted.mode,
+            )
+
+
+def crops_for(data: bytes, box) -> list:
+    """The seeds of a labelled picture: the verified box, or every seed the detector finds (the
+    whole picture when it finds none: one seed per picture)."""
+    from .detector import detect_seeds
+
+    pixels = decode_bgr(data)
+    if box:
+        # pixels of the inference's imageDims (the size the client drew on), else of the picture
+        w, h = box.get("imageDims") or (pixels.shape[1], pixels.shape[0])
+        fraction = {
+            "topX": box["topX"] / w,
+            "topY": box["topY"] / h,
+            "bottomX": box["bottomX"] / w,
+            "bottomY": box["bottomY"] / h,
+        }
+        return [crop_fraction(pixels, fraction)]
+    found = detect_seeds(pixels)[:MAX_SEEDS_PER_UPLOAD]
+    return [crop_fraction(pixels, b["box"]) for b in found] or [pixels]
+
+
+def _padded(vectors: list):
+    """Rows of one length: older examples (fewer features) padded with NaN."""
+    import numpy as np
+
+    width = max(len(v) for v in vectors)
+    return np.stack([np.pad(v, (0, width - len(v)), constant_values=np.nan) for v in vectors])
+
+
+def fit(rows: Sequence[Mapping[str, Any]], abstain_level: float | None = None):
+    """The classifier of these example rows (None without rows: nothing is loaded for it)."""
+    if not rows:
+        return None
+    import numpy as np
+
+    from .classifier import Examples, SeedClassifier
+
+    with_embedding = all(r["embedding"] is not None for r in rows)
+    return SeedClassifier(
+        Examples(
+            seed_ids=[r["seed_id"] for r in rows],
+            names={r["seed_id"]: r["name"] for r in rows},
+            embeddings=np.stack([np.frombuffer(r["embedding"], np.float32) for r in rows])
+            if with_embedding
+            else None,
+            hand=_padded([np.frombuffer(r["features"], np.float32) for r in rows]),
+        ),
+        abstain_level,
+    )
