@@ -12,10 +12,10 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from api import BLUEPRINTS
 from api.access import authenticate, write_audit_line
+from api.body_chunks import NachetRequest
 from api.envelope import current_context, envelope, error_context_of
 from api.extension import NachetServices
 from api.observability import LogsAfterTheAnswer, begin_request, finish_request
-from api.request_body import NachetRequest
 from kernel.errors import NotOwnerError, ServiceError, Unhandled
 from kernel.text import loggable
 from nachet.config import ConfigError, Settings, load_settings
@@ -30,7 +30,7 @@ log = logging.getLogger("nachet")
 def create_app(config: Settings | None = None, ready: Services | None = None) -> Quart:
     config = config or load_settings()
     app = Quart(__name__)
-    app.request_class = NachetRequest  # bodies joined once (api/request_body.py)
+    app.request_class = NachetRequest  # bodies joined once (api/body_chunks.py)
     app.asgi_app = LogsAfterTheAnswer(app.asgi_app)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = config.max_content_length_mb * 1024 * 1024
     NachetServices(config, ready).init_app(app)

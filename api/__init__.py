@@ -1,4 +1,4 @@
-"""The HTTP API: one blueprint per area, each handler parsing its typed body (requests.py) and
+"""The HTTP API: one blueprint per area, each handler parsing its typed body (request_models.py) and
 calling one service method; errors become the original's envelope in app.py."""
 
 from .feedback import feedback

@@ -8,7 +8,7 @@ from .access import audited
 from .envelope import context
 from .extension import services
 from .openapi import documented
-from .requests import CorrectionBody, FeedbackBody, parse
+from .request_models import CorrectionBody, FeedbackBody, parse
 
 feedback = Blueprint("feedback", __name__)
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 from quart import Blueprint, jsonify
 
 from .access import audited, touched
-from .answers import STRINGS, Directories, SessionId
 from .envelope import context
 from .extension import services, settings
 from .openapi import documented
-from .requests import (
+from .request_models import (
     BatchImportBody,
     CreateDirBody,
     DelBody,
@@ -19,6 +18,7 @@ from .requests import (
     FolderBody,
     parse,
 )
+from .response_models import STRINGS, Directories, SessionId
 
 folders = Blueprint("folders", __name__)
 

@@ -9,11 +9,11 @@ from usecases.inference import InferenceOrder
 from usecases.pipelines import install_test_pipeline_rows
 
 from .access import admin_only, audited, rate_limited, touched
-from .answers import Inference
 from .envelope import context
 from .extension import services, settings
 from .openapi import documented
-from .requests import InferenceBody, parse
+from .request_models import InferenceBody, parse
+from .response_models import Inference
 
 inference = Blueprint("inference", __name__)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from quart import Blueprint, jsonify
 
 from .access import audited, require_acting_for, touched
-from .answers import JobStarted, JobStatus
 from .envelope import context
 from .extension import services
 from .openapi import documented
-from .requests import ClassifyFolderBody, parse
+from .request_models import ClassifyFolderBody, parse
+from .response_models import JobStarted, JobStatus
 
 jobs = Blueprint("jobs", __name__)
 

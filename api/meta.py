@@ -11,9 +11,9 @@ from nachet.version import git_commit, package_version
 from storage.database import schema_version
 
 from .access import public
-from .answers import Ready, Version
 from .extension import services
 from .openapi import documented
+from .response_models import Ready, Version
 
 meta = Blueprint("meta", __name__)
 CHECK_TIMEOUT_S = 3.0

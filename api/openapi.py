@@ -1,5 +1,5 @@
 """/openapi.json (OpenAPI 3.1) built from the routes themselves: each handler's @documented names
-its typed body (api/requests.py) and answer (api/answers.py); the error envelope and statuses
+its typed body (api/request_models.py) and answer (api/response_models.py); the error envelope and statuses
 every route shares are added here. /docs serves Swagger UI from a pinned package, so it works
 offline."""
 
@@ -16,7 +16,7 @@ from quart import Blueprint, Quart, abort, current_app, jsonify, send_from_direc
 from nachet.version import package_version
 
 from .access import public
-from .answers import ENVELOPE_SCHEMA
+from .response_models import ENVELOPE_SCHEMA
 
 docs = Blueprint("docs", __name__)
 

@@ -7,14 +7,14 @@ import base64
 from quart import Blueprint, Response, jsonify
 
 from model_inference.annotate import annotate
-from model_inference.images import check_image, detect_mime, split_data_url
+from model_inference.picture_checks import check_image, detect_mime, split_data_url
 
 from .access import audited, touched
-from .answers import STRINGS_OR_TRUE, Picture
 from .envelope import context
 from .extension import services, settings
 from .openapi import documented
-from .requests import PictureBody, UploadBody, parse
+from .request_models import PictureBody, UploadBody, parse
+from .response_models import STRINGS_OR_TRUE, Picture
 
 pictures = Blueprint("pictures", __name__)
 

@@ -12,16 +12,16 @@ from quart import Blueprint, jsonify, request
 
 from identity.vouch import COOKIE, unverified_cookie_claims
 from kernel.errors import DatastoreError, ServiceError, Unhandled, UserNotFoundError
-from model_inference.images import check_header, check_image, split_data_url
+from model_inference.picture_checks import check_header, check_image, split_data_url
 from storage.base import sha256
 
 from .access import admin_only, audited, current_caller, public, touched
-from .answers import STRINGS, Seeds, UserId
-from .bodies import is_text
 from .envelope import context, current_context, envelope
 from .extension import services, settings
+from .json_body import is_text
 from .openapi import documented
-from .requests import ImageBody, UserIdBody, parse
+from .request_models import ImageBody, UserIdBody, parse
+from .response_models import STRINGS, Seeds, UserId
 
 log = logging.getLogger("nachet")
 DEFAULT_EMAIL = "example@gmail.com"

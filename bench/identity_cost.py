@@ -19,7 +19,7 @@ from identity.api_tokens import create_token  # noqa: E402
 from identity.vouch import make_vouch_cookie  # noqa: E402
 from nachet.config import load_settings  # noqa: E402
 from nachet.runtime import close_services, open_services  # noqa: E402
-from tests.identity_parts import AUDIENCE, Issuer  # noqa: E402
+from testkit.identity_issuer import AUDIENCE, Issuer  # noqa: E402
 
 SECRET = "bench-secret-of-at-least-thirty-two-bytes"
 

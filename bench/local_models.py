@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from model_inference.local.classifier import Examples, SeedClassifier  # noqa: E402
 from model_inference.local.detector import detect_seeds  # noqa: E402
 from model_inference.local.features import FeatureExtractor, load_embedder  # noqa: E402
-from tests.synthetic import KINDS, make_tray, match, pixel_boxes  # noqa: E402
+from testkit.synthetic import KINDS, make_tray, match, pixel_boxes  # noqa: E402
 
 
 def detection(label: str, touch: float, first: int, count: int, seeds=None) -> None:

@@ -23,7 +23,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from model_inference.adapters.detectors import input_data  # noqa: E402
-from model_inference.imaging import decode_and_crop  # noqa: E402
+from model_inference.pixels import decode_and_crop  # noqa: E402
 
 
 async def one_inference(session: aiohttp.ClientSession, base: str, body: bytes, crops: list[bytes]):

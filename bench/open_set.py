@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 REAL = ROOT.parent / "shared" / "data" / "real-seeds"
 
-from model_inference.imaging import crop_fraction, decode_bgr  # noqa: E402
 from model_inference.local.classifier import (  # noqa: E402
     HAND_DIM,
     SHAPE_DIM,
@@ -33,6 +32,7 @@ from model_inference.local.classifier import (  # noqa: E402
 )
 from model_inference.local.detector import detect_seeds  # noqa: E402
 from model_inference.local.lazy import LazyFeatures  # noqa: E402
+from model_inference.pixels import crop_fraction, decode_bgr  # noqa: E402
 
 
 def rice_features():

@@ -30,7 +30,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from model_inference.adapters.detectors import input_data  # noqa: E402
-from model_inference.imaging import decode_and_crop  # noqa: E402
+from model_inference.pixels import decode_and_crop  # noqa: E402
 
 
 class Relay:

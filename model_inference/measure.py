@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from .imaging import crop_fraction
+from .pixels import crop_fraction
 
 if TYPE_CHECKING:
     import numpy as np

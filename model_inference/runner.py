@@ -100,8 +100,8 @@ def measure_result(work: Work, boxes: list[dict], scale_bar_mm: float | None = N
     in mm by the picture's scale bar."""
     if not boxes or not isinstance(boxes[0].get("box"), dict):
         return
-    from .imaging import decode_bgr
     from .measure import measure_boxes, measure_encoded_crops, scale_from_bar
+    from .pixels import decode_bgr
 
     pixels = work.pixels
     from_crops = pixels is None and len(work.crops) == len(boxes)

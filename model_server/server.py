@@ -22,10 +22,10 @@ from typing import Any
 from quart import Quart, request
 
 from model_inference.cpu import run_cpu
-from model_inference.imaging import decode_bgr
 from model_inference.local.detector import detect_seeds
 from model_inference.local.learned import LearnedClassifier
 from model_inference.local.onnx_models import load_onnx_model
+from model_inference.pixels import decode_bgr
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class Deployments:
         return {"filename": "local", "boxes": await self.run(detect_seeds, await self.run(_picture, body))}
 
     async def six_seeds(self, body: bytes) -> tuple:
-        from model_inference.imaging import crop_fraction
+        from model_inference.pixels import crop_fraction
 
         pixels = await self.run(_picture, body)
         boxes = await self.run(detect_seeds, pixels)

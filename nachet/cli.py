@@ -35,7 +35,8 @@ import sys
 
 from identity import api_tokens
 from kernel.errors import DatastoreError
-from storage import accounts, pipeline_admin
+from storage import accounts
+from storage import pipelines as stored_pipelines
 from storage.database import DatabaseUnavailable, apply_migrations
 from storage.fsck import GRACE_S
 
@@ -275,8 +276,7 @@ async def _pipelines(settings, args) -> int:
         elif args.action == "install-builtin":
             from usecases.pipelines import BUILTIN_PIPELINE, install_builtin_pipeline_rows
 
-            async with services.pool.acquire() as conn:
-                empty = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pipeline)")
+            empty = not await stored_pipelines.any_pipeline(services.pool)
             if args.if_empty and not empty:
                 print(f"{BUILTIN_PIPELINE}: not installed (the database has pipelines)")
             else:
@@ -285,7 +285,7 @@ async def _pipelines(settings, args) -> int:
         elif args.action in ("set-default", "remove"):
             return await _change_pipeline(services.pool, args.action, args.name)
         else:
-            await pipeline_admin.request_reload(services.pool)
+            await stored_pipelines.request_reload(services.pool)
             print("reload requested")
     finally:
         await close_services(services)
@@ -294,9 +294,9 @@ async def _pipelines(settings, args) -> int:
 
 async def _change_pipeline(pool, action: str, name: str) -> int:
     if action == "set-default":
-        done: bool | None = await pipeline_admin.make_default(pool, name)
+        done: bool | None = await stored_pipelines.make_default(pool, name)
     else:
-        done = await pipeline_admin.take_out_of_service(pool, name)
+        done = await stored_pipelines.take_out_of_service(pool, name)
     if done is False and action == "remove":
         print(f"error: {name} is the default pipeline: set another default first", file=sys.stderr)
     elif not done:

@@ -39,7 +39,7 @@ def add_data_commands(sub) -> None:
 
 
 async def measurements(settings, args) -> int:
-    from .export import export_measurements
+    from usecases.measurements import export_measurements
 
     written = await _writing(
         settings, args.out, lambda services: export_measurements(services.pool, Path(args.out), args.user)
@@ -70,7 +70,7 @@ def _progress(what: str):
 
 
 async def export(settings, args) -> int:
-    from .datasets import export_dataset
+    from usecases.datasets import export_dataset
 
     selection = (args.user, args.folder, args.verified_only)
     written = await _writing(
@@ -88,7 +88,7 @@ async def export(settings, args) -> int:
 
 
 async def import_folder(settings, args) -> int:
-    from .lab_tools import import_folder as import_pictures
+    from usecases.lab_tools import import_folder as import_pictures
 
     services = await open_services(settings, seed_default_user=False)
     try:
@@ -108,7 +108,7 @@ async def import_folder(settings, args) -> int:
 
 
 async def classify(settings, args) -> int:
-    from .lab_tools import classify_pictures
+    from usecases.lab_tools import classify_pictures
 
     async def run(services):
         await services.pipelines.start()

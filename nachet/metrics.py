@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import psutil
 
-from storage import example_counts, task_counts
+from storage import seed_examples, tasks_queue
 
 from .process import hypercorn_master_pid
 
@@ -120,8 +120,8 @@ class Metrics:
         """The exposition text, shared gauges refreshed from the database first."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-        depths = await task_counts.queue_depths(pool)
-        counts = await example_counts.counts_by_seed(pool)
+        depths = await tasks_queue.queue_depths(pool)
+        counts = await seed_examples.counts_by_seed(pool)
         self.pool_usage(pool)
         # samples live in files shared by the workers: a queue or seed that is gone is set to 0
         waiting = {row["queue"]: row for row in depths}

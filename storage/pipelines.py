@@ -1,10 +1,11 @@
 """Pipelines and their models in the database: the rows every worker loads (the engine's
-registry reads them through `PipelineRows`), and one writer for the three ways pipelines are
-added (a pipeline file, the spec's test pipeline, the built-in one)."""
+registry reads them through `PipelineRows`), one writer for the three ways pipelines are added
+(a pipeline file, the spec's test pipeline, the built-in one), and the operator's changes
+(`python -m nachet pipelines set-default|remove|reload`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,12 @@ class PipelineRecord:
 
 class UnknownTask(ValueError):
     """A model names a task the database does not know."""
+
+
+async def any_pipeline(pool: asyncpg.Pool) -> bool:
+    """Whether the database has any pipeline at all (active or not)."""
+    async with pool.acquire() as conn:
+        return await queries.any_pipeline(conn)
 
 
 class PipelineRows:
@@ -94,3 +101,33 @@ async def save_pipelines(
             )
         await queries.notify_reload(conn)
     return True
+
+
+async def make_default(pool: asyncpg.Pool, name: str) -> bool:
+    """Make the active pipeline `name` the default; False when there is no such pipeline."""
+    return bool(await _change(pool, queries.set_default, name))
+
+
+async def take_out_of_service(pool: asyncpg.Pool, name: str) -> bool | None:
+    """Take the pipeline `name` out of service (its past inferences keep naming it). None when
+    there is no such active pipeline, False when it is the default (refused)."""
+    return await _change(pool, queries.deactivate, name)
+
+
+async def _change(
+    pool: asyncpg.Pool, change: Callable[[asyncpg.Connection, str], Awaitable[bool | None]], name: str
+) -> bool | None:
+    """One change, pipeline writers serialised; every worker reloads once it is committed."""
+    async with pool.acquire() as conn, conn.transaction():
+        await queries.lock_pipelines(conn)
+        done = await change(conn, name)
+        if done:
+            await queries.notify_reload(conn)
+    return done
+
+
+async def request_reload(pool: asyncpg.Pool) -> None:
+    """Every worker and replica reloads its pipelines, and no cached model result of an earlier
+    revision is served again."""
+    async with pool.acquire() as conn:
+        await queries.notify_reload(conn)

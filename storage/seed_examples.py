@@ -98,3 +98,9 @@ async def listen_for_examples(pool: asyncpg.Pool, on_new: Callable[[], None]) ->
     listening = Listening(pool, queries.CHANNEL_EXAMPLES, on_new)
     await listening.start()
     return listening
+
+
+async def counts_by_seed(pool: asyncpg.Pool) -> list[tuple[str, int]]:
+    """(seed name, examples), by seed name."""
+    async with pool.acquire() as conn:
+        return await queries.counts_by_seed(conn)

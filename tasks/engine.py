@@ -11,7 +11,7 @@ import asyncpg
 import procrastinate
 from procrastinate import PsycopgConnector
 
-from storage import task_counts
+from storage import tasks_queue
 
 from .definitions import TaskHandlers, tasks
 
@@ -102,7 +102,7 @@ class TaskWorker:
         `timeout_s`."""
         async with asyncio.timeout(timeout_s):
             while True:
-                if not await task_counts.unfinished(self.pool):
+                if not await tasks_queue.unfinished(self.pool):
                     return
                 await asyncio.sleep(0.05)
 

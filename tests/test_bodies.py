@@ -10,8 +10,8 @@ import random
 import pytest
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from api.bodies import parse_json
-from api.request_body import ChunkedBody
+from api.body_chunks import ChunkedBody
+from api.json_body import parse_json
 
 SAME_AS_JSON = [
     b'{"imageDims": [1920, 1080], "area_ratio": 0.5, "folder_name": "General"}',

@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from storage import fsck, layout
+from testkit.synthetic import make_tray
 from tests.conftest import data_url, png_bytes, png_url
-from tests.synthetic import make_tray
 
 
 async def post(client, path, body):

@@ -15,10 +15,10 @@ import supervision as sv
 from PIL import Image
 from pycocotools.coco import COCO
 
-from nachet.datasets import export_dataset
-from nachet.lab_tools import import_folder
 from tests.conftest import DATA, SCHEMA, png_bytes, run_nachet
 from tests.test_inference import inf_body, model_server, pipelines  # noqa: F401 (fixtures)
+from usecases.datasets import export_dataset
+from usecases.lab_tools import import_folder
 from usecases.pipelines import BUILTIN_PIPELINE
 
 SPECIES = ["Ambrosia artemisiifolia", "Brassica napus"]  # what the loopback models name

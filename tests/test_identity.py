@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from identity.vouch import make_vouch_cookie, wrap_token
 from nachet.config import ConfigError, load_settings
+from testkit.identity_issuer import AUDIENCE, Issuer
 from tests.conftest import SCHEMA, run_nachet
-from tests.identity_parts import AUDIENCE, Issuer
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "an-hs256-secret-of-at-least-32-bytes!"

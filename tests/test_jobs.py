@@ -120,7 +120,7 @@ async def test_a_cancelled_job_classifies_nothing_more(client, user, storage, se
 
 
 async def test_learning_progress_of_a_labelled_batch(client, user, services):
-    from tests.synthetic import make_tray
+    from testkit.synthetic import make_tray
 
     async with services.pool.acquire() as conn:
         await conn.execute("DELETE FROM procrastinate_jobs WHERE queue_name = 'learning'")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from model_inference.local.classifier import Examples, SeedClassifier
+from testkit.synthetic import iou, make_tray, unusual
 from tests.conftest import png_url
-from tests.synthetic import iou, make_tray, unusual
 from usecases.pipelines import BUILTIN_PIPELINE, install_builtin_pipeline_rows
 
 SPECIES = {
@@ -252,7 +252,7 @@ async def test_exif_orientation_is_applied_for_the_builtin_models(client, user, 
 
     from PIL import Image
 
-    from model_inference.imaging import orient
+    from model_inference.pixels import orient
 
     shown, truth = make_tray(920, 3, touch_prob=0.0, size=(540, 960))
     stored = np.ascontiguousarray(np.rot90(shown, 1))

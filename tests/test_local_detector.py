@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from model_inference.local.detector import detect_seeds
+from testkit.synthetic import KINDS, iou, make_tray, match, pixel_boxes, unusual
 from tests.conftest import DATA, ROOT
-from tests.synthetic import KINDS, iou, make_tray, match, pixel_boxes, unusual
 
 
 def load(name: str) -> np.ndarray:
@@ -163,7 +163,7 @@ def test_one_box_per_seed_on_real_single_seed_photos():
     the scale where they are ~80 px across, so their texture no longer splits them."""
     import csv
 
-    from model_inference.imaging import decode_bgr
+    from model_inference.pixels import decode_bgr
 
     split = []
     for row in csv.DictReader(open(REAL_SEEDS / "manifest.csv")):

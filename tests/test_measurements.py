@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from model_inference.imaging import decode_bgr
 from model_inference.measure import NO_SCALE_BAR, measure_encoded_crops, measure_seed, scale_bar_length
+from model_inference.pixels import decode_bgr
 from nachet.config import ConfigError, load_settings
+from testkit.synthetic import make_tray
 from tests.conftest import DATA, SCHEMA, png_url, run_nachet
-from tests.synthetic import make_tray
 from tests.test_inference import inf_body, model_server, pipelines  # noqa: F401 (fixtures)
 from tests.test_learning import builtin  # noqa: F401 (fixture)
 from usecases.pipelines import BUILTIN_PIPELINE as BUILTIN

@@ -10,8 +10,8 @@ import uuid
 import cv2
 import pytest
 
+from testkit.synthetic import make_tray
 from tests.conftest import SCHEMA, free_port, start_process, wait_until_healthy
-from tests.synthetic import make_tray
 from tests.test_inference import model, pipeline, post, register
 from tests.test_learning import png_url
 

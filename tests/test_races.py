@@ -31,8 +31,8 @@ import pytest
 from datastore.blob.fs import FsBlobStore
 from datastore.db import create_pool
 from storage import Storage, fsck, layout
+from testkit.synthetic import make_tray
 from tests.conftest import free_port, png_url, run_nachet, start_process, wait_until_ready
-from tests.synthetic import make_tray
 
 ROUNDS = int(os.environ.get("NACHET_RACE_ROUNDS", "3"))
 N = 4  # identical requests per round

@@ -23,10 +23,10 @@ from model_inference.adapters import RunContext, protocol_of
 from model_inference.adapters.base import Budget
 from model_inference.cpu import run_cpu
 from model_inference.http import ModelClient
-from model_inference.images import Picture, check_picture, checked_from_markers, read_data_url
 from model_inference.local.learned import LearnedClassifier
 from model_inference.measure import in_millimetres
 from model_inference.models import Pipeline
+from model_inference.picture_checks import Picture, check_picture, checked_from_markers, read_data_url
 from model_inference.registry import PipelineRegistry
 from model_inference.runner import Processing, run_pipeline
 from storage import Storage
@@ -42,7 +42,7 @@ class ImageWarning(UserWarning):
 
 @dataclass
 class InferenceOrder:
-    """What /inf was asked, its values checked (api.requests.InferenceBody)."""
+    """What /inf was asked, its values checked (api.request_models.InferenceBody)."""
 
     user: Any
     folder: Any

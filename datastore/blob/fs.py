@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json
-import os
 import re
 import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+
+from kernel.files import written_whole
 
 from . import BlobError, BlobExists, BlobInfo, BlobNotFound
 
@@ -53,30 +53,18 @@ class FsBlobStore:
         if not self._container(container).is_dir():
             raise BlobNotFound(f"container not found: {container}")
         blob.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=blob.parent, prefix=".tmp-")
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with written_whole(blob, exclusive=not overwrite) as handle:
                 handle.write(data)
-            if overwrite:
-                os.replace(tmp, blob)
-            else:
-                try:
-                    os.link(tmp, blob)  # atomic create-if-absent
-                except FileExistsError:
-                    raise BlobExists(f"blob already exists: {container}/{name}") from None
-                os.unlink(tmp)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        except FileExistsError:
+            raise BlobExists(f"blob already exists: {container}/{name}") from None
         self._write_tags(tag_file, tags or {})
 
     @staticmethod
     def _write_tags(tag_file: Path, tags: dict[str, str]) -> None:
         tag_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tag_file.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w") as handle:
+        with written_whole(tag_file, "w") as handle:
             json.dump(tags, handle)
-        os.replace(tmp, tag_file)
 
     def _download(self, container: str, name: str) -> bytes:
         blob, _ = self._paths(container, name)

@@ -24,6 +24,10 @@ async def active_pipelines(conn: Connection) -> list[Record]:
     )
 
 
+async def any_pipeline(conn: Connection) -> bool:
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pipeline)")
+
+
 async def pipeline_exists(conn: Connection, name: str) -> bool:
     return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pipeline WHERE name = $1)", name)
 

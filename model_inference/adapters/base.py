@@ -14,8 +14,8 @@ from kernel.text import loggable
 
 from ..cpu import run_cpu
 from ..http import ModelClient, call_model
-from ..imaging import crop_boxes, crop_fraction, decode, decode_and_crop, decode_bgr, encode_crops
 from ..models import ModelSpec
+from ..pixels import crop_boxes, crop_fraction, decode, decode_and_crop, decode_bgr, encode_crops
 
 CROP_SHARES = os.cpu_count() or 2  # runs a decoded picture's crops are split into: one per pool thread
 

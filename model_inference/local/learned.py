@@ -10,7 +10,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from ..cpu import run_cpu
-from ..imaging import crop_fraction, decode_bgr
+from ..pixels import crop_fraction, decode_bgr
 
 log = logging.getLogger(__name__)
 MAX_SEEDS_PER_UPLOAD = 50

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image, ImageCms
 from PIL.JpegImagePlugin import get_sampling
 
-from model_inference import imaging
-from model_inference.imaging import crop_boxes, decode, decode_bgr, exif_orientation, png_exif_chunk
+from model_inference import pixels
 from model_inference.local.sessions import cpu_session
+from model_inference.pixels import crop_boxes, decode, decode_bgr, exif_orientation, png_exif_chunk
 
 
 def png_with_orientation(orientation: int | None) -> bytes:
@@ -131,7 +131,7 @@ def test_jpeg_crops_through_simplejpeg_are_as_faithful_as_pillows(kind, monkeypa
     boxes = random_boxes(kind)
     fast = decode(data)
     with monkeypatch.context() as without:
-        without.setattr(imaging, "_simplejpeg", lambda: None)  # as when the wheel is missing
+        without.setattr(pixels, "_simplejpeg", lambda: None)  # as when the wheel is missing
         pillow = decode(data)
     assert isinstance(pillow, Image.Image)
     assert isinstance(fast, np.ndarray) == (kind not in ("L", "CMYK"))  # the fast path was taken
@@ -161,7 +161,7 @@ def rms(difference: np.ndarray) -> float:
 
 def test_without_simplejpeg_pillow_decodes_every_picture(monkeypatch):
     data = jpegs()["4:2:0"]
-    monkeypatch.setattr(imaging, "_simplejpeg", lambda: None)  # as when the wheel is missing
+    monkeypatch.setattr(pixels, "_simplejpeg", lambda: None)  # as when the wheel is missing
     assert isinstance(decode(data), Image.Image)
     box = [{"box": {"topX": 0.1, "topY": 0.2, "bottomX": 0.6, "bottomY": 0.7}}]
     assert crop_boxes(decode(data), box) == crop_boxes(Image.open(io.BytesIO(data)), box)

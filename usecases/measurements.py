@@ -4,12 +4,11 @@ each, written whole or not at all (a temporary file renamed at the end)."""
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 
 import asyncpg
 
+from kernel.files import written_whole
 from storage import accounts, exports
 
 COLUMNS = (
@@ -42,30 +41,24 @@ async def export_measurements(pool: asyncpg.Pool, out: Path, email: str | None) 
     if not rows:
         raise LookupError("no measured seed to export" + (f" for {email}" if email else ""))
     out = out.resolve()
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(handle, "w", newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(COLUMNS)
-            for row in rows:
-                m = row["measurements"]
-                scale = (m.get("scale") or {}).get("pixels_per_mm")
-                writer.writerow(
-                    [
-                        row["email"],
-                        row["folder"],
-                        row["picture_id"],
-                        row["inference_id"],
-                        row["box_id"],
-                        row["label"],
-                        row["score"],
-                        row["verified"],
-                        *(m.get(key) for key in COLUMNS[8:15]),
-                        scale,
-                    ]
-                )
-        os.replace(temporary, out)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with written_whole(out, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(COLUMNS)
+        for row in rows:
+            m = row["measurements"]
+            scale = (m.get("scale") or {}).get("pixels_per_mm")
+            writer.writerow(
+                [
+                    row["email"],
+                    row["folder"],
+                    row["picture_id"],
+                    row["inference_id"],
+                    row["box_id"],
+                    row["label"],
+                    row["score"],
+                    row["verified"],
+                    *(m.get(key) for key in COLUMNS[8:15]),
+                    scale,
+                ]
+            )
     return len(rows)

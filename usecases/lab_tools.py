@@ -9,15 +9,14 @@ classify IMAGE… --out DIR        the default pipeline on each picture, offline
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernel.errors import ServiceError, Unhandled
+from kernel.files import written_whole
 from model_inference.annotate import annotate
-from model_inference.images import check_image, check_picture
+from model_inference.picture_checks import check_image, check_picture
 from storage import accounts
 from usecases.inference import with_scale
 
@@ -142,12 +141,5 @@ def _reason(error: Exception) -> str:
 
 
 def _write_whole(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: never half a file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with written_whole(path) as file:
+        file.write(data)

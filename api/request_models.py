@@ -24,7 +24,7 @@ from kernel.errors import ServiceError
 from model_inference.postprocess import check_color_format
 
 from .access import noted, require_acting_for
-from .bodies import json_body, object_body
+from .json_body import json_body, object_body
 
 MAX_IMAGE_DIM = 100_000  # each side of imageDims: any canvas a client draws on, far from 1e308
 BAD_DIMS = f"imageDims must be two positive numbers of at most {MAX_IMAGE_DIM}: [width, height]"

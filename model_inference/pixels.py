@@ -81,7 +81,7 @@ def _jpeg_crop(pixels, region: tuple[int, int, int, int]) -> bytes:
     libjpeg-turbo through simplejpeg with Pillow's defaults (baseline, quality 75, 4:2:0), the
     GIL released, which Pillow's encoder holds: 0.8 against 1.4 ms for an 800x450 crop. Not the
     same bytes as Pillow's (the two builds round colour conversion differently), as close to
-    the picture (tests/test_imaging.py)."""
+    the picture (tests/test_pixels.py)."""
     x0, y0, x1, y1 = region
     return _simplejpeg().encode_jpeg(
         pixels[y0:y1, x0:x1], quality=75, colorspace="RGB", colorsubsampling="420"

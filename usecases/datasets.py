@@ -23,7 +23,7 @@ from uuid import UUID
 
 import yaml
 
-from model_inference.images import check_picture, detect_mime
+from model_inference.picture_checks import check_picture, detect_mime
 from storage import accounts, exports
 
 FORMATS = ("coco", "yolo", "labelstudio")
