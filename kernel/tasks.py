@@ -4,17 +4,19 @@ A task is named here once; nobody else spells its name."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 from uuid import UUID
 
 from pydantic import BaseModel
+
+from .json_types import JsonObject
 
 
 class Task(BaseModel):
     name: ClassVar[str]  # the task engine's name for it
     queue: ClassVar[str]
 
-    def args(self) -> dict[str, Any]:
+    def args(self) -> JsonObject:
         """Its arguments as the task engine stores them (JSON)."""
         return self.model_dump(mode="json")
 
@@ -25,7 +27,7 @@ class ExampleSource(BaseModel):
     picture_id: UUID
     seed_id: UUID
     object_id: UUID | None = None
-    box: dict[str, Any] | None = None  # the box in the picture's imageDims, with them
+    box: dict[str, object] | None = None  # the box in the picture's imageDims, with them
     source: str  # "upload" or "feedback"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import reprlib
 import uuid
-from typing import Any
 
 LOGGED_CHARS = 200  # of one client value in a log line
 MESSAGE_CHARS = 8192  # of a whole message: what no call with loggable values reaches
@@ -21,7 +20,7 @@ _SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 3, LOGGED_CH
 _SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxdict = _SHORT_REPR.maxset = 10
 
 
-def loggable(value: Any, limit: int = LOGGED_CHARS) -> str:
+def loggable(value: object, limit: int = LOGGED_CHARS) -> str:
     """`value` (a client's, or holding one) as a log line may carry it: its text (a short repr
     for lists and objects), cut to `limit` characters with its full length when longer
     (`AAAA…(5242880 chars)`), control characters and lone surrogates escaped (`\\n`, `\\x00`,
