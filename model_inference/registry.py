@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol, TypedDict
+from uuid import UUID
 
 from cryptography.fernet import Fernet
 
@@ -24,15 +25,36 @@ class Stoppable(Protocol):
     async def stop(self) -> None: ...
 
 
+class LinkedModel(TypedDict):
+    """A model linked to a pipeline, with its active version (a JSON object of the row)."""
+
+    model_id: str
+    model_name: str
+    endpoint_name: str
+    task: str
+    version: str
+    data: object  # the version's JSON: a dict of settings, or anything a hand edit left there
+
+
+class PipelineRow(TypedDict):
+    """An active pipeline as its source reads it (a database row, or a mapping in a test)."""
+
+    id: UUID
+    name: str
+    is_default: bool
+    data: object  # the pipeline's JSON: a dict of settings, or anything a hand edit left there
+    models: list[LinkedModel]
+
+
 class PipelineSource(Protocol):
     """Where pipelines are kept (storage.pipelines.PipelineRows): their rows, and a call back
     whenever they change."""
 
-    async def rows(self) -> list[Mapping[str, Any]]: ...
+    async def rows(self) -> list[PipelineRow]: ...
     async def listen(self, on_change: Callable[[], None]) -> Stoppable: ...
 
 
-def build_pipeline(row: Mapping[str, Any], fernet: Fernet | None) -> tuple[Pipeline | None, dict]:
+def build_pipeline(row: PipelineRow, fernet: Fernet | None) -> tuple[Pipeline | None, dict]:
     """The runnable pipeline (None if a model it names is missing) and its public metadata."""
     data = row["data"] if isinstance(row["data"], dict) else {}
     linked = {m["model_name"]: m for m in row["models"]}

@@ -10,7 +10,6 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -76,13 +75,13 @@ def guard(method):
     return wrapper
 
 
-async def folder_named(conn: asyncpg.Connection, owner_id: UUID, ref: Any) -> UUID | None:
+async def folder_named(conn: asyncpg.Connection, owner_id: UUID, ref: object) -> UUID | None:
     """The id of the folder `owned_folder` finds."""
     folder = await owned_folder(conn, owner_id, ref)
     return folder["id"] if folder is not None else None
 
 
-async def owned_folder(conn: asyncpg.Connection, owner_id: UUID, ref: Any) -> asyncpg.Record | None:
+async def owned_folder(conn: asyncpg.Connection, owner_id: UUID, ref: object) -> asyncpg.Record | None:
     """The folder a client's folder reference means (its row, as `folders.get_folder` reads it):
     the one of the owner's folders with that id, else the owner's folder of that name (the
     frontend sends a selected folder's id). None: neither. The id of another user's folder is
@@ -96,7 +95,7 @@ async def owned_folder(conn: asyncpg.Connection, owner_id: UUID, ref: Any) -> as
     return found
 
 
-def folder_reference(ref: Any) -> tuple[UUID | None, str | None]:
+def folder_reference(ref: object) -> tuple[UUID | None, str | None]:
     """(the id it may be, the name it may be) of a client's folder reference; (None, None) for
     no reference (not a string, or empty)."""
     if not isinstance(ref, str) or not ref:
@@ -108,7 +107,7 @@ def folder_reference(ref: Any) -> tuple[UUID | None, str | None]:
 
 
 async def fetch_owned(
-    fetch, conn, user_id: UUID, ident: Any, not_found: str, not_owner: str
+    fetch, conn, user_id: UUID, ident: object, not_found: str, not_owner: str
 ) -> asyncpg.Record:
     """The row `fetch` finds for a client-sent id, if `user_id` owns it (§4.22's messages)."""
     error = NotFoundError(not_found)
@@ -120,7 +119,7 @@ async def fetch_owned(
     return row
 
 
-def as_uuid(value: Any, error: DatastoreError) -> UUID:
+def as_uuid(value: object, error: DatastoreError) -> UUID:
     """Parse an id sent by a client; a malformed one is reported with the caller's error."""
     if isinstance(value, UUID):
         return value
@@ -144,7 +143,9 @@ class StorageBase:
         return unit_of_work(self.pool, self.blobs)
 
     @staticmethod
-    async def _user(conn: asyncpg.Connection, user_id: Any, not_found: str | None = None) -> asyncpg.Record:
+    async def _user(
+        conn: asyncpg.Connection, user_id: object, not_found: str | None = None
+    ) -> asyncpg.Record:
         error = UserNotFoundError(not_found or say.user_not_found(user_id))
         user = await users.get_user(conn, as_uuid(user_id, error))
         if user is None:
@@ -153,7 +154,7 @@ class StorageBase:
 
     @staticmethod
     @asynccontextmanager
-    async def _undone_on_error(undo: Callable[[], Awaitable[Any]], what: str) -> AsyncIterator[None]:
+    async def _undone_on_error(undo: Callable[[], Awaitable[object]], what: str) -> AsyncIterator[None]:
         """Rows claimed first are given up again if the blobs that go with them fail.
 
         Paths that identical requests share (a folder's marker, an archive) are written only by the
@@ -199,7 +200,7 @@ class StorageBase:
         self,
         conn: asyncpg.Connection,
         user: asyncpg.Record,
-        folder_ref: Any,
+        folder_ref: object,
         *,
         not_owner: str,
         not_found: str | None = None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -23,7 +22,7 @@ from .seed_names import check_seed_name
 class Feedback(StorageBase):
     # -- inferences and feedback ---------------------------------------------------------------------
     async def _inference_for_feedback(
-        self, conn, user_id: Any, inference_id: Any, verified_message: str
+        self, conn, user_id: object, inference_id: object, verified_message: str
     ) -> tuple[asyncpg.Record, asyncpg.Record]:
         """(user, inference) for a feedback route, in the writers' lock order: the folder held for
         writing, then the inference held until commit (two feedbacks on one inference queue up)."""
@@ -39,7 +38,7 @@ class Feedback(StorageBase):
         return user, row
 
     @guard
-    async def get_inference(self, user_id: Any, inference_id: Any) -> dict:
+    async def get_inference(self, user_id: object, inference_id: object) -> dict:
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
             return await rebuild_inference(
@@ -48,7 +47,7 @@ class Feedback(StorageBase):
 
     @staticmethod
     async def _owned_inference(
-        conn, user: asyncpg.Record, user_ref: Any, inference_id: Any
+        conn, user: asyncpg.Record, user_ref: object, inference_id: object
     ) -> asyncpg.Record:
         error = NotFoundError(say.inference_not_found(inference_id))
         row = await inferences.get_inference_row(conn, as_uuid(inference_id, error))
@@ -58,7 +57,7 @@ class Feedback(StorageBase):
             raise NotOwnerError(say.cannot_access_picture(user_ref, row["picture_id"]))
         return row
 
-    async def _boxes_of(self, conn, inference_id: UUID, box_ids: list[Any]) -> list[asyncpg.Record]:
+    async def _boxes_of(self, conn, inference_id: UUID, box_ids: list[object]) -> list[asyncpg.Record]:
         found = []
         for box_id in box_ids:
             error = DatastoreError(say.box_not_found(box_id))
@@ -69,7 +68,9 @@ class Feedback(StorageBase):
         return found
 
     @guard
-    async def save_perfect_feedback(self, user_id: Any, inference_id: Any, box_ids: list[Any]) -> dict:
+    async def save_perfect_feedback(
+        self, user_id: object, inference_id: object, box_ids: list[object]
+    ) -> dict:
         """Confirm the listed boxes as the model labelled them; return the updated inference."""
 
         async def confirm(conn, row) -> list:
@@ -78,7 +79,7 @@ class Feedback(StorageBase):
         return await self._feedback(user_id, inference_id, say.verified_inference(inference_id), confirm)
 
     @guard
-    async def save_annotated_feedback(self, user_id: Any, inference_id: Any, boxes: list[dict]) -> dict:
+    async def save_annotated_feedback(self, user_id: object, inference_id: object, boxes: list[dict]) -> dict:
         """Apply the user's corrections (relabel, move, delete, add boxes); return the inference."""
 
         async def correct(conn, row) -> list:
@@ -86,7 +87,7 @@ class Feedback(StorageBase):
 
         return await self._feedback(user_id, inference_id, say.already_verified(inference_id), correct)
 
-    async def _feedback(self, user_id: Any, inference_id: Any, verified_message: str, apply) -> dict:
+    async def _feedback(self, user_id: object, inference_id: object, verified_message: str, apply) -> dict:
         """One feedback in one transaction: `apply(conn, inference)` changes the boxes and answers
         (object id, seed id, coordinates) for each box that now names a seed (those teach the
         classifier); then the inference is verified if every box is resolved."""
@@ -140,7 +141,7 @@ class Feedback(StorageBase):
             color = box.get("color") or "#000000"
             if not isinstance(color, str):  # stored as sent: NaN failed the JSON column
                 raise DatastoreError("a box color must be a string")
-            metadata: dict[str, Any] = {
+            metadata: dict[str, object] = {
                 "box": coordinates,
                 "color": color,
                 "overlapping": False,
@@ -188,7 +189,7 @@ def _stored_coordinates(metadata: dict) -> dict | None:
         return None
 
 
-def _box_coordinates(box: Any) -> dict:
+def _box_coordinates(box: object) -> dict:
     if not isinstance(box, dict):
         raise DatastoreError("a box needs its coordinates: topX, topY, bottomX, bottomY")
     try:

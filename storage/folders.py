@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -23,7 +22,7 @@ class Folders(StorageBase):
     # -- folders -------------------------------------------------------------------------------------
     @guard
     async def create_picture_set(
-        self, user_id: Any, nb_pictures: int, folder_name: str | None = None
+        self, user_id: object, nb_pictures: int, folder_name: str | None = None
     ) -> UUID:
         if folder_name is not None:
             folder_name = layout.check_folder_name(folder_name)
@@ -39,7 +38,7 @@ class Folders(StorageBase):
         return folder_id
 
     @guard
-    async def get_directories(self, user_id: Any) -> list[dict]:
+    async def get_directories(self, user_id: object) -> list[dict]:
         async with self.pool.acquire() as conn:
             uid = as_uuid(user_id, UserNotFoundError(say.user_not_found(user_id)))
             rows = await folders.list_directories(conn, uid)
@@ -49,7 +48,7 @@ class Folders(StorageBase):
         return [dict(r) for r in rows]
 
     @guard
-    async def delete_directory_request(self, user_id: Any, folder_id: Any) -> bool:
+    async def delete_directory_request(self, user_id: object, folder_id: object) -> bool:
         """Whether the folder holds validated pictures the user may let CFIA keep."""
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
@@ -58,7 +57,7 @@ class Folders(StorageBase):
             return bool(await folders.validated_picture_ids(conn, folder["id"]))
 
     async def _folder_to_delete(
-        self, conn, user_id: Any, folder_id: Any, lock: str | None = "delete"
+        self, conn, user_id: object, folder_id: object, lock: str | None = "delete"
     ) -> tuple[asyncpg.Record, asyncpg.Record]:
         """(user, folder) for the deletion routes, the folder locked against new writers."""
         user = await self._user(conn, user_id)
@@ -69,14 +68,14 @@ class Folders(StorageBase):
         return user, folder
 
     @guard
-    async def delete_directory_permanently(self, user_id: Any, folder_id: Any) -> bool:
+    async def delete_directory_permanently(self, user_id: object, folder_id: object) -> bool:
         async with self._unit() as unit, unit.rows() as conn:
             user, folder = await self._folder_to_delete(conn, user_id, folder_id)
             await self._delete_folder(conn, unit, user["id"], folder)
         return True
 
     @guard
-    async def delete_directory_by_name(self, user_id: Any, name_or_id: str) -> bool:
+    async def delete_directory_by_name(self, user_id: object, name_or_id: str) -> bool:
         """/del: the frontend sends the folder's id once one is selected, its name otherwise."""
         async with self._unit() as unit, unit.rows() as conn:
             user = await self._user(conn, user_id)
@@ -89,7 +88,7 @@ class Folders(StorageBase):
 
     @guard
     async def delete_directory_with_archive(
-        self, user_id: Any, folder_id: Any, dev_email: str | None
+        self, user_id: object, folder_id: object, dev_email: str | None
     ) -> UUID:
         """Move the folder's validated pictures to the dev user's archive, delete the rest. The
         pictures are copied first (no transaction open), then the rows move in one transaction;
@@ -112,8 +111,8 @@ class Folders(StorageBase):
 
     async def _archive(
         self,
-        user_id: Any,
-        folder_id: Any,
+        user_id: object,
+        folder_id: object,
         user: asyncpg.Record,
         folder: asyncpg.Record,
         dev_id: UUID,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID, uuid4
 
 from kernel.errors import ModelFault
@@ -30,7 +29,8 @@ def guesses_of(box: dict) -> list[dict]:
     return box.get("topN") or [{"label": box.get("label"), "score": box.get("score")}]
 
 
-def labels_of(result: dict) -> list[Any]:
+def labels_of(result: dict) -> list[object]:
+    """What the boxes' guesses name: seed names, if the model answered as it should."""
     return [guess["label"] for box in result.get("boxes") or [] for guess in guesses_of(box)]
 
 

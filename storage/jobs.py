@@ -4,7 +4,6 @@ batch import; and the shared cache of model results."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 from uuid import UUID, uuid4
 
 from datastore.db import transaction
@@ -20,13 +19,13 @@ from .tasks_queue import defer_many
 log = logging.getLogger("storage")
 
 
-def job_not_found(job_id: Any) -> str:
+def job_not_found(job_id: object) -> str:
     return f"Job not found based on the given id: {job_id}"
 
 
 class Jobs(StorageBase):
     @guard
-    async def create_folder_job(self, user_id: Any, folder_ref: Any, model_name: str) -> UUID:
+    async def create_folder_job(self, user_id: object, folder_ref: object, model_name: str) -> UUID:
         """A job classifying every picture of the user's folder (named or identified)."""
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
@@ -40,7 +39,7 @@ class Jobs(StorageBase):
             return job_id
 
     @guard
-    async def job_owner(self, job_id: Any) -> UUID:
+    async def job_owner(self, job_id: object) -> UUID:
         """Whose job (or labelled batch import) this id names; NotFoundError if none."""
         error = NotFoundError(job_not_found(job_id))
         ident = as_uuid(job_id, error)
@@ -54,7 +53,7 @@ class Jobs(StorageBase):
         return folder["owner_id"]
 
     @guard
-    async def job_status(self, job_id: Any) -> dict:
+    async def job_status(self, job_id: object) -> dict:
         """{status, done, total, failed, results} of a classify-folder job, or the learning
         progress of a labelled batch import (its session id)."""
         ident = as_uuid(job_id, NotFoundError(job_not_found(job_id)))
@@ -82,7 +81,7 @@ class Jobs(StorageBase):
             ],
         }
 
-    async def _learning_status(self, conn, folder_id: UUID, job_id: Any) -> dict:
+    async def _learning_status(self, conn, folder_id: UUID, job_id: object) -> dict:
         folder = await folders.get_folder(conn, folder_id)
         if folder is None:
             raise NotFoundError(job_not_found(job_id))
@@ -102,7 +101,7 @@ class Jobs(StorageBase):
         }
 
     @guard
-    async def cancel_folder_job(self, job_id: Any) -> None:
+    async def cancel_folder_job(self, job_id: object) -> None:
         ident = as_uuid(job_id, NotFoundError(job_not_found(job_id)))
         async with transaction(self.pool) as conn:
             if await folder_jobs.get_job(conn, ident) is None:

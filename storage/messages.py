@@ -4,55 +4,53 @@ request sent them."""
 
 from __future__ import annotations
 
-from typing import Any
-
 UPLOAD_FAILED = "An error occured during the upload of the pictures"  # sic
 INFERENCE_USER_UNKNOWN = "Datastore Unhandled Error"  # /inf with an unknown user
 
 
-def user_not_found(user: Any) -> str:
+def user_not_found(user: object) -> str:
     return f"User not found based on the given id: {user}"
 
 
-def folder_not_found(folder: Any) -> str:
+def folder_not_found(folder: object) -> str:
     return f"Picture set not found based on the given id: {folder}"
 
 
-def not_folder_owner(user: Any, folder: Any) -> str:
+def not_folder_owner(user: object, folder: object) -> str:
     return f"User isn't owner of this folder, user uuid :{user}, folder uuid : {folder}"
 
 
-def cannot_delete_folder(user: Any, folder: Any) -> str:
+def cannot_delete_folder(user: object, folder: object) -> str:
     return f"User can't delete this folder, user uuid :{user}, folder name : {folder}"
 
 
-def cannot_delete_default_folder(user: Any) -> str:
+def cannot_delete_default_folder(user: object) -> str:
     return f"User can't delete the default picture set, user uuid :{user}"
 
 
-def picture_not_found(picture: Any) -> str:
+def picture_not_found(picture: object) -> str:
     return f"Picture not found based on the given id: {picture}"
 
 
-def cannot_access_picture(user: Any, picture: Any) -> str:
+def cannot_access_picture(user: object, picture: object) -> str:
     return f"User can't access this picture, user uuid :{user}, picture : {picture}"
 
 
-def inference_not_found(inference: Any) -> str:
+def inference_not_found(inference: object) -> str:
     return f"Inference not found based on the given id: {inference}"
 
 
-def no_inference_for_picture(picture: Any) -> str:  # ours: the original had no annotated route
+def no_inference_for_picture(picture: object) -> str:  # ours: the original had no annotated route
     return f"Inference not found for the picture with the given id: {picture}"
 
 
-def box_not_found(box: Any) -> str:
+def box_not_found(box: object) -> str:
     return f"Error: could not get inference object for id {box}"
 
 
-def verified_inference(inference: Any) -> str:
+def verified_inference(inference: object) -> str:
     return f"Can't add feedback to a verified inference, id: {inference}"
 
 
-def already_verified(inference: Any) -> str:  # /feedback-negative's wording of the same condition
+def already_verified(inference: object) -> str:  # /feedback-negative's wording of the same condition
     return f"Error: Inference {inference} is already verified"

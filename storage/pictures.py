@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -37,11 +37,11 @@ class Pictures(StorageBase):
     @guard
     async def upload_pictures(
         self,
-        user_id: Any,
-        folder_id: Any,
+        user_id: object,
+        folder_id: object,
         images: list[bytes],
         seed_name: str | None = None,
-        seed_id: Any = None,
+        seed_id: object = None,
         zoom_level: float | None = None,
         nb_seeds: int | None = None,
     ) -> list[UUID]:
@@ -88,13 +88,13 @@ class Pictures(StorageBase):
                 )
         return ids
 
-    async def get_picture(self, user_id: Any, picture_id: Any) -> tuple[dict | None, bytes]:
+    async def get_picture(self, user_id: object, picture_id: object) -> tuple[dict | None, bytes]:
         """The picture's latest inference (or None) and its bytes."""
         inference, data, _ = await self.picture_and_inference(user_id, picture_id)
         return inference, data
 
     async def annotation_source(
-        self, user_id: Any, picture_id: Any
+        self, user_id: object, picture_id: object
     ) -> tuple[dict, bytes, list[float] | None]:
         """The picture's latest inference, its bytes and the imageDims its boxes are in; a picture
         without an inference is not found."""
@@ -105,7 +105,7 @@ class Pictures(StorageBase):
 
     @guard
     async def picture_and_inference(
-        self, user_id: Any, picture_id: Any
+        self, user_id: object, picture_id: object
     ) -> tuple[dict | None, bytes, list[float] | None]:
         async with transaction(self.pool) as conn:
             user = await self._user(conn, user_id)
@@ -146,7 +146,9 @@ class Pictures(StorageBase):
             return None
 
     @guard
-    async def inference_target(self, user_id: Any, folder_ref: Any, validator: Any = None) -> InferenceTarget:
+    async def inference_target(
+        self, user_id: object, folder_ref: object, validator: object = None
+    ) -> InferenceTarget:
         """Where an /inf result will be saved, checked before any model is called: the user (else
         the original's "user not found" text), the folder `folder_ref` names (another user's id
         is refused), and whether the picture went through /image-validation."""
@@ -154,7 +156,7 @@ class Pictures(StorageBase):
             return await self._find_target(conn, user_id, folder_ref, validator)
 
     async def _find_target(
-        self, conn, user_id: Any, folder_ref: Any, validator: Any = None
+        self, conn, user_id: object, folder_ref: object, validator: object = None
     ) -> InferenceTarget:
         """`inference_target`, in one round trip: the user's folder named (or identified) by
         `folder_ref`, else the default "General"; None when the default must be made again (a
@@ -162,6 +164,7 @@ class Pictures(StorageBase):
         error = UserNotFoundError(say.INFERENCE_USER_UNKNOWN)
         folder_id, name = folder_reference(folder_ref)
         digest = validator if isinstance(validator, str) else None
+        folder: TargetFolder | None
         row = await folders.inference_target(conn, as_uuid(user_id, error), folder_id, name, digest)
         if row is None:
             raise error
@@ -177,7 +180,7 @@ class Pictures(StorageBase):
         return InferenceTarget(row, folder, row["validated"])
 
     @staticmethod
-    async def _default_folder_again(conn, user: Mapping[str, Any]) -> asyncpg.Record:
+    async def _default_folder_again(conn, user: asyncpg.Record) -> asyncpg.Record:
         """The user's default folder, made again (it was deleted by hand)."""
         async with conn.transaction():
             created = await folders.insert_folder(conn, user["id"], layout.DEFAULT_FOLDER, 0)
@@ -189,8 +192,8 @@ class Pictures(StorageBase):
     @guard
     async def save_inference(
         self,
-        user_id: Any,
-        folder_ref: Any,
+        user_id: object,
+        folder_ref: object,
         image: bytes,
         result: dict,
         pipeline_id: UUID | None,
@@ -214,7 +217,7 @@ class Pictures(StorageBase):
 
     @asynccontextmanager
     async def saving_inference(
-        self, target: InferenceTarget, folder_ref: Any, image: bytes
+        self, target: InferenceTarget, folder_ref: object, image: bytes
     ) -> AsyncIterator[SaveRows]:
         """/inf's save, begun before its models answer: the picture is uploaded while they work
         (the blob store's round trip then costs the caller nothing), and `save(result,
@@ -236,7 +239,7 @@ class Pictures(StorageBase):
 
     @asynccontextmanager
     async def _uploading(
-        self, user: Mapping[str, Any], folder: Mapping[str, Any], folder_ref: Any, image: bytes
+        self, user: asyncpg.Record, folder: TargetFolder | asyncpg.Record, folder_ref: object, image: bytes
     ) -> AsyncIterator[SaveRows]:
         """A unit whose picture upload starts now, and the function that writes its rows."""
         picture_id = uuid4()
@@ -291,10 +294,18 @@ class Pictures(StorageBase):
                     await upload
 
 
+class TargetFolder(TypedDict):
+    """The folder an /inf result goes to (a row of `folders.get_folder` has these columns too)."""
+
+    id: UUID
+    name: str
+    is_default: bool
+
+
 @dataclass(frozen=True)
 class InferenceTarget:
     """Who and where an /inf result is saved for, looked up once before the models run."""
 
-    user: Mapping[str, Any]  # id, email, default_set_id
-    folder: Mapping[str, Any] | None  # id, name, is_default; None: the default is made again when saving
+    user: asyncpg.Record  # id, email, default_set_id
+    folder: TargetFolder | None  # None: the default is made again when saving
     validated: bool = False  # the picture went through /image-validation

@@ -5,9 +5,8 @@ registry reads them through `PipelineRows`), one writer for the three ways pipel
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
@@ -26,14 +25,14 @@ class ModelRecord:
     endpoint_name: str
     task: str  # "Object Detection" or "Classification"
     version: str
-    data: dict[str, Any]
+    data: dict[str, object]  # a JSON object
 
 
 @dataclass(frozen=True)
 class PipelineRecord:
     name: str
     models: list[str]  # names of ModelRecords written with it, run in this order
-    data: dict[str, Any]
+    data: dict[str, object]  # a JSON object
 
 
 class UnknownTask(ValueError):
@@ -53,7 +52,7 @@ class PipelineRows:
     def __init__(self, pool: asyncpg.Pool):
         self.pool = pool
 
-    async def rows(self) -> list[Mapping[str, Any]]:
+    async def rows(self) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn:
             return list(await queries.active_pipelines(conn))
 

@@ -9,8 +9,6 @@ save then fails on them (`forget`). Safe to lose: it is refilled on demand.
 
 from __future__ import annotations
 
-from typing import Any
-
 from asyncpg import Pool, Record
 
 from datastore.queries import seeds
@@ -20,7 +18,7 @@ LIMIT = 10_000  # labels remembered; past it the cache starts again (a catalogue
 MAX_SEED_NAME_CHARS = 200  # a seed's name ("012 Ambrosia artemisiifolia": 27)
 
 
-def check_seed_name(name: Any, what: str) -> str:
+def check_seed_name(name: object, what: str) -> str:
     """A label that may become a seed of the table (an upload's seed_name, a corrected box's
     label): text, not blank, at most MAX_SEED_NAME_CHARS (a list failed `.strip()`, a 1 MB
     name the seed table's index, both with a traceback)."""

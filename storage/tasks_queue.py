@@ -5,11 +5,11 @@ arguments), and how busy the queue is (a worker waiting until idle, /metrics).""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 
 from datastore.queries import tasks
+from datastore.queries.tasks import QueueDepth
 from kernel.tasks import Task
 
 
@@ -32,7 +32,7 @@ async def unfinished(pool: asyncpg.Pool) -> int:
         return await tasks.unfinished(conn)
 
 
-async def queue_depths(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+async def queue_depths(pool: asyncpg.Pool) -> list[QueueDepth]:
     """Per queue that has any: {queue, waiting (due now), oldest_s (seconds waited)}."""
     async with pool.acquire() as conn:
         return await tasks.queue_depths(conn)

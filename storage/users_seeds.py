@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -11,6 +10,7 @@ from datastore.blob import BlobNotFound
 from datastore.db import transaction
 from datastore.queries import folders, pictures, seeds, users
 from kernel.errors import DatastoreError, UserAlreadyExistsError, UserNotFoundError
+from kernel.json_types import Json
 
 from . import layout
 from .base import StorageBase, guard
@@ -119,7 +119,7 @@ class UsersAndSeeds(StorageBase):
             await pictures.record_validator(conn, digest)
 
 
-async def fetch_json(url: str) -> Any:
+async def fetch_json(url: str) -> Json:
     import httpx
 
     async with httpx.AsyncClient(timeout=15) as client:
@@ -128,15 +128,14 @@ async def fetch_json(url: str) -> Any:
         return response.json()
 
 
-def parse_seed_records(document: Any) -> dict[str, dict]:
+def parse_seed_records(document: Json) -> dict[str, dict]:
     """all.json as a {name: record} map or a list of records naming their seed."""
     if isinstance(document, dict):
         return {str(k): v if isinstance(v, dict) else {"value": v} for k, v in document.items()}
     if isinstance(document, list):
         records = {}
         for item in document:
-            name = isinstance(item, dict) and (item.get("seed_name") or item.get("name"))
-            if name:
+            if isinstance(item, dict) and (name := item.get("seed_name") or item.get("name")):
                 records[str(name)] = item
         if records:
             return records

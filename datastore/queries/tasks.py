@@ -4,14 +4,14 @@ engine's own SQL function (procrastinate's `procrastinate_defer_jobs_v1`, schema
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from asyncpg import Connection
 
+from kernel.json_types import JsonObject
 
-async def defer(
-    conn: Connection, task: str, args: dict[str, Any], *, queue: str, lock: str | None = None
-) -> int:
+
+async def defer(conn: Connection, task: str, args: JsonObject, *, queue: str, lock: str | None = None) -> int:
     """Queue `task(**args)`; the job's id. Workers are woken by the engine's NOTIFY at commit."""
     ids = await conn.fetchval(
         """SELECT procrastinate_defer_jobs_v1(ARRAY[
@@ -24,7 +24,7 @@ async def defer(
     return ids[0]
 
 
-async def defer_many(conn: Connection, task: str, args: list[dict[str, Any]], *, queue: str) -> list[int]:
+async def defer_many(conn: Connection, task: str, args: list[JsonObject], *, queue: str) -> list[int]:
     if not args:
         return []
     return await conn.fetchval(
@@ -64,7 +64,13 @@ async def learning_progress(conn: Connection, folder: str) -> dict[str, int]:
     return {row["status"]: row["n"] for row in rows}
 
 
-async def queue_depths(conn: Connection) -> list[dict[str, Any]]:
+class QueueDepth(TypedDict):
+    queue: str
+    waiting: int  # jobs due now
+    oldest_s: float  # how long the oldest has waited
+
+
+async def queue_depths(conn: Connection) -> list[QueueDepth]:
     """Per queue: jobs waiting (due now) and how long the oldest has waited, in seconds."""
     rows = await conn.fetch(
         """SELECT j.queue_name AS queue, count(*)::int AS waiting,
@@ -74,4 +80,4 @@ async def queue_depths(conn: Connection) -> list[dict[str, Any]]:
             WHERE j.status = 'todo' AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
             GROUP BY j.queue_name"""
     )
-    return [dict(row) for row in rows]
+    return [QueueDepth(queue=row["queue"], waiting=row["waiting"], oldest_s=row["oldest_s"]) for row in rows]
