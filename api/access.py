@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from quart import Response, current_app, g, request
 
@@ -104,7 +103,7 @@ async def authenticate() -> None:
         raise Forbidden(f"{caller.email} is not an administrator")
 
 
-def require_acting_for(user_ref: Any, what: str | None = None) -> None:
+def require_acting_for(user_ref: object, what: str | None = None) -> None:
     """The caller may act for the user a request names (its own id; an admin: anyone's);
     `what` names the thing refused instead of its owner (a job)."""
     caller = current_caller()
@@ -116,7 +115,7 @@ def require_acting_for(user_ref: Any, what: str | None = None) -> None:
         raise Forbidden(f"{caller.email} may not act for {what or f'user {user_ref}'}")
 
 
-def noted(body: Any) -> None:
+def noted(body: object) -> None:
     """Remember the ids a parsed body names, for the audit line."""
     g.audit_ids = {
         ID_FIELDS[name]: value
@@ -125,7 +124,7 @@ def noted(body: Any) -> None:
     }
 
 
-def touched(**ids: Any) -> None:
+def touched(**ids: object) -> None:
     """Add the ids a write created or changed (new folder, picture, inference)."""
     g.setdefault("audit_ids", {}).update({key: value for key, value in ids.items() if value is not None})
 

@@ -9,7 +9,6 @@ the application.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
 
 from quart.wrappers.request import Body, Request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -36,7 +35,7 @@ class ChunkedBody(Body):
             self._must_raise = RequestEntityTooLarge()
             self.set_complete()
 
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self) -> Generator[object, None, bytes]:
         if self._must_raise is not None:
             raise self._must_raise
         yield from self._complete.wait().__await__()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Literal
 
 from pydantic import BaseModel
 from quart import Blueprint, Quart, abort, current_app, jsonify, send_from_directory
@@ -36,11 +36,15 @@ REASONS = {
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
+Answer = type[BaseModel] | dict[str, object] | None
+"""What a route answers: a pydantic model, a JSON schema, or None (no body)."""
+
+
 @dataclass(frozen=True)
 class Doc:
     summary: str
     body: type[BaseModel] | None
-    answer: Any  # a pydantic model, a JSON schema, or None (no body)
+    answer: Answer
     status: int
     media: str
     errors: tuple[int, ...]
@@ -51,7 +55,7 @@ def documented(
     summary: str,
     *,
     body: type[BaseModel] | None = None,
-    answer: Any = None,
+    answer: Answer = None,
     status: int = 200,
     media: str = "application/json",
     errors: tuple[int, ...] = (400,),
@@ -67,7 +71,7 @@ def documented(
 
 
 def build_spec(app: Quart) -> dict:
-    schemas: dict[str, Any] = {"Error": ENVELOPE_SCHEMA}
+    schemas: dict[str, object] = {"Error": ENVELOPE_SCHEMA}
     paths: dict[str, dict] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         view = app.view_functions.get(rule.endpoint)
@@ -98,11 +102,12 @@ def build_spec(app: Quart) -> dict:
 
 def _operation(rule, method: str, view, doc: Doc, schemas: dict) -> dict:
     secured = not getattr(view, "public", False)
-    operation: dict[str, Any] = {
+    responses: dict[str, object] = {str(doc.status): _answer(doc.status, doc.media, doc.answer, schemas)}
+    operation: dict[str, object] = {
         "summary": doc.summary,
         "operationId": f"{rule.endpoint.replace('.', '_')}_{method.lower()}",
         "tags": [rule.endpoint.split(".")[0]],
-        "responses": {str(doc.status): _answer(doc.status, doc.media, doc.answer, schemas)},
+        "responses": responses,
     }
     if secured:
         operation["security"] = [{}, {"bearer": []}, {"vouch": []}]  # {}: unsecured mode
@@ -122,22 +127,24 @@ def _operation(rule, method: str, view, doc: Doc, schemas: dict) -> dict:
     if secured:
         errors |= {401, 403, 503}
     for status in sorted(errors):
-        if str(status) not in operation["responses"]:
-            operation["responses"][str(status)] = {
+        if str(status) not in responses:
+            responses[str(status)] = {
                 "description": REASONS.get(status, "Error"),
                 "content": {"application/json": {"schema": ERROR}},
             }
     return operation
 
 
-def _answer(status: int, media: str, answer: Any, schemas: dict) -> dict:
-    response: dict[str, Any] = {"description": REASONS.get(status, "Done")}
+def _answer(status: int, media: str, answer: Answer, schemas: dict) -> dict:
+    response: dict[str, object] = {"description": REASONS.get(status, "Done")}
     if answer is not None:
         response["content"] = {media: {"schema": _schema(answer, schemas, "serialization")}}
     return response
 
 
-def _schema(model: Any, schemas: dict, mode: str) -> dict:
+def _schema(
+    model: type[BaseModel] | dict[str, object], schemas: dict, mode: Literal["validation", "serialization"]
+) -> dict:
     """A reference to the model's schema in components (its nested models too), or `model` as
     given when it is already a JSON schema."""
     if isinstance(model, dict):

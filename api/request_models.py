@@ -28,8 +28,8 @@ from .json_body import json_body, object_body
 
 MAX_IMAGE_DIM = 100_000  # each side of imageDims: any canvas a client draws on, far from 1e308
 BAD_DIMS = f"imageDims must be two positive numbers of at most {MAX_IMAGE_DIM}: [width, height]"
-Text = Annotated[Any, WithJsonSchema({"type": "string"})]
-Number = Annotated[Any, WithJsonSchema({"type": "number"})]
+Text = Annotated[object, WithJsonSchema({"type": "string"})]  # whatever JSON the client sent there
+Number = Annotated[object, WithJsonSchema({"type": "number"})]
 B = TypeVar("B", bound="Body")
 
 
@@ -48,7 +48,7 @@ class Body(BaseModel):
         return raw
 
 
-async def parse(model: type[B], **context: Any) -> B:
+async def parse(model: type[B], **context: object) -> B:
     """The validated body; in secured mode, refused (403) unless the caller may act for the
     user it names."""
     raw = await json_body() if model.any_json else await object_body()
@@ -59,7 +59,7 @@ async def parse(model: type[B], **context: Any) -> B:
     return body
 
 
-def keys_present(raw: Any, keys: tuple[str, ...], message: str) -> None:
+def keys_present(raw: object, keys: tuple[str, ...], message: str) -> None:
     """`key in body` as the original tested it: a null or number body fails with Python's words."""
     if raw is None or isinstance(raw, (int, float, bool)):
         raise ServiceError(f"argument of type '{type(raw).__name__}' is not iterable")
@@ -67,7 +67,7 @@ def keys_present(raw: Any, keys: tuple[str, ...], message: str) -> None:
         raise ServiceError(message)
 
 
-def known_pipeline(cls, name: Any, info: ValidationInfo) -> Any:
+def known_pipeline(cls, name: object, info: ValidationInfo) -> object:
     """A pipeline of the registry (`pipelines=` in the context); without a name, the default."""
     pipelines = (info.context or {})["pipelines"]
     if name is None and pipelines.default is not None:
@@ -125,7 +125,7 @@ class DelBody(Body):
 
     @field_validator("folder_name", mode="before")
     @classmethod
-    def _text(cls, value: Any) -> str:
+    def _text(cls, value: object) -> str:
         if not isinstance(value, str):
             raise ServiceError(cls.missing)
         return value
@@ -187,7 +187,7 @@ class UploadBody(Body):
 
     @field_validator("zoom_level", "nb_seeds")
     @classmethod
-    def _number(cls, value: Any) -> Any:
+    def _number(cls, value: object) -> float | None:
         if value is None or value == "":
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -229,7 +229,7 @@ class FeedbackBody(Body):
         return bool(raw["userId"] and raw["inferenceId"] and [box["boxId"] for box in raw["boxes"]])
 
     @property
-    def box_ids(self) -> list[Any]:
+    def box_ids(self) -> list[object]:
         return [box["boxId"] for box in self.boxes]
 
 
@@ -249,7 +249,7 @@ class InferenceBody(Body):
     required = ("folder_name", "container_name", "imageDims", "image")
     missing = "missing request arguments: either folder_name, container_name, imageDims or image is missing"
     model_name: Text = Field(None, validate_default=True)
-    image_dims: Annotated[Any, WithJsonSchema({"type": "array", "items": {"type": "number"}})] = Field(
+    image_dims: Annotated[object, WithJsonSchema({"type": "array", "items": {"type": "number"}})] = Field(
         alias="imageDims"
     )
     area_ratio: Number = 0.5
@@ -263,7 +263,7 @@ class InferenceBody(Body):
 
     @field_validator("device")
     @classmethod
-    def _device(cls, value: Any) -> str | None:
+    def _device(cls, value: object) -> str | None:
         if value is None:
             return None
         if not isinstance(value, str) or not value:
@@ -272,7 +272,7 @@ class InferenceBody(Body):
 
     @field_validator("pixels_per_mm")
     @classmethod
-    def _scale(cls, value: Any) -> float | None:
+    def _scale(cls, value: object) -> float | None:
         if value is None:
             return None
         if (
@@ -288,7 +288,7 @@ class InferenceBody(Body):
 
     @field_validator("image_dims")
     @classmethod
-    def _dims(cls, dims: Any) -> list[float]:
+    def _dims(cls, dims: object) -> list[float]:
         if not (
             isinstance(dims, list)
             and len(dims) == 2
@@ -302,7 +302,7 @@ class InferenceBody(Body):
 
     @field_validator("area_ratio")
     @classmethod
-    def _ratio(cls, ratio: Any) -> float:
+    def _ratio(cls, ratio: object) -> float:
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
             raise ServiceError("area_ratio must be a number between 0 and 1")
         return ratio

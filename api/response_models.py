@@ -3,7 +3,7 @@ models describe them; extra keys are allowed, as clients of the original ignore 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,7 +12,7 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-ENVELOPE_SCHEMA = {
+ENVELOPE_SCHEMA: dict[str, object] = {
     "type": "array",
     "items": {"type": "string"},
     "minItems": 1,
@@ -60,9 +60,9 @@ class Box(Open):
     box: dict[str, float]
     label: str
     score: float
-    topN: list[dict[str, Any]] = []
-    genus: list[dict[str, Any]] = Field([], description="topN summed per genus of the seed catalogue")
-    family: list[dict[str, Any]] = Field([], description="topN summed per family")
+    topN: list[dict[str, object]] = []
+    genus: list[dict[str, object]] = Field([], description="topN summed per genus of the seed catalogue")
+    family: list[dict[str, object]] = Field([], description="topN summed per family")
     measurements: Measurements | None = None
 
 
@@ -70,17 +70,17 @@ class Inference(Open):
     boxes: list[Box]
     inference_id: str | None = None
     totalBoxes: int | None = None
-    models: list[dict[str, Any]] = []
+    models: list[dict[str, object]] = []
 
 
 class Picture(Open):
-    picture_id: Any
-    inference: dict[str, Any] | None
+    picture_id: object  # as the request sent it
+    inference: dict[str, object] | None
     image: str = Field(description="the picture as a data URL")
 
 
 class Seeds(Open):
-    seeds: list[dict[str, Any]]
+    seeds: list[dict[str, object]]
 
 
 class JobStarted(Open):
@@ -94,7 +94,7 @@ class JobStatus(Open):
     done: int
     failed: int
     total: int
-    results: list[dict[str, Any]]
+    results: list[dict[str, object]]
 
 
 class Ready(Open):
@@ -107,8 +107,8 @@ class Version(Open):
     version: str
     commit: str | None
     schema_: str | None = Field(alias="schema")
-    pipelines: list[dict[str, Any]]
+    pipelines: list[dict[str, object]]
 
 
-STRINGS = {"type": "array", "items": {"type": "string"}}
-STRINGS_OR_TRUE = {"type": "array", "items": {"type": ["string", "boolean"]}}
+STRINGS: dict[str, object] = {"type": "array", "items": {"type": "string"}}
+STRINGS_OR_TRUE: dict[str, object] = {"type": "array", "items": {"type": ["string", "boolean"]}}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import zlib
-from typing import Any
 
 import jwt
 from quart import Blueprint, jsonify, request
@@ -87,7 +86,7 @@ def unverified_cookie_email(cookie: str | None) -> str | None:
         raise Unhandled(f"the session cookie could not be read: {type(error).__name__}: {error}") from error
 
 
-def checked_email(email: Any) -> str:
+def checked_email(email: object) -> str:
     """An email to look up: one that is not text (a list, a number, a NUL) names nobody, and is
     answered so without reaching the database (where it failed with a traceback)."""
     if not isinstance(email, str) or not is_text(email):
