@@ -1,7 +1,9 @@
-"""Per-seed measurements (issue "Seed science"), from the seed's own pixels: each box's crop is
-segmented (colour distance from the crop's border, Otsu, the largest component, holes filled) and
-measured: area, length and width (the minimum-area rectangle), perimeter, roundness
-(4·pi·area / perimeter², 1 for a disc) and mean colour. Pixels are those of the picture as sent;
+"""Per-seed measurements, from the seed's own pixels: each box's crop is segmented (colour distance
+from the crop's border, Otsu, the largest component, holes filled), its outline found to a
+fraction of a pixel, and measured: area, length and width (the maximum and minimum Feret
+diameters, also given as `feret_max` and `feret_min`), perimeter, roundness (4·pi·area /
+perimeter², 1 for a disc), solidity (area / convex hull area) and mean colour, with a `quality`
+that says when the outline is doubtful and why. Pixels are those of the picture as sent;
 with a scale (pixels per millimetre, from the request or the device's calibration) lengths are
 also given in millimetres."""
 
@@ -15,7 +17,7 @@ from .pixels import crop_fraction
 if TYPE_CHECKING:
     import numpy as np
 
-MEASURE_SIZE = 256  # px along a measured crop: 1 px is under 1 % of most seeds
+MEASURE_SIZE = 160  # px along a measured crop: its outline, to a fraction of a pixel, is well under 1 %
 
 
 def seed_pixels(crop: np.ndarray) -> np.ndarray:
@@ -35,12 +37,13 @@ def seed_pixels(crop: np.ndarray) -> np.ndarray:
     return mask > 0
 
 
-def seed_mask(crop: np.ndarray) -> np.ndarray:
-    """The seed alone (uint8 0/255): the largest part of `seed_pixels`, its holes filled."""
+def seed_mask(crop: np.ndarray, pixels: np.ndarray | None = None) -> np.ndarray:
+    """The seed alone (uint8 0/255): the largest part of `seed_pixels` (or of `pixels`, when they
+    are at hand already), its holes filled."""
     import cv2
     import numpy as np
 
-    mask = seed_pixels(crop).astype(np.uint8) * 255
+    mask = (seed_pixels(crop) if pixels is None else pixels).astype(np.uint8) * 255
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, 8)  # type: ignore[call-overload]
     if count < 2:
         return np.full(mask.shape, 255, np.uint8)
@@ -51,33 +54,139 @@ def seed_mask(crop: np.ndarray) -> np.ndarray:
     return seed
 
 
+MIN_CONTRAST = 30.0  # colour distance (0-255 BGR) under which a seed and its tray are hard to tell apart
+MIN_COVER = 0.2  # of its box: a seed mask smaller than this is probably a part of the seed
+OUTLINE_SIGMA = 0.7  # px: the blur of the seed's share before its outline is traced
+PAD = 4  # px of tray around a crop while it is blurred and traced (beyond the crop is tray)
+MAX_EDGE_RUN = 0.15  # of its outline along the box's edge: the seed is probably cut off
+
+
 def measure_seed(crop: np.ndarray, scale: float = 1.0) -> dict[str, Any]:
     """Measurements of the seed in `crop`, in pixels of the picture (`scale`: picture pixels per
-    crop pixel, for a crop decoded reduced). A large crop is measured on every k-th pixel, about
-    MEASURE_SIZE px long, and the figures scaled back."""
+    crop pixel, for a crop decoded reduced), from its sub-pixel outline (`seed_outline`). A large
+    crop is measured reduced (area-averaged) to about MEASURE_SIZE px, and the figures scaled back.
+    `quality` is "doubtful" (with `reasons`) when the outline should not be cited as it stands."""
     import cv2
     import numpy as np
 
-    step = max(1, int(max(crop.shape[:2]) // MEASURE_SIZE))
-    if step > 1:
-        crop = np.ascontiguousarray(crop[::step, ::step])
-    f = 1.0 / (step * scale)
-    mask = seed_mask(crop)
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    contour = max(contours, key=cv2.contourArea)
-    length, width = feret_diameters(contour)
-    area = float(np.count_nonzero(mask))
-    perimeter = float(cv2.arcLength(contour, True)) or 1.0
-    b, g, r = (int(round(v)) for v in cv2.mean(crop, mask=mask)[:3])
-    return {
+    factor = MEASURE_SIZE / max(crop.shape[:2])
+    if factor < 0.75:
+        size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
+        factor = size[0] / crop.shape[1]
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    else:
+        factor = 1.0
+    f = factor / scale  # crop pixels per picture pixel
+    outline = seed_outline(crop)
+    points = outline.points
+    area = _polygon_area(points)
+    perimeter = float(np.linalg.norm(np.diff(points, axis=0, append=points[:1]), axis=1).sum()) or 1.0
+    hull = cv2.convexHull(points.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    longest, shortest = caliper_extents(hull)
+    b, g, r = (int(round(v)) for v in cv2.mean(crop, mask=outline.mask)[:3])
+    measured = {
         "unit": "px",
         "area": round(area / f / f, 1),
-        "length": round(length / f, 2),
-        "width": round(width / f, 2),
+        "length": round(longest / f, 2),
+        "width": round(shortest / f, 2),
         "perimeter": round(perimeter / f, 2),
         "roundness": round(min(1.0, 4 * math.pi * area / perimeter**2), 4),
+        "solidity": round(min(1.0, area / (_polygon_area(hull) or 1.0)), 4),
+        "feret_max": round(longest / f, 2),
+        "feret_min": round(shortest / f, 2),
         "mean_color": f"#{r:02X}{g:02X}{b:02X}",
     }
+    reasons = outline.doubts(area)
+    measured["quality"] = "doubtful" if reasons else "ok"
+    if reasons:
+        measured["reasons"] = reasons
+    return measured
+
+
+class Outline:
+    """A seed's outline in its crop: sub-pixel points (x, y), the mask it was found from, and what
+    makes it doubtful."""
+
+    def __init__(self, points: np.ndarray, mask: np.ndarray, contrast: float, blobs: int, edge_run: float):
+        self.points, self.mask = points, mask
+        self.contrast, self.blobs, self.edge_run = contrast, blobs, edge_run
+
+    def doubts(self, area: float) -> list[str]:
+        reasons = []
+        if self.contrast < MIN_CONTRAST:
+            reasons.append(f"low contrast with the tray ({self.contrast:.0f} of 255)")
+        cover = area / self.mask.size
+        if cover < MIN_COVER:
+            reasons.append(f"the seed covers {cover:.0%} of its box")
+        if self.edge_run > MAX_EDGE_RUN:
+            reasons.append(f"{self.edge_run:.0%} of the outline runs along the box's edge")
+        if self.blobs > 1:
+            reasons.append(f"{self.blobs} separate blobs in the box")
+        return reasons
+
+
+def seed_outline(crop: np.ndarray) -> Outline:
+    """The seed's outline to a fraction of a pixel. `seed_mask` tells seed from tray; each pixel
+    then gets its share of seed colour along the line from the tray's colour (the crop's border) to
+    the seed's mean colour, which an anti-aliased or blurred edge blends linearly, and the outline
+    is where that share is one half (marching squares, scikit-image). Beyond the crop is tray, so
+    a seed touching its box still has a closed outline."""
+    import cv2
+    import numpy as np
+    from skimage.measure import find_contours
+
+    found = seed_pixels(crop)
+    mask = seed_mask(crop, found)
+    pixels = crop.astype(np.float32)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    tray = np.median(border, axis=0)
+    inside = cv2.erode(mask, np.ones((3, 3), np.uint8)) if mask.sum() > 9 * 255 else mask
+    seed = np.array(cv2.mean(crop, mask=inside if inside.any() else mask)[:3], np.float32)
+    direction = seed - tray
+    contrast = float(np.linalg.norm(direction))
+    if contrast < 1.0:  # nothing to tell apart: the mask's own outline
+        share = (mask > 0).astype(np.float32)
+    else:
+        share = ((pixels - tray) @ direction) / (contrast * contrast)
+        near = cv2.dilate(mask, np.ones((5, 5), np.uint8))  # the mask's edge may cut a thin tip short
+        share[(near == 0) & (share > 0.5)] = 0.0  # other things of the seed's colour are not the seed
+        # sensor noise would make the outline jagged (a longer perimeter): a blur of one pixel
+        # leaves a straight edge where it is and moves a curved one by sigma^2 / 2R (1/40 px at R=20)
+        share = cv2.GaussianBlur(np.pad(share, PAD), (0, 0), OUTLINE_SIGMA)[PAD:-PAD, PAD:-PAD]
+    contours = find_contours(np.pad(share, 1), 0.5)
+    points = max(contours, key=lambda c: abs(_polygon_area(c)))[:, ::-1] - 1.0  # (x, y) in the crop
+    h, w = mask.shape
+    on_edge = (
+        (points[:, 0] <= 0.0) | (points[:, 1] <= 0.0) | (points[:, 0] >= w - 1) | (points[:, 1] >= h - 1)
+    )
+    count, _, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), 8)  # type: ignore[call-overload]
+    areas = stats[1:count, cv2.CC_STAT_AREA]
+    blobs = int((areas >= 0.1 * areas.max()).sum()) if len(areas) else 0
+    return Outline(points, mask, contrast, blobs, float(on_edge.mean()))
+
+
+def _polygon_area(points: np.ndarray) -> float:
+    x, y = points[:, 0], points[:, 1]
+    return float(
+        abs(
+            (
+                x * (y.take(range(1, len(y) + 1), mode="wrap"))
+                - y * x.take(range(1, len(x) + 1), mode="wrap")
+            ).sum()
+        )
+        / 2
+    )
+
+
+def caliper_extents(hull: np.ndarray) -> tuple[float, float]:
+    """The largest and smallest extent of a convex outline over every direction (its maximum and
+    minimum Feret diameters)."""
+    import numpy as np
+
+    angles = np.deg2rad(np.arange(0.0, 180.0, 0.25))
+    projections = hull @ np.stack([np.cos(angles), np.sin(angles)])
+    extents = projections.max(0) - projections.min(0)
+    return float(extents.max()), float(extents.min())
 
 
 def feret_diameters(contour: np.ndarray) -> tuple[float, float]:
@@ -152,6 +261,7 @@ def in_millimetres(measurements: dict[str, Any], pixels_per_mm: float, source: s
         "length": round(measurements["length"] / per, 4),
         "width": round(measurements["width"] / per, 4),
         "perimeter": round(measurements["perimeter"] / per, 4),
+        **{k: round(measurements[k] / per, 4) for k in ("feret_max", "feret_min") if k in measurements},
     }
 
 

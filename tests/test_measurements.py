@@ -59,6 +59,65 @@ def test_length_and_width_of_seeds_of_known_size_within_3_percent():
     assert disc["roundness"] >= 0.9 and disc["mean_color"] == "#A06E3C"  # SEED as RGB
 
 
+def aa_ellipse(a: float, b: float, angle: float, colour=SEED, noise: float = 0.0, rng=None):
+    """An anti-aliased ellipse (drawn 8x larger, area-averaged down) cropped as a detector boxes
+    it; (crop, true length, true width, true perimeter)."""
+    big_a, big_b = round(a * 8), round(b * 8)
+    size = int(2 * max(a, b) + 12)
+    big = np.full((size * 8, size * 8, 3), TRAY, np.uint8)
+    cv2.ellipse(big, (size * 4, size * 4), (big_a, big_b), angle, 0, 360, colour, -1)
+    image = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
+    if noise:
+        image = np.clip(image + rng.normal(0, noise, image.shape), 0, 255).astype(np.uint8)
+    ys, xs = np.nonzero(cv2.resize(big[..., 0], (size, size), interpolation=cv2.INTER_AREA) != TRAY[0])
+    crop = image[ys.min() - 1 : ys.max() + 2, xs.min() - 1 : xs.max() + 2]
+    la, lb = (2 * big_a + 1) / 16, (2 * big_b + 1) / 16
+    h = ((la - lb) / (la + lb)) ** 2
+    return crop, 2 * la, 2 * lb, np.pi * (la + lb) * (1 + 3 * h / (10 + np.sqrt(4 - 3 * h)))
+
+
+def test_sub_pixel_outlines_measure_within_1_5_percent():
+    """Random anti-aliased seeds 40-1200 px long (sizes, shapes, angles and noise other than
+    bench/measurements.py's, where the outline's blur was chosen): length, width and perimeter
+    within 1.5 %, discs round, ellipses solid, each verdict ok."""
+    rng = np.random.default_rng(2026)
+    worst = 0.0
+    for _ in range(24):
+        length = float(np.exp(rng.uniform(np.log(40), np.log(1200))))
+        ratio = rng.uniform(1.0, 2.5)
+        crop, true_l, true_w, true_p = aa_ellipse(
+            length / 2, length / 2 / ratio, rng.uniform(0, 180), noise=3.0, rng=rng
+        )
+        m = measure_seed(crop)
+        errors = (m["length"] / true_l - 1, m["width"] / true_w - 1, m["perimeter"] / true_p - 1)
+        worst = max(worst, *map(abs, errors))
+        assert m["feret_max"] == m["length"] and m["feret_min"] == m["width"]
+        assert m["solidity"] >= 0.98 and m["quality"] == "ok", m
+    print(f"\nworst relative error over 24 anti-aliased seeds (40-1200 px): {worst:.4f}")
+    assert worst <= 0.015
+    for radius in (20, 60, 300):
+        assert measure_seed(aa_ellipse(radius, radius, 0, noise=3.0, rng=rng)[0])["roundness"] >= 0.98
+
+
+def test_doubtful_outlines_say_why():
+    rng = np.random.default_rng(5)
+    pale = measure_seed(aa_ellipse(40, 25, 20, colour=(205, 215, 222), noise=3.0, rng=rng)[0])
+    assert pale["quality"] == "doubtful" and "low contrast with the tray" in pale["reasons"][0]
+    crop, *_ = aa_ellipse(30, 20, 0)
+    loose = np.full(
+        (crop.shape[0] * 3, crop.shape[1] * 3, 3), TRAY, np.uint8
+    )  # a box far larger than its seed
+    loose[: crop.shape[0], : crop.shape[1]] = crop
+    assert any("covers" in r for r in measure_seed(loose)["reasons"])
+    two = np.full((80, 160, 3), TRAY, np.uint8)
+    cv2.ellipse(two, (40, 40), (30, 20), 0, 0, 360, SEED, -1)
+    cv2.ellipse(two, (120, 40), (30, 20), 0, 0, 360, SEED, -1)
+    assert any("2 separate blobs" in r for r in measure_seed(two)["reasons"])
+    cut = np.full((60, 60, 3), TRAY, np.uint8)
+    cv2.ellipse(cut, (30, 70), (28, 50), 0, 0, 360, SEED, -1)  # a seed running out of its box
+    assert any("runs along the box's edge" in r for r in measure_seed(cut)["reasons"])
+
+
 def test_the_real_tiff_scale_bar():
     length = scale_bar_length(decode_bgr((DATA / "2seeds_scalebar.tiff").read_bytes()))
     print(f"\nscale bar of 2seeds_scalebar.tiff: {length} px")
