@@ -145,13 +145,13 @@ def seed_outline(crop: np.ndarray) -> Outline:
     direction = seed - tray
     contrast = float(np.linalg.norm(direction))
     if contrast < 1.0:  # nothing to tell apart: the mask's own outline
-        share = (mask > 0).astype(np.float32)
+        share: np.ndarray = (mask > 0).astype(np.float32)
     else:
         share = ((pixels - tray) @ direction) / (contrast * contrast)
         near = cv2.dilate(mask, np.ones((5, 5), np.uint8))  # the mask's edge may cut a thin tip short
         share[(near == 0) & (share > 0.5)] = 0.0  # other things of the seed's colour are not the seed
-        # sensor noise would make the outline jagged (a longer perimeter): a blur of one pixel
-        # leaves a straight edge where it is and moves a curved one by sigma^2 / 2R (1/40 px at R=20)
+        # sensor noise would make the outline jagged (a longer perimeter): a slight blur leaves a
+        # straight edge where it is and moves a curved one by sigma^2 / 2R (1/80 px at R=20)
         share = cv2.GaussianBlur(np.pad(share, PAD), (0, 0), OUTLINE_SIGMA)[PAD:-PAD, PAD:-PAD]
     contours = find_contours(np.pad(share, 1), 0.5)
     points = max(contours, key=lambda c: abs(_polygon_area(c)))[:, ::-1] - 1.0  # (x, y) in the crop
