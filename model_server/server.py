@@ -17,7 +17,6 @@ import binascii
 import json
 import logging
 import secrets
-from typing import Any
 
 from quart import Quart, request
 
@@ -100,7 +99,7 @@ def _crop(body: bytes):
         raise BadBody(f"expected the base64 of one image: {error}") from error
 
 
-def _json(answer: Any) -> tuple:
+def _json(answer: object) -> tuple:
     return json.dumps(answer), 200, {"Content-Type": "application/json"}
 
 

@@ -11,7 +11,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from dotenv import load_dotenv
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -23,6 +23,7 @@ from storage.database import mask_url
 DEFAULT_EXTENSIONS = ("jpeg", "jpg", "png", "gif", "bmp", "tiff", "webp")
 DEFAULT_DIMENSION = {"width": 1920, "height": 1080}
 SCHEMA_NAME = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,62}$"
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -33,7 +34,8 @@ class ConfigError(Exception):
         super().__init__("\n".join(problems))
 
 
-def var(name: str, default: Any, **constraints: Any) -> Any:
+def var(name: str, default: T, **constraints: Any) -> T:
+    """The field read from the variable `name` (pydantic's Field: typed as its default)."""
     return Field(default, validation_alias=name, **constraints)
 
 
@@ -93,7 +95,7 @@ class Settings(BaseSettings):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: Any, info) -> Any:
+    def _empty_is_unset(cls, value: object, info) -> object:
         """`NAME=` in a .env file means "not set", as the original read it."""
         if value == "" and info.field_name != "env":
             return cls.model_fields[info.field_name].default
@@ -108,7 +110,7 @@ class Settings(BaseSettings):
 
     @field_validator("valid_extensions", mode="before")
     @classmethod
-    def _extensions(cls, value: Any) -> Any:
+    def _extensions(cls, value: object) -> tuple[str, ...]:
         parsed = _json(value)
         if not isinstance(parsed, (list, tuple)) or not all(isinstance(x, str) for x in parsed):
             raise ValueError("expected a JSON list of extensions")
@@ -116,7 +118,7 @@ class Settings(BaseSettings):
 
     @field_validator("valid_dimension", mode="before")
     @classmethod
-    def _dimension(cls, value: Any) -> Any:
+    def _dimension(cls, value: object) -> dict[str, int]:
         parsed = _json(value)
         if not (
             isinstance(parsed, dict) and all(isinstance(parsed.get(k), int) for k in ("width", "height"))
@@ -126,7 +128,7 @@ class Settings(BaseSettings):
 
     @field_validator("device_scales", mode="before")
     @classmethod
-    def _device_scales(cls, value: Any) -> Any:
+    def _device_scales(cls, value: object) -> dict[str, float]:
         """{"<device>": pixels per mm, ...}: each microscope's calibration."""
         if value is None or (isinstance(value, str) and not value.strip()):
             return {}  # `NAME=` in a .env file: none
@@ -140,12 +142,12 @@ class Settings(BaseSettings):
 
     @field_validator("frontend_public_urls", mode="before")
     @classmethod
-    def _origins(cls, value: Any) -> Any:
+    def _origins(cls, value: object) -> object:
         return value.split(",") if isinstance(value, str) else value
 
     @field_validator("inf_rate_limit", mode="before")
     @classmethod
-    def _rate(cls, value: Any) -> Any:
+    def _rate(cls, value: object) -> object:
         """ "60/minute", "10/second", "1000/hour", or "off"."""
         if not isinstance(value, str):
             return value
@@ -161,7 +163,7 @@ class Settings(BaseSettings):
 
     @field_validator("open_set_level", mode="before")
     @classmethod
-    def _open_set_off(cls, value: Any) -> Any:
+    def _open_set_off(cls, value: object) -> object:
         return None if _says_off(value) else value
 
     @field_validator("vouch_jwks_url", "oidc_jwks_url", "oidc_issuer", "vouch_issuer")
@@ -229,7 +231,7 @@ class Settings(BaseSettings):
         return [self.frontend_dev_url or ""] if self.is_local else self.frontend_public_urls
 
 
-def _json(value: Any) -> Any:
+def _json(value: object) -> object:
     try:
         return json.loads(value) if isinstance(value, str) else value
     except ValueError:
@@ -247,7 +249,7 @@ class _Mapping(EnvSettingsSource):
         return {key.lower(): value for key, value in self._mapping.items()}
 
 
-def _says_off(value: Any) -> bool:
+def _says_off(value: object) -> bool:
     """ "off" or "none", as a variable turning a feature off says it."""
     return isinstance(value, str) and value.strip().lower() in ("off", "none")
 

@@ -12,7 +12,6 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import psutil
@@ -133,7 +132,7 @@ class Metrics:
         self._seeds |= learned.keys()
         for seed in self._seeds:
             self.examples.labels(seed).set(learned.get(seed, 0))
-        registry: Any = self.registry
+        registry = self.registry
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)

@@ -1,5 +1,7 @@
-"""Opening and closing what a process needs: database (embedded or external), migrations, pool,
-blob store and the storage facade. Shared by the web app and the command line."""
+"""Opening and closing what a process needs, as one `Services` value: the database (embedded or
+external, migrated) and the blob store through storage, the storage facade, the engine (pipelines,
+model client, built-in classifier), the use cases and the task worker. Shared by the web app
+(api/extension.py) and the command line."""
 
 from __future__ import annotations
 

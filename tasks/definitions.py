@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from procrastinate import Blueprint, JobContext, RetryStrategy
 
+from kernel.json_types import Json
 from kernel.tasks import ClassifyPicture, LearnExamples
 from usecases.inference import InferenceService
 from usecases.learning import Learning
@@ -31,12 +31,12 @@ def _handlers(context: JobContext) -> TaskHandlers:
 
 
 @tasks.task(name=LearnExamples.name, queue=LearnExamples.queue, pass_context=True, retry=RETRY)
-async def learn_examples(context: JobContext, **args: Any) -> int:
+async def learn_examples(context: JobContext, **args: Json) -> int:
     """Labelled pictures or verified boxes become classifier examples (one upload or feedback)."""
     return await _handlers(context).learning.learn(LearnExamples.model_validate(args))
 
 
 @tasks.task(name=ClassifyPicture.name, queue=ClassifyPicture.queue, pass_context=True, retry=RETRY)
-async def classify_picture(context: JobContext, **args: Any) -> None:
+async def classify_picture(context: JobContext, **args: Json) -> None:
     """One picture of a classify-folder job: an inference saved exactly as /inf saves it, once."""
     await _handlers(context).inference.classify_job_picture(ClassifyPicture.model_validate(args))

@@ -18,7 +18,6 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import yaml
@@ -199,7 +198,7 @@ def _write_labelstudio(work: Path, pictures: list[Picture], labels: list[str]) -
             continue
         verified = [_rectangle(picture, b) for b in picture.boxes if b.verified]
         guessed = [{**_rectangle(picture, b), "score": b.score} for b in picture.boxes if not b.verified]
-        task: dict[str, Any] = {
+        task: dict[str, object] = {  # a Label Studio task (JSON)
             "data": {"image": f"images/{picture.file_name}"},
             "meta": {"nachet_picture_id": picture.picture_id},
         }

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import asyncpg
@@ -27,6 +27,9 @@ from model_inference.cpu import run_cpu
 from model_inference.local.learned import LearnedClassifier, crops_for
 from storage.notifications import Listening
 from storage.seed_examples import SourceExamples, listen_for_examples, load_examples, save_examples
+
+if TYPE_CHECKING:
+    from model_inference.local.classifier import SeedClassifier
 
 log = logging.getLogger(__name__)
 PictureLoader = Callable[[UUID], Awaitable["bytes | None"]]  # a stored picture's bytes, None if gone
@@ -53,12 +56,12 @@ class Learning:
         self._announced = 0.0  # when this process last told the workers to refit
 
     @property
-    def classifier(self) -> Any:
+    def classifier(self) -> SeedClassifier | None:
         """The fitted classifier (None: no examples yet)."""
         return self.model.fitted
 
     @classifier.setter
-    def classifier(self, fitted: Any) -> None:
+    def classifier(self, fitted: SeedClassifier | None) -> None:
         self.model.fitted = fitted
 
     @property
