@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 from storage.database import mask_url
+from storage.taxonomy import read_families
 
 DEFAULT_EXTENSIONS = ("jpeg", "jpg", "png", "gif", "bmp", "tiff", "webp")
 DEFAULT_DIMENSION = {"width": 1920, "height": 1080}
@@ -88,6 +89,7 @@ class Settings(BaseSettings):
     # every learned class's at this level (0.99: 1 known seed in 100 in theory); "off": never
     open_set_level: float | None = var("NACHET_OPEN_SET_LEVEL", 0.99, gt=0.5, lt=1)
     device_scales: Annotated[dict[str, float], NoDecode] = var("NACHET_DEVICE_PIXELS_PER_MM", {})
+    genus_families: Path | None = var("NACHET_GENUS_FAMILIES", None)  # the operator's genus -> family rows
     task_worker: bool = var("NACHET_TASK_WORKER", True)
     task_concurrency: int = var("NACHET_TASK_CONCURRENCY", 4, ge=1, le=64)
     task_heartbeat_s: float = var("NACHET_TASK_HEARTBEAT", 5.0, gt=0)
@@ -160,6 +162,17 @@ class Settings(BaseSettings):
         if not count.isdigit() or int(count) < 1 or unit not in periods:
             raise ValueError('expected "<count>/<second|minute|hour|day>" or "off"')
         return int(count), periods[unit]
+
+    @field_validator("genus_families")
+    @classmethod
+    def _readable_families(cls, value: Path | None) -> Path | None:
+        """Read once here, so a bad row stops the start with its line number."""
+        if value is not None:
+            try:
+                read_families(value)
+            except OSError as error:
+                raise ValueError(f"cannot read {value}: {error.strerror}") from None
+        return value
 
     @field_validator("open_set_level", mode="before")
     @classmethod

@@ -27,7 +27,7 @@ from model_inference.http import ModelClient
 from model_inference.local.lazy import BUILTIN_PROTOCOLS, LazyFeatures, warm_up
 from model_inference.local.learned import LearnedClassifier
 from model_inference.registry import PipelineRegistry
-from storage import Storage
+from storage import Storage, taxonomy
 from storage.opening import BlobStore, EmbeddedPostgres, open_blobs, open_database
 from storage.opening import database_url as _database_url
 from storage.pipelines import PipelineRows
@@ -170,6 +170,8 @@ async def _register_when_back(services: Services, every_s: float = 5.0) -> None:
 def make_services(
     settings: Settings, pool: asyncpg.Pool, blobs: BlobStore, db_url: str, embedded=None
 ) -> Services:
+    if settings.genus_families is not None:  # checked when the settings were read
+        taxonomy.add_families(settings.genus_families)
     key = settings.pipeline_decryption_key
     fernet = Fernet(key.get_secret_value().encode()) if key else None
     cpu = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nachet-cpu")
