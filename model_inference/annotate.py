@@ -41,7 +41,7 @@ def annotate(picture: bytes, inference: dict[str, Any], image_dims: list[float] 
     return out.getvalue()
 
 
-def _color(value: Any) -> tuple[int, int, int]:
+def _color(value: object) -> tuple[int, int, int]:
     """The box's colour as the inference gives it: hex ("#rrggbb") or rgb ([r, g, b])."""
     if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(v, int) for v in value):
         return value[0], value[1], value[2]

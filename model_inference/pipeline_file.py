@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError, field_validator
@@ -71,7 +70,8 @@ class PipelineFile(BaseModel):
         return [] if value is None else value
 
 
-def _dates_to_text(value: Any) -> Any:
+def _dates_to_text(value: object) -> object:
+    """A parsed YAML or JSON document with its dates as text (YAML reads 2024-01-01 as a date)."""
     if isinstance(value, (dt.date, dt.datetime)):
         return value.strftime("%Y-%m-%d")
     if isinstance(value, dict):

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import functools
 import io
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pybase64
 from PIL import Image
 
+if TYPE_CHECKING:
+    import numpy as np
+
 _SAVE_AS = {"MPO": "JPEG"}  # Pillow opens some camera JPEGs as MPO; crops are plain JPEG
 
 
-def decode(data: bytes) -> Image.Image | Any:
+def decode(data: bytes) -> Image.Image | np.ndarray:
     """The picture's pixels, decoded once for every crop: a colour JPEG as an RGB array through
     simplejpeg (libjpeg-turbo straight into the array: the same pixels as Pillow's, ~20 % sooner),
     anything else (or without simplejpeg) as a Pillow image."""
@@ -44,7 +47,7 @@ def _colour_jpeg(simplejpeg, data: bytes) -> bool:
         return False
 
 
-def crop_boxes(image: Image.Image | Any, boxes: list[dict]) -> list[str]:
+def crop_boxes(image: Image.Image | np.ndarray, boxes: list[dict]) -> list[str]:
     """Base64 of each box's crop, boxes as fractions of the frame (int truncation, §7.3), each
     encoded once in the picture's own format (an array is a colour JPEG's pixels)."""
     if isinstance(image, Image.Image):

@@ -1,8 +1,9 @@
 """The pipelines a process can run, loaded from the database and refreshed without a restart.
 
 The cache is safe to lose: it is rebuilt from the database on start, on a `nachet_pipelines`
-NOTIFY (sent by `python -m nachet pipelines insert|reload` to every worker and replica), on
-SIGUSR1, and every few minutes in case a notification was missed.
+NOTIFY (sent to every worker and replica whenever storage changes the pipelines, and by
+`python -m nachet pipelines reload`), on SIGUSR1, and every few minutes in case a notification
+was missed.
 """
 
 from __future__ import annotations

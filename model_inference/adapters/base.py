@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kernel.errors import ModelError, UpstreamError
 from kernel.text import loggable
@@ -16,6 +16,11 @@ from ..cpu import run_cpu
 from ..http import ModelClient, call_model
 from ..models import ModelSpec
 from ..pixels import crop_boxes, crop_fraction, decode, decode_and_crop, decode_bgr, encode_crops
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..local.learned import LearnedClassifier
 
 CROP_SHARES = os.cpu_count() or 2  # runs a decoded picture's crops are split into: one per pool thread
 
@@ -43,10 +48,10 @@ class Work:
 
     image_b64: str  # the picture in plain base64 (alphabet and padding only: JSON-safe)
     image: bytes  # the decoded picture
-    result: Any = None  # [ {"boxes": [...], "filename": ...} ], once a model answered
+    result: list[dict] | None = None  # [ {"boxes": [...], "filename": ...} ], once a model answered
     crops: list[str] = field(default_factory=list)  # base64 of each box's crop, box order
     release_slot: Callable[[], None] | None = None  # returns an early-decode slot, once
-    pixels: Any = None  # the decoded picture (numpy BGR) when a built-in model decoded it
+    pixels: np.ndarray | None = None  # the decoded picture (BGR) when a built-in model decoded it
 
     def release(self) -> None:
         if self.release_slot is not None:
@@ -60,7 +65,7 @@ class RunContext:
     pipeline: str
     executor: Executor | None = None  # for image work; None: asyncio's default pool
     early_decodes: Budget | None = None  # bound on pictures decoded ahead of their boxes
-    local: Any = None  # the built-in classifier (model_inference.local.learned.LearnedClassifier)
+    local: LearnedClassifier | None = None  # the built-in classifier
     crop_concurrency: int = 16
     observe: Callable[[str, float, str | None], None] | None = None  # each step's time and failure
 
@@ -77,6 +82,7 @@ class RunContext:
         """Crop every box from the decoded picture and label it with `classify(crops)`, an
         awaitable answering the classifier protocol's top-N list per crop."""
         boxes = require_boxes(model, work)
+        assert work.result is not None  # require_boxes found its boxes
         work.result[0].setdefault("filename", "default_filename")
         if not boxes:
             return
@@ -96,6 +102,7 @@ class RunContext:
         return run_cpu(self.executor, decode, work.image)
 
     async def crop(self, work: Work, decoded: asyncio.Future | None) -> None:
+        assert work.result is not None  # a detector answered
         boxes = work.result[0]["boxes"]
         try:
             if decoded is None:  # decode and crop in one go: no decoded picture waits in the queue
@@ -122,6 +129,7 @@ class RunContext:
     async def each_crop(self, model: ModelSpec, indices: list[int], work: Work) -> list:
         """Classify the given crops concurrently, at most `crop_concurrency` calls at once."""
         if not work.crops and work.pixels is not None:  # after a built-in detector
+            assert work.result is not None  # it answered
             work.crops = await self.run_cpu(encode_crops, work.pixels, work.result[0]["boxes"])
         bound = asyncio.Semaphore(self.crop_concurrency)
 

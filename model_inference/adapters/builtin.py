@@ -14,4 +14,5 @@ async def builtin_detector(model: ModelSpec, work: Work, ctx: RunContext) -> Non
 
 
 async def builtin_classifier(model: ModelSpec, work: Work, ctx: RunContext) -> None:
+    assert ctx.local is not None  # the inference use case hands the built-in classifier in
     await ctx.label_boxes_in_process(model, work, ctx.local.classify)

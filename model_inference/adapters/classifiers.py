@@ -27,6 +27,7 @@ async def _classify_all(model: ModelSpec, work: Work, ctx: RunContext, strip: bo
             box["label"] = predictions[0]["label"]
             box["topN"] = predictions
         box["score"] = predictions[0]["score"]
+    assert work.result is not None  # require_boxes found its boxes
     work.result[0]["filename"] = "default_filename"
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 
-def cpu_session(model: Any) -> Any:
+def cpu_session(model: str | bytes) -> InferenceSession:
     """A CPU session (model: path or bytes) on at most two threads of the cores this process may
     use, which sleep when idle: spinning threads would take the cores the other requests and
     the detector need (on one core, spinning made a 10-crop embedding 2.7× slower)."""
