@@ -1,5 +1,6 @@
-"""The HTTP API: one blueprint per area, each handler parsing its typed body (request_models.py) and
-calling one service method; errors become the original's envelope in app.py."""
+"""The HTTP API: one blueprint per area, each handler parsing its typed body (request_models.py),
+calling storage or a use case (the services, through extension.py) and answering; errors become
+the original's envelope (envelope.py) in app.py's one handler."""
 
 from .feedback import feedback
 from .folders import folders

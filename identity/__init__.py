@@ -1,5 +1,5 @@
 """Identity: who a request acts for (verified JWTs, Vouch cookies, API tokens), what it may touch,
-and how often. Below the API layer: it knows the database, never Quart."""
+and how often. Below the API layer: it reads its rows through storage, and knows nothing of Quart."""
 
 from kernel.errors import Forbidden, IdentityUnavailable, TooManyRequests, Unauthenticated
 

@@ -1,4 +1,5 @@
-"""Process wiring: configuration, the services as a Quart extension, the command line."""
+"""The process: configuration, logs, metrics, the services it opens (runtime.py) and the command
+line. No Quart here: the services meet Quart in api/extension.py."""
 
 __version__ = "1.2.0"
 

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 from datastore.db import transaction
 from datastore.queries import folder_jobs, folders, inferences, model_results, pictures, seeds, tasks
 from kernel.errors import NotFoundError, NotOwnerError
-from kernel.tasks import ClassifyPicture
+from kernel.tasks import ClassifyPicture, LearnExamples
 
 from . import messages as say
 from .base import StorageBase, as_uuid, folder_named, guard
@@ -85,7 +85,7 @@ class Jobs(StorageBase):
         folder = await folders.get_folder(conn, folder_id)
         if folder is None:
             raise NotFoundError(job_not_found(job_id))
-        states = await tasks.learning_progress(conn, str(folder_id))
+        states = await tasks.learning_progress(conn, LearnExamples.name, str(folder_id))
         expected, uploaded = await folder_jobs.batch_size(conn, folder_id)
         done, failed = states.get("succeeded", 0), states.get("failed", 0)
         total = max(expected or 0, uploaded, sum(states.values()))

@@ -68,7 +68,9 @@ async def save_examples(
                 await queries.add_examples(conn, rows, source.object_id)
                 stored += len(rows)
         told = bool(stored) and (
-            announce or folder is None or not await tasks.learning_queued(conn, str(folder))
+            announce
+            or folder is None
+            or not await tasks.learning_queued(conn, LearnExamples.name, str(folder))
         )
         if told:
             await queries.announce(conn)  # at commit: every worker refits

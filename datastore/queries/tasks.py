@@ -45,21 +45,23 @@ async def unfinished(conn: Connection) -> int:
     )
 
 
-async def learning_queued(conn: Connection, folder: str) -> int:
-    """Learning tasks of a folder not started yet (the rest of a batch import)."""
+async def learning_queued(conn: Connection, task: str, folder: str) -> int:
+    """Learning tasks (named `task`) of a folder not started yet (the rest of a batch import)."""
     return await conn.fetchval(
         """SELECT count(*) FROM procrastinate_jobs
-            WHERE task_name = 'learn_examples' AND status = 'todo' AND args->>'folder' = $1""",
+            WHERE task_name = $2 AND status = 'todo' AND args->>'folder' = $1""",
         folder,
+        task,
     )
 
 
-async def learning_progress(conn: Connection, folder: str) -> dict[str, int]:
-    """The learning tasks of a folder (a labelled batch import) by state."""
+async def learning_progress(conn: Connection, task: str, folder: str) -> dict[str, int]:
+    """The learning tasks (named `task`) of a folder (a labelled batch import) by state."""
     rows = await conn.fetch(
         """SELECT status::text, count(*)::int AS n FROM procrastinate_jobs
-            WHERE task_name = 'learn_examples' AND args->>'folder' = $1 GROUP BY status""",
+            WHERE task_name = $2 AND args->>'folder' = $1 GROUP BY status""",
         folder,
+        task,
     )
     return {row["status"]: row["n"] for row in rows}
 
