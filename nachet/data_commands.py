@@ -17,6 +17,9 @@ def add_data_commands(sub) -> None:
     csv_file = measures.add_parser("export", help="write every measured seed to a CSV file")
     csv_file.add_argument("out", help="the CSV file to write")
     csv_file.add_argument("--user", help="only this user's (email)")
+    csv_file.add_argument(
+        "--include-doubtful", action="store_true", help="also seeds whose outline is doubtful (quality)"
+    )
     dataset = sub.add_parser("export", help="pictures and labelled boxes as a training set")
     dataset.add_argument("--format", required=True, help="coco, yolo or labelstudio")
     dataset.add_argument("--user", help="only this user's pictures (email)")
@@ -42,7 +45,9 @@ async def measurements(settings, args) -> int:
     from usecases.measurements import export_measurements
 
     written = await _writing(
-        settings, args.out, lambda services: export_measurements(services.pool, Path(args.out), args.user)
+        settings,
+        args.out,
+        lambda services: export_measurements(services.pool, Path(args.out), args.user, args.include_doubtful),
     )
     if written is None:
         return 1

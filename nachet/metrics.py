@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 import psutil
 
+from kernel.tasks import ClassifyPicture, LearnExamples
 from storage import seed_examples, tasks_queue
 
 from .process import hypercorn_master_pid
@@ -94,7 +95,7 @@ class Metrics:
             multiprocess_mode="mostrecent",
             registry=r,
         )
-        self._queues: set[str] = {"learning", "classify"}
+        self._queues: set[str] = {LearnExamples.queue, ClassifyPicture.queue}
         self._seeds: set[str] = set()
 
     def model_step(self, model: str, seconds: float, failure: str | None) -> None:

@@ -11,12 +11,13 @@ import asyncpg
 import procrastinate
 from procrastinate import PsycopgConnector
 
+from kernel.tasks import ClassifyPicture, LearnExamples
 from storage import tasks_queue
 
 from .definitions import TaskHandlers, tasks
 
 log = logging.getLogger("nachet.tasks")
-QUEUES = ("learning", "classify")
+QUEUES = (LearnExamples.queue, ClassifyPicture.queue)  # every kind of task (kernel/tasks.py)
 
 
 def task_app(db_url: str, schema: str, pool_max: int = 4) -> procrastinate.App:

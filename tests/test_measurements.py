@@ -160,9 +160,15 @@ async def test_measurements_are_stored_and_exported_as_csv(
     assert stored["inference"]["boxes"][0]["measurements"] == inferred["boxes"][0]["measurements"]
     env = {"NACHET_DB_URL": db_url, "NACHET_SCHEMA": SCHEMA, "NACHET_DATA_DIR": str(data_root)}
     out = tmp_path / "seeds.csv"
-    done = run_nachet(env, "measurements", "export", str(out), "--user", email)
+    # this picture is one flat colour: every outline is doubtful, and left out unless asked for
+    assert {b["measurements"]["quality"] for b in inferred["boxes"]} == {"doubtful"}
+    left_out = run_nachet(env, "measurements", "export", str(out), "--user", email)
+    assert left_out.returncode == 1 and "doubtful left out: --include-doubtful" in left_out.stderr
+    assert not out.exists()
+    done = run_nachet(env, "measurements", "export", str(out), "--user", email, "--include-doubtful")
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(open(out)))
+    assert rows[0]["quality"] == "doubtful" and rows[0]["reasons"]
     assert (
         len(rows) == len(inferred["boxes"]) and rows[0]["unit"] == "mm" and rows[0]["pixels_per_mm"] == "10.0"
     )
@@ -172,7 +178,15 @@ async def test_measurements_are_stored_and_exported_as_csv(
         env, "measurements", "export", str(tmp_path / "x.csv"), "--user", "nobody@example.org"
     )
     assert nobody.returncode == 1 and "no user nobody@example.org" in nobody.stderr
-    blocked = run_nachet(env, "measurements", "export", str(tmp_path / "missing" / "x.csv"), "--user", email)
+    blocked = run_nachet(
+        env,
+        "measurements",
+        "export",
+        str(tmp_path / "missing" / "x.csv"),
+        "--user",
+        email,
+        "--include-doubtful",
+    )
     assert blocked.returncode == 1 and "cannot write" in blocked.stderr
     assert not (tmp_path / "x.csv").exists() and not list(tmp_path.glob(".*"))
 
