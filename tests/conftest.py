@@ -3,6 +3,7 @@ blob store, all on loopback or local sockets, started once per session."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -207,6 +208,28 @@ def asgi_http_scope(method: str, path: str, *headers: tuple[bytes, bytes]) -> di
         "server": ("127.0.0.1", 8080),
         "extensions": {},
     }
+
+
+class ClientThatHangsUp:
+    """The ASGI side of a client that sends one JSON body, then hangs up (an `http.disconnect`,
+    as hypercorn sends it) once `gone` is set; `sent` holds "body" and every message answered."""
+
+    def __init__(self, path: str, body: str):
+        self.scope = asgi_http_scope("POST", path, (b"content-type", b"application/json"))
+        self.body, self.gone, self.sent = body.encode(), asyncio.Event(), []
+
+    async def receive(self) -> dict:
+        if not self.sent:
+            self.sent.append("body")
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict) -> None:
+        self.sent.append(message)
+
+    def call(self, app) -> asyncio.Future:
+        return asyncio.ensure_future(app(self.scope, self.receive, self.send))
 
 
 def data_url(data: bytes, mime: str = "image/png") -> str:

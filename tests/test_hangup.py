@@ -7,7 +7,7 @@ import json
 
 from storage import fsck
 from storage.layout import container_name
-from tests.conftest import asgi_http_scope, png_bytes
+from tests.conftest import ClientThatHangsUp, png_bytes
 from tests.test_inference import inf_body, model_server, pipelines, until  # noqa: F401 (fixtures)
 
 
@@ -15,33 +15,22 @@ async def test_a_client_that_hangs_up_while_the_rows_are_written_finds_them_whol
     client, user, pipelines, blob_store, pool, caplog
 ):
     body = json.dumps(inf_body(pipelines["swin"], user, image=png_bytes(400, 300, color=(228, 221, 198))))
-    scope = asgi_http_scope("POST", "/inf", (b"content-type", b"application/json"))
-    gone, sent = asyncio.Event(), []
-
-    async def receive():
-        if not sent:
-            sent.append("body")
-            return {"type": "http.request", "body": body.encode(), "more_body": False}
-        await gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        sent.append(message)
+    hangs_up = ClientThatHangsUp("/inf", body)
 
     async with pool.acquire() as holder:
         async with holder.transaction():
             # the save's one statement waits on this lock: the models have answered by then
             await holder.execute("LOCK TABLE inference IN EXCLUSIVE MODE")
-            request = asyncio.ensure_future(client.app(scope, receive, send))
+            request = hangs_up.call(client.app)
             await until_the_save_waits(pool)
             with caplog.at_level("INFO", logger="storage.unit"):
-                gone.set()  # the client hangs up while the rows are being written
+                hangs_up.gone.set()  # the client hangs up while the rows are being written
                 await until(
                     lambda: request.done() or any("went away" in r.getMessage() for r in caplog.records),
                     "the hang-up seen by the save",
                 )
         await asyncio.wait_for(request, 30)
-    assert sent == ["body"]  # it got no answer
+    assert hangs_up.sent == ["body"]  # it got no answer
     async with pool.acquire() as conn:
         pictures = await conn.fetch(
             """SELECT p.id FROM picture p JOIN picture_set s ON s.id = p.picture_set_id

@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet
 
 from model_inference.pipeline_file import load_pipeline_file
 from storage.layout import container_name
-from tests.conftest import DATA, asgi_http_scope, data_url, png_bytes, png_header
+from tests.conftest import DATA, ClientThatHangsUp, data_url, png_bytes, png_header
 from tests.model_server import KEY, ModelServer
 from usecases.inference import ImageWarning
 from usecases.pipelines import insert_pipelines
@@ -383,30 +383,18 @@ async def test_a_request_given_up_while_the_models_work_leaves_no_picture(
     """The client goes away (an ASGI disconnect, as hypercorn sends it) after the picture was
     stored and before the models answered: its blob is removed, and no row is written."""
     body = json.dumps(inf_body(pipelines["swin"], user, image=png_bytes(400, 300, color=(229, 221, 199))))
-    scope = asgi_http_scope("POST", "/inf", (b"content-type", b"application/json"))
-    stored, sent = asyncio.Event(), []
-
-    async def receive():
-        if not sent:
-            sent.append("body")
-            return {"type": "http.request", "body": body.encode(), "more_body": False}
-        await stored.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        sent.append(message)
-
+    hangs_up = ClientThatHangsUp("/inf", body)
     model_server.hold = threading.Event()
     try:
-        request = asyncio.ensure_future(client.app(scope, receive, send))
+        request = hangs_up.call(client.app)
         names = await blobs_once_the_picture_is_stored(blob_store, user, request)
         assert not request.done() and len(names) == 2, names
-        stored.set()  # the client hangs up
+        hangs_up.gone.set()  # the client hangs up
         await asyncio.wait_for(request, 30)
     finally:
         model_server.hold.set()
         model_server.hold = None
-    assert sent == ["body"]  # no answer was sent
+    assert hangs_up.sent == ["body"]  # no answer was sent
     assert [b.name for b in await blob_store.list(container_name(user))] == ["General/General.json"]
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM inference WHERE user_id = $1", user) == 0
