@@ -32,7 +32,11 @@ async def classify_folder():
 
 
 @jobs.get("/jobs/<job_id>")
-@documented("A job's progress (a classify-folder job, or a batch import's learning)", answer=JobStatus)
+@documented(
+    "A job's progress (a classify-folder job, or a batch import's learning)",
+    answer=JobStatus,
+    errors=(400, 404),
+)
 @context("retrieving the job", "Error retrieving the job")
 async def job_status(job_id: str):
     require_acting_for(await services().storage.job_owner(job_id), f"job {job_id}")
@@ -40,7 +44,7 @@ async def job_status(job_id: str):
 
 
 @jobs.post("/jobs/<job_id>/cancel")
-@documented("Cancel a classify-folder job (pictures done stay done)", answer=JobStatus)
+@documented("Cancel a classify-folder job (pictures done stay done)", answer=JobStatus, errors=(400, 404))
 @context("cancelling the job", "Error cancelling the job")
 @audited
 async def cancel_job(job_id: str):

@@ -93,6 +93,7 @@ class JobStatus(Open):
     status: Literal["running", "done", "cancelled"]
     done: int
     failed: int
+    cancelled: int = Field(0, description="pictures cancelled before they were classified (not failures)")
     total: int
     results: list[dict[str, object]]
 

@@ -27,6 +27,11 @@ def add_data_commands(sub) -> None:
     dataset.add_argument(
         "--verified-only", action="store_true", help="only boxes users confirmed or corrected"
     )
+    dataset.add_argument(
+        "--include-unknown",
+        action="store_true",
+        help='also boxes labelled "Unknown seed" (a class of its own)',
+    )
     dataset.add_argument("out", help="the directory to create (absent or empty)")
     imports = sub.add_parser(
         "import-folder", help="a directory with one sub-folder per species -> labelled batch"
@@ -82,7 +87,12 @@ async def export(settings, args) -> int:
         settings,
         args.out,
         lambda services: export_dataset(
-            services, args.format, Path(args.out), *selection, progress=_progress("pictures")
+            services,
+            args.format,
+            Path(args.out),
+            *selection,
+            progress=_progress("pictures"),
+            include_unknown=args.include_unknown,
         ),
     )
     if written is None:

@@ -19,6 +19,14 @@ from .tasks_queue import defer_many
 log = logging.getLogger("storage")
 
 
+CANCELLED = "cancelled"  # the error of an item cancelled before it started (folder_jobs.cancel)
+
+
+def _no_job(job_id: object) -> NotFoundError:
+    """No job (nor labelled batch import) has this id: 404, the resource is not there."""
+    return NotFoundError(job_not_found(job_id), status=404)
+
+
 def job_not_found(job_id: object) -> str:
     return f"Job not found based on the given id: {job_id}"
 
@@ -41,7 +49,7 @@ class Jobs(StorageBase):
     @guard
     async def job_owner(self, job_id: object) -> UUID:
         """Whose job (or labelled batch import) this id names; NotFoundError if none."""
-        error = NotFoundError(job_not_found(job_id))
+        error = _no_job(job_id)
         ident = as_uuid(job_id, error)
         async with self.pool.acquire() as conn:
             job = await folder_jobs.get_job(conn, ident)
@@ -56,21 +64,23 @@ class Jobs(StorageBase):
     async def job_status(self, job_id: object) -> dict:
         """{status, done, total, failed, results} of a classify-folder job, or the learning
         progress of a labelled batch import (its session id)."""
-        ident = as_uuid(job_id, NotFoundError(job_not_found(job_id)))
+        ident = as_uuid(job_id, _no_job(job_id))
         async with self.pool.acquire() as conn:
             job = await folder_jobs.get_job(conn, ident)
             if job is None:
                 return await self._learning_status(conn, ident, job_id)
             rows = await folder_jobs.items(conn, ident)
         done = sum(1 for r in rows if r["finished_at"] is not None and r["error"] is None)
-        failed = sum(1 for r in rows if r["error"] is not None)
-        finished = done + failed == len(rows)
+        cancelled = sum(1 for r in rows if r["error"] == CANCELLED)
+        failed = sum(1 for r in rows if r["error"] is not None) - cancelled
+        finished = done + failed + cancelled == len(rows)
         return {
             "job_id": str(ident),
             "kind": "classify-folder",
             "status": "cancelled" if job["cancelled"] and finished else "done" if finished else "running",
             "done": done,
             "failed": failed,
+            "cancelled": cancelled,  # not started when the job was cancelled; apart from failures
             "total": len(rows),
             "results": [
                 {"picture_id": str(r["picture_id"]), "inference_id": str(r["inference_id"])}
@@ -84,7 +94,7 @@ class Jobs(StorageBase):
     async def _learning_status(self, conn, folder_id: UUID, job_id: object) -> dict:
         folder = await folders.get_folder(conn, folder_id)
         if folder is None:
-            raise NotFoundError(job_not_found(job_id))
+            raise _no_job(job_id)
         states = await tasks.learning_progress(conn, LearnExamples.name, str(folder_id))
         expected, uploaded = await folder_jobs.batch_size(conn, folder_id)
         done, failed = states.get("succeeded", 0), states.get("failed", 0)
@@ -96,16 +106,17 @@ class Jobs(StorageBase):
             "status": "running" if waiting or done + failed < total else "done",
             "done": done,
             "failed": failed,
+            "cancelled": 0,
             "total": total,
             "results": [],
         }
 
     @guard
     async def cancel_folder_job(self, job_id: object) -> None:
-        ident = as_uuid(job_id, NotFoundError(job_not_found(job_id)))
+        ident = as_uuid(job_id, _no_job(job_id))
         async with transaction(self.pool) as conn:
             if await folder_jobs.get_job(conn, ident) is None:
-                raise NotFoundError(job_not_found(job_id))
+                raise _no_job(job_id)
             await folder_jobs.cancel(conn, ident, ClassifyPicture.name)
 
     @guard

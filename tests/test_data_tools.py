@@ -213,3 +213,25 @@ async def test_annotated_picture_route(client, user, pipelines, storage):  # noq
     assert missing.status_code == 400 and await missing.get_json() == [
         f"Datastore Error retrieving the picture : Inference not found for the picture with the given id: {bare}"
     ]
+
+
+async def test_unknown_seed_boxes_stay_out_of_exports_unless_asked(client, services, labelled, tmp_path):
+    """ "Unknown seed" is the classifier's placeholder, no class to train on (--include-unknown)."""
+    email, owner, inferred = labelled
+    last = inferred[2]
+    box = last["boxes"][0]
+    corrected = {
+        "userId": str(owner),
+        "inferenceId": last["inference_id"],
+        "boxes": [{"boxId": box["box_id"], "label": "Unknown seed", "classId": "", "box": box["box"]}],
+    }
+    assert (await client.post("/feedback-negative", json=corrected)).status_code == 200
+    assert await export_dataset(services, "coco", tmp_path / "without", email) == (3, 5)
+    assert await export_dataset(services, "coco", tmp_path / "with", email, include_unknown=True) == (3, 6)
+    names = {
+        c["name"]
+        for c in COCO(str(tmp_path / "with" / "annotations.json")).loadCats(
+            COCO(str(tmp_path / "with" / "annotations.json")).getCatIds()
+        )
+    }
+    assert "Unknown seed" in names

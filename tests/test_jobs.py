@@ -97,9 +97,11 @@ async def test_bad_jobs_are_refused_and_create_nothing(client, user, storage, se
         assert got[0] == status and message in got[1][0], (body, got)
     async with services.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM folder_job") == before
-    for ident in (uuid.uuid4(), "not-a-uuid"):
+    for ident in (uuid.uuid4(), "not-a-uuid"):  # no such job: 404, the original's datastore text
+        cancelled = await client.post(f"/jobs/{ident}/cancel")
+        assert cancelled.status_code == 404
         status, body = await job_answer(client, ident)
-        assert status == 400 and body == [
+        assert status == 404 and body == [
             f"Datastore Error retrieving the job : Job not found based on the given id: {ident}"
         ]
 
@@ -110,7 +112,14 @@ async def test_a_cancelled_job_classifies_nothing_more(client, user, storage, se
     response = await client.post(f"/jobs/{job_id}/cancel")
     job = await response.get_json()
     assert response.status_code == 200
-    assert (job["status"], job["done"], job["failed"], job["total"]) == ("cancelled", 0, 3, 3)
+    # cancelled before they started: counted apart, not as failures
+    assert (job["status"], job["done"], job["failed"], job["cancelled"], job["total"]) == (
+        "cancelled",
+        0,
+        0,
+        3,
+        3,
+    )
     assert {r["error"] for r in job["results"]} == {"cancelled"}
     await services.tasks.run_until_idle()
     async with services.pool.acquire() as conn:

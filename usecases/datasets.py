@@ -24,6 +24,7 @@ import yaml
 
 from model_inference.picture_checks import check_picture, detect_mime
 from storage import accounts, exports
+from storage.seed_examples import teaches
 
 FORMATS = ("coco", "yolo", "labelstudio")
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/tiff": "tif", "image/webp": "webp"}
@@ -59,15 +60,18 @@ async def export_dataset(
     folder: str | None = None,
     verified_only: bool = False,
     progress: Callable[[Iterable], Iterable] = lambda items: items,
+    include_unknown: bool = False,
 ) -> tuple[int, int]:
     """(pictures, boxes) written. LookupError: unknown format, user or folder, or nothing to
-    export; FileExistsError: OUT is there and not empty; OSError: OUT cannot be written."""
+    export; FileExistsError: OUT is there and not empty; OSError: OUT cannot be written. Boxes
+    labelled "Unknown seed" are left out unless `include_unknown`: the placeholder is no class to
+    train on (the learning policy, storage.seed_examples.teaches)."""
     if fmt not in FORMATS:
         raise LookupError(f"unknown export format {fmt!r} (coco, yolo or labelstudio)")
     out = out.resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an empty directory")
-    rows = await _selection(services.pool, email, folder, verified_only)
+    rows = await _selection(services.pool, email, folder, verified_only, include_unknown)
     pictures = _pictures(rows)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -86,7 +90,9 @@ async def export_dataset(
     return len(written), sum(len(p.boxes) for p in written)
 
 
-async def _selection(pool, email: str | None, folder: str | None, verified_only: bool) -> list:
+async def _selection(
+    pool, email: str | None, folder: str | None, verified_only: bool, include_unknown: bool
+) -> list:
     user_id = await accounts.user_id_by_email(pool, email) if email else None
     if email and user_id is None:
         raise LookupError(f"no user {email}")
@@ -97,6 +103,7 @@ async def _selection(pool, email: str | None, folder: str | None, verified_only:
         if not folder_ids:
             raise LookupError(f"no folder {folder}" + (f" for {email}" if email else ""))
     rows = await exports.labelled_boxes(pool, user_id, folder_ids, verified_only)
+    rows = [r for r in rows if include_unknown or teaches(r["label"] or "")]
     if not rows:
         what = "verified boxes" if verified_only else "labelled boxes"
         raise LookupError(f"nothing to export: no {what} in the selection")
