@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from api import BLUEPRINTS
 from api.access import authenticate, write_audit_line
 from api.body_chunks import NachetRequest
-from api.envelope import current_context, envelope, error_context_of
+from api.envelope import current_context, envelope, error_context_of, refusal
 from api.extension import NachetServices
 from api.observability import LogsAfterTheAnswer, begin_request, finish_request
 from kernel.errors import NotOwnerError, ServiceError, Unhandled
@@ -52,7 +52,7 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
     @app.errorhandler(ServiceError)
     async def refused(error: ServiceError):
         status = 403 if config.secured and isinstance(error, NotOwnerError) else error.status
-        body, _ = envelope(f"{error.prefix} {current_context().context} : {error.message}", status)
+        body, _ = envelope(refusal(error.prefix, error.message), status)
         if status == 401:
             return body, status, {"WWW-Authenticate": "Bearer", **error.headers}
         return body, status, error.headers
@@ -60,7 +60,7 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
     @app.errorhandler(RequestEntityTooLarge)
     async def too_large(error: RequestEntityTooLarge):
         limit = config.max_content_length_mb
-        return envelope(f"API Error {current_context().context} : request body larger than {limit} MB", 413)
+        return envelope(refusal("API Error", f"request body larger than {limit} MB"), 413)
 
     @app.errorhandler(Exception)
     async def unhandled(error: Exception):
@@ -79,6 +79,9 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
         allow_origin=origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_credentials=True,
+        # what a page may read of an answer: the request's id (to quote to support) and when to
+        # try again after a 429 (quart-cors sent an empty header without a list)
+        expose_headers=["X-Request-ID", "Retry-After"],
         max_age=86400,
     )
 

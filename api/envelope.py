@@ -40,5 +40,12 @@ def current_context() -> ErrorContext:
     return getattr(g, "error_context", None) or ErrorContext("", "Error")
 
 
+def refusal(prefix: str, message: str) -> str:
+    """ "<prefix> <context> : <message>"; a route without a context (/version, /metrics) says
+    "<prefix> : <message>", not "<prefix>  : …" with an empty context."""
+    ctx = current_context().context
+    return f"{prefix} {ctx} : {message}" if ctx else f"{prefix} : {message}"
+
+
 def envelope(message: str, status: int):
     return jsonify([message]), status

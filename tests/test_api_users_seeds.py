@@ -222,6 +222,8 @@ async def test_cors_preflight(client_for, services, data_root):
     assert "content-type" in response.headers["access-control-allow-headers"]
     response = await client.options("/get-directories", headers={**headers, "Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in response.headers
+    answer = await client.get("/health", headers={"Origin": "https://nachet.example"})
+    assert answer.headers["access-control-expose-headers"] == "X-Request-ID, Retry-After"
 
 
 async def test_body_limit_is_enforced_before_reading(client_for, services, data_root):

@@ -109,6 +109,9 @@ async def test_a_valid_vouch_cookie_names_the_caller(client_for, services, data_
     status, body = await user_id_answer(client)
     assert status == 401 and "authentication required" in body[0]
     assert (await client.get("/health")).status_code == 200  # public
+    listed = await client.get("/model-endpoints-metadata")  # a route without an error context of its own
+    assert listed.status_code == 401
+    assert (await listed.get_json())[0].startswith("API Error : authentication required")
 
 
 async def test_issuer_and_audience_are_checked_when_configured(client_for, services, data_root, alice):
