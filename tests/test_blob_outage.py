@@ -150,9 +150,9 @@ async def test_the_server_starts_without_its_blob_account_and_recovers(db_url, t
         client = client_for(services, settings)
         assert (await client.get("/health")).status_code == 200
         response = await client.post("/get-user-id")
-        assert response.status_code == 400  # not registered yet: the original's message
+        assert response.status_code == 503  # not registered yet, as the blob store is away
         assert await response.get_json() == [
-            "Datastore Error retrieving user id for email example@gmail.com : User not found"
+            "Datastore Error retrieving user id for email example@gmail.com : the blob storage is unavailable"
         ]
         response = await client.post("/image-validation", json={"image": data_url(png_bytes())})
         assert response.status_code == 200  # routes without blobs work
