@@ -14,6 +14,7 @@ Unsecured mode (the embedded default): the original's behaviour, callers are ano
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 from collections.abc import Callable
 
@@ -29,6 +30,7 @@ from .extension import services, settings
 from .observability import after_the_answer
 
 audit_log = logging.getLogger("nachet.audit")
+log = logging.getLogger("nachet.access_control")
 # Body fields that name stored data, as the audit line calls them.
 ID_FIELDS = {
     "container_name": "user",
@@ -85,6 +87,8 @@ async def authenticate() -> None:
     """before_request: in secured mode, identify the caller or refuse the request."""
     g.caller = None
     view = current_app.view_functions.get(request.endpoint or "")
+    if not settings().secured:
+        warn_if_reached_beyond_loopback(request.scope.get("server"))
     if not settings().secured or view is None or getattr(view, "public", False):
         return  # unknown paths stay 404
     if request.method == "OPTIONS":
@@ -101,6 +105,28 @@ async def authenticate() -> None:
     CALLER.set(loggable(caller.email))  # on every record of the request
     if getattr(view, "admin_only", False) and not caller.admin:
         raise Forbidden(f"{caller.email} is not an administrator")
+
+
+def warn_if_reached_beyond_loopback(server: object) -> None:
+    """Unsecured mode answering on an address other than loopback: anyone who reaches it may act
+    for every user. Said once per address and process (the server's bind is not visible to the
+    app; the address a request arrived on is)."""
+    if isinstance(server, (tuple, list)) and server and isinstance(server[0], str):
+        try:
+            beyond = not ipaddress.ip_address(server[0].strip("[]")).is_loopback
+        except ValueError:  # a host name: not an address to judge
+            return
+        if beyond:
+            _say_exposed(server[0])
+
+
+@functools.lru_cache(maxsize=16)
+def _say_exposed(address: str) -> None:
+    log.warning(
+        "UNSECURED MODE reached on %s, beyond loopback: any client that can reach it can read, change "
+        "and delete every user's data; configure an identity source or bind 127.0.0.1",
+        loggable(address),
+    )
 
 
 def require_acting_for(user_ref: object, what: str | None = None) -> None:

@@ -212,3 +212,36 @@ def test_a_two_worker_server_logs_json_and_sums_its_metrics(db_url, tmp_path):
     assert warned and warned[0]["message"] == "ImageWarning: this picture was not validate"
     assert warned[0]["request_id"] == "ops-inf-1"
     print("\n" + json.dumps(access[0]))
+
+
+async def test_unsecured_mode_reached_beyond_loopback_says_so_once(client, caplog):
+    """The app cannot see hypercorn's bind, but it sees the address a request arrived on: an
+    unsecured server answering beyond loopback warns, once per address."""
+    from tests.conftest import asgi_http_scope
+
+    async def get_health(server):
+        scope = {**asgi_http_scope("GET", "/health"), "server": server}
+        sent, answered, asked = [], asyncio.Event(), []
+
+        async def receive():
+            if not asked:
+                asked.append(True)
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await answered.wait()  # the client goes once it has its answer
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered.set()
+
+        await client.app(scope, receive, send)
+        return sent[0]["status"]
+
+    with caplog.at_level("WARNING", logger="nachet.access_control"):
+        assert await get_health(("127.0.0.1", 8080)) == 200
+        assert not caplog.records
+        assert await get_health(("192.0.2.10", 8080)) == 200
+        assert await get_health(("192.0.2.10", 8080)) == 200
+    warned = [r.getMessage() for r in caplog.records if "beyond loopback" in r.getMessage()]
+    assert len(warned) == 1 and "192.0.2.10" in warned[0]
