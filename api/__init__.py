@@ -2,6 +2,7 @@
 calling storage or a use case (the services, through extension.py) and answering; errors become
 the original's envelope (envelope.py) in app.py's one handler."""
 
+from .examples import examples
 from .feedback import feedback
 from .folders import folders
 from .inference import inference
@@ -11,6 +12,6 @@ from .openapi import docs
 from .pictures import pictures
 from .users_seeds import users_seeds
 
-BLUEPRINTS = (users_seeds, folders, pictures, feedback, inference, jobs, meta, docs)
+BLUEPRINTS = (users_seeds, folders, pictures, examples, feedback, inference, jobs, meta, docs)
 
 __all__ = ["BLUEPRINTS"]

@@ -56,6 +56,13 @@ class Measurements(Open):
     mean_color: str
 
 
+class Evidence(Open):
+    example_id: int
+    picture_id: str
+    label: str
+    similarity: float = Field(description="cosine similarity of the seed to the example, -1 to 1")
+
+
 class Box(Open):
     box: dict[str, float]
     label: str
@@ -64,6 +71,12 @@ class Box(Open):
     genus: list[dict[str, object]] = Field([], description="topN summed per genus of the seed catalogue")
     family: list[dict[str, object]] = Field([], description="topN summed per family")
     measurements: Measurements | None = None
+    prediction_set: list[str] = Field(
+        [],
+        description="built-in classifier: the labels, best first, that hold the true one with probability "
+        "NACHET_PREDICTION_SET_LEVEL ('Unknown seed' among them when the seed may be of an untaught species)",
+    )
+    evidence: list[Evidence] = Field([], description="built-in classifier: the caller's nearest examples")
 
 
 class Inference(Open):

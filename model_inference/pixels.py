@@ -175,3 +175,12 @@ def encode_crops(pixels, boxes: list[dict]) -> list[str]:
         pybase64.b64encode(cv2.imencode(".png", crop_fraction(pixels, b["box"]))[1].tobytes()).decode("ascii")
         for b in boxes
     ]
+
+
+def jpeg_of_crop(data: bytes, box: dict | None) -> bytes:
+    """A stored picture's crop (fractions of the frame; None: the whole picture) as a JPEG."""
+    import cv2
+
+    pixels = decode_bgr(data)
+    crop = crop_fraction(pixels, box) if box else pixels
+    return cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()

@@ -86,8 +86,11 @@ class Settings(BaseSettings):
     pixels_per_mm: float | None = var("NACHET_PIXELS_PER_MM", None, gt=0, allow_inf_nan=False)
     scale_bar_mm: float | None = var("NACHET_SCALE_BAR_MM", None, gt=0, allow_inf_nan=False)
     # open set: the built-in classifier answers "Unknown seed" for a seed whose size is outside
-    # every learned class's at this level (0.99: 1 known seed in 100 in theory); "off": never
+    # every learned class's at this level (0.99: 1 known seed in 100 in theory), or that is unlike
+    # every class's examples (open_world.py); "off": never
     open_set_level: float | None = var("NACHET_OPEN_SET_LEVEL", 0.99, gt=0.5, lt=1)
+    # the built-in classifier's prediction sets hold the true label with this probability
+    prediction_set_level: float = var("NACHET_PREDICTION_SET_LEVEL", 0.9, ge=0.5, le=0.999)
     device_scales: Annotated[dict[str, float], NoDecode] = var("NACHET_DEVICE_PIXELS_PER_MM", {})
     genus_families: Path | None = var("NACHET_GENUS_FAMILIES", None)  # the operator's genus -> family rows
     task_worker: bool = var("NACHET_TASK_WORKER", True)

@@ -178,7 +178,12 @@ def make_services(
     storage, pipelines = Storage(pool, blobs), PipelineRegistry(PipelineRows(pool), fernet)
     http = ModelClient(settings.model_connect_timeout_s, settings.model_read_timeout_s, request_id_header)
     metrics = Metrics()
-    classifier = LearnedClassifier(shared_features(), cpu, abstain_level=settings.open_set_level)
+    classifier = LearnedClassifier(
+        shared_features(),
+        cpu,
+        abstain_level=settings.open_set_level,
+        set_level=settings.prediction_set_level,
+    )
     learner = Learning(pool, classifier, storage.picture_bytes)
     inference = InferenceService(
         storage,

@@ -35,6 +35,8 @@ def _box(obj: Record) -> dict:
         "is_verified": verified,
         "measurements": metadata.get("measurements"),
         **roll_up(top_n),
+        # the built-in classifier's additions, as they were answered (older inferences lack them)
+        **{key: metadata[key] for key in ("prediction_set", "evidence") if key in metadata},
     }
 
 

@@ -13,7 +13,7 @@ from kernel.text import loggable
 from .taxonomy import roll_up
 
 SUMMARY_KEYS = ("filename", "labelOccurrence", "totalBoxes", "models")
-BOX_KEYS = ("box", "color", "overlapping", "overlappingIndices", "measurements")
+BOX_KEYS = ("box", "color", "overlapping", "overlappingIndices", "measurements", "prediction_set", "evidence")
 
 
 @dataclass

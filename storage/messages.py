@@ -28,6 +28,10 @@ def cannot_delete_default_folder(user: object) -> str:
     return f"User can't delete the default picture set, user uuid :{user}"
 
 
+def example_not_found(example: object) -> str:
+    return f"Example not found based on the given id: {example}"
+
+
 def picture_not_found(picture: object) -> str:
     return f"Picture not found based on the given id: {picture}"
 

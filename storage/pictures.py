@@ -14,7 +14,7 @@ import asyncpg
 
 from datastore.blob import BlobNotFound
 from datastore.db import transaction
-from datastore.queries import folders, inferences, pictures, seeds, users
+from datastore.queries import examples, folders, inferences, pictures, seeds, users
 from kernel.errors import DatastoreError, NotFoundError, NotOwnerError, UserNotFoundError
 from kernel.tasks import ExampleSource
 
@@ -129,6 +129,16 @@ class Pictures(StorageBase):
         except BlobNotFound:  # deleted with its folder since the rows were read
             raise NotFoundError(say.picture_not_found(picture_id)) from None
         return inference, data, dims
+
+    @guard
+    async def example_source(self, example_id: int) -> tuple[UUID, bytes, dict | None]:
+        """(owner's user id, picture bytes, crop as fractions or None) of a classifier example."""
+        async with self.pool.acquire() as conn:
+            row = await examples.example_source(conn, example_id)
+        data = await self.picture_bytes(row["picture_id"]) if row is not None else None
+        if row is None or data is None:
+            raise NotFoundError(say.example_not_found(example_id), 404)
+        return row["owner_id"], data, row["crop"]
 
     @guard
     async def picture_bytes(self, picture_id: UUID) -> bytes | None:

@@ -43,10 +43,11 @@ async def enqueue_learning(
 
 @dataclass(frozen=True)
 class SourceExamples:
-    """The examples computed from one source: (seed id, embedding bytes or None, features bytes)."""
+    """The examples computed from one source: (seed id, embedding bytes or None, features bytes,
+    where in the picture it was cropped: fractions)."""
 
     source: ExampleSource
-    vectors: list[tuple[UUID, bytes | None, bytes]]
+    vectors: list[tuple[UUID, bytes | None, bytes, dict]]
 
 
 async def save_examples(
@@ -61,8 +62,8 @@ async def save_examples(
         for item in batch:
             source = item.source
             rows = [
-                (seed, embedding, features, source.source, source.picture_id, source.object_id)
-                for seed, embedding, features in item.vectors
+                (seed, embedding, features, source.source, source.picture_id, source.object_id, crop)
+                for seed, embedding, features, crop in item.vectors
             ]
             if rows and await queries.lock_sources(conn, source.picture_id, source.object_id):
                 await queries.add_examples(conn, rows, source.object_id)

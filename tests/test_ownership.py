@@ -41,7 +41,15 @@ async def world(storage, user_id, pipeline: str) -> dict:
         inferred = await conn.fetchval(
             "SELECT picture_id FROM inference WHERE id = $1", inference["inference_id"]
         )
+        example = await conn.fetchval(  # what the learning task stores for the labelled picture
+            """INSERT INTO seed_example (seed_id, features, source, picture_id, crop)
+               SELECT id, '\\x00000000'::bytea, 'upload', $1, '{"topX": 0.1, "topY": 0.1,
+                      "bottomX": 0.6, "bottomY": 0.9}'::json FROM seed WHERE name = 'Brassica napus'
+               RETURNING id""",
+            picture,
+        )
     return {
+        "example": example,
         "inferred": str(inferred),
         "folder": str(folder),
         "batch": str(batch),
@@ -109,6 +117,7 @@ def requests_for(pipeline: str):
         "GET /jobs/{job}": lambda u, d: None,
         "POST /jobs/{job}/cancel": lambda u, d: {},
         "POST /get-picture-annotated": lambda u, d: {"container_name": str(u), "picture_id": d["inferred"]},
+        "GET /examples/{example}/image": lambda u, d: None,
         "GET /ready": lambda u, d: None,
         "GET /version": lambda u, d: None,
         "GET /metrics": lambda u, d: None,
@@ -145,6 +154,7 @@ EXPECTED = {
     "GET /jobs/{job}": (401, 401, 200, 403, NA, 200),  # "other's id": the other user's job
     "POST /jobs/{job}/cancel": (401, 401, 200, 403, NA, 200),
     "POST /get-picture-annotated": (401, 401, 200, 403, 403, 200),
+    "GET /examples/{example}/image": (401, 401, 200, 403, NA, 200),  # "other's id": their example
     # what operators and orchestrators ask: no user data, answered to anyone
     "GET /ready": (200, 200, 200, NA, NA, 200),
     "GET /version": (200, 200, 200, NA, NA, 200),
@@ -153,7 +163,12 @@ EXPECTED = {
     "GET /docs": (200, 200, 200, NA, NA, 200),
     "GET /docs/swagger-ui.css": (200, 200, 200, NA, NA, 200),
 }
-PATH_EXAMPLES = {"<job_id>": "{job}", "<seed_name>": "Brassica napus", "<name>": "swagger-ui.css"}
+PATH_EXAMPLES = {
+    "<int:example_id>": "{example}",
+    "<job_id>": "{job}",
+    "<seed_name>": "Brassica napus",
+    "<name>": "swagger-ui.css",
+}
 
 FINGERPRINT = """SELECT md5(concat_ws('|',
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM users t),

@@ -21,9 +21,10 @@ from kernel.errors import ModelError, ServiceError
 from kernel.tasks import ClassifyPicture
 from model_inference.adapters import RunContext, protocol_of
 from model_inference.adapters.base import Budget
+from model_inference.adapters.builtin import NEIGHBOURS_KEY
 from model_inference.cpu import run_cpu
 from model_inference.http import ModelClient
-from model_inference.local.learned import LearnedClassifier
+from model_inference.local.learned import LearnedClassifier, evidence
 from model_inference.measure import in_millimetres
 from model_inference.models import Pipeline
 from model_inference.picture_checks import Picture, check_picture, checked_from_markers, read_data_url
@@ -124,6 +125,7 @@ class InferenceService:
                 if not target.validated:
                     warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
                 with_scale(processed, scale)
+                self.with_evidence(processed, target.user["id"])
                 return await save(processed, pipeline.id, order.image_dims, await hashing)
 
     async def checked_picture(self, data: bytes) -> Picture | None:
@@ -169,6 +171,14 @@ class InferenceService:
             await self.storage.remember_result(digest, key, processed)
         return processed
 
+    def with_evidence(self, result: dict, owner: Any) -> None:
+        """Each built-in classifier's box: its nearest examples become the `evidence` its owner
+        may see (results are cached for every user alike: the filter comes after)."""
+        for box in result.get("boxes") or []:
+            neighbours = box.pop(NEIGHBOURS_KEY, None)
+            if neighbours is not None:
+                box["evidence"] = evidence(neighbours, self.learner.examples, owner)
+
     def cache_key(self, pipeline: Pipeline, processing: Processing) -> str:
         models = [
             [m.name, str(m.version), m.endpoint, m.protocol, m.content_type, protocol_of(m)]
@@ -178,7 +188,9 @@ class InferenceService:
         revision = {
             "pipeline": [str(pipeline.id), pipeline.name, pipeline.metadata],
             "models": models,
-            "learned": [*self.learner.version, self.learner.abstain_level] if learning else None,
+            "learned": [*self.learner.version, self.learner.abstain_level, self.learner.set_level]
+            if learning
+            else None,
             "request": dataclasses.astuple(processing),
         }
         return hashlib.sha256(json.dumps(revision, sort_keys=True, default=str).encode()).hexdigest()
@@ -233,6 +245,7 @@ class InferenceService:
             scale = self.scale_for(None, None)
             processed = await self.results(pipeline, data, self.processing(dims, scale))
             with_scale(processed, scale)
+            self.with_evidence(processed, item.get("owner_id"))
         except ServiceError as failure:  # corrupt picture, model error: reported, the job goes on
             await self.storage.finish_job_item(job_id, picture_id, failure.message)
             return

@@ -87,7 +87,8 @@ class Learning:
         embedded in one batched call, then stored in one short transaction (a source deleted in
         between is skipped). Running it twice stores the same examples once."""
         crops_per_source = await asyncio.gather(*(self._crops_of(source) for source in task.sources))
-        crops = [crop for found in crops_per_source for crop in found]
+        crops = [crop for found in crops_per_source for crop, _ in found]
+        where = [fraction for found in crops_per_source for _, fraction in found]
         if not crops:
             return 0
         embeddings, hand = await self._learning_cpu(self.model.features, crops)
@@ -98,6 +99,7 @@ class Learning:
                     source.seed_id,
                     None if embeddings is None else embeddings[i].astype("float32").tobytes(),
                     hand[i].astype("float32").tobytes(),
+                    where[i],
                 )
                 for i in range(first, first + len(found))
             ]

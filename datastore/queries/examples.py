@@ -29,15 +29,15 @@ async def lock_sources(conn: Connection, picture_id: UUID, object_id: UUID | Non
 
 
 async def add_examples(conn: Connection, rows: list[tuple], object_id: UUID | None) -> None:
-    """(seed_id, embedding bytes|None, features bytes, source, picture_id, object_id) rows; a
-    re-labelled object replaces its earlier examples."""
+    """(seed_id, embedding bytes|None, features bytes, source, picture_id, object_id, crop json)
+    rows; a re-labelled object replaces its earlier examples."""
     if object_id is not None:
         await conn.execute("DELETE FROM seed_example WHERE object_id = $1", object_id)
     else:  # a retried task (its worker died after the commit) must not add them twice
         await conn.execute("DELETE FROM seed_example WHERE picture_id = $1 AND object_id IS NULL", rows[0][4])
     await conn.executemany(
-        """INSERT INTO seed_example (seed_id, embedding, features, source, picture_id, object_id)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
+        """INSERT INTO seed_example (seed_id, embedding, features, source, picture_id, object_id, crop)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
         rows,
     )
 
@@ -58,8 +58,11 @@ async def version(conn: Connection) -> tuple[int, int]:
 
 async def examples_after(conn: Connection, last_id: int) -> list[Record]:
     return await conn.fetch(
-        """SELECT e.id, e.seed_id, s.name, e.embedding, e.features FROM seed_example e
+        """SELECT e.id, e.seed_id, s.name, e.embedding, e.features, e.picture_id, ps.owner_id
+             FROM seed_example e
              JOIN seed s ON s.id = e.seed_id
+             LEFT JOIN picture p ON p.id = e.picture_id
+             LEFT JOIN picture_set ps ON ps.id = p.picture_set_id
             WHERE e.id > $1 AND lower(s.name) <> lower($2) ORDER BY e.id""",
         last_id,
         PLACEHOLDER_SEED,
@@ -73,3 +76,14 @@ async def counts_by_seed(conn: Connection) -> list[tuple[str, int]]:
             GROUP BY s.name ORDER BY s.name"""
     )
     return [(row["name"], row["n"]) for row in rows]
+
+
+async def example_source(conn: Connection, example_id: int) -> Record | None:
+    """Where an example was cropped from: its picture, the picture's owner and the crop."""
+    return await conn.fetchrow(
+        """SELECT e.id, e.picture_id, e.crop, ps.owner_id FROM seed_example e
+             JOIN picture p ON p.id = e.picture_id
+             JOIN picture_set ps ON ps.id = p.picture_set_id
+            WHERE e.id = $1""",
+        example_id,
+    )

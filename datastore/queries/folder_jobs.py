@@ -58,7 +58,8 @@ async def pending_item(conn: Connection, job_id: UUID, picture_id: UUID) -> Reco
 
 async def unfinished_item(conn: Connection, job_id: UUID, picture_id: UUID) -> Record | None:
     return await conn.fetchrow(
-        """SELECT j.model_name, j.cancelled FROM folder_job_item i JOIN folder_job j ON j.id = i.job_id
+        """SELECT j.model_name, j.cancelled, j.user_id AS owner_id
+             FROM folder_job_item i JOIN folder_job j ON j.id = i.job_id
             WHERE i.job_id = $1 AND i.picture_id = $2 AND i.finished_at IS NULL""",
         job_id,
         picture_id,

@@ -13,10 +13,12 @@ abstain level (NACHET_OPEN_SET_LEVEL, 0.99 unless turned off), makes a seed outs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .open_world import ABSTAIN_ABOVE, OpenWorld, per_class_max
 
 UNKNOWN = "Unknown seed"
 LINEAR_FROM = 10  # examples per class before the linear model takes over
@@ -29,6 +31,7 @@ HAND_DIM = 61 + SHAPE_DIM  # as features.py (not imported here: it loads OpenCV 
 OWN_REGIONS_FROM = 5  # examples of a class before its size region has its own spread
 OWN_PSEUDO = 10  # pseudo-examples of the pooled spread in each class's own (few examples: mostly pooled)
 POOLED_STRICTNESS = 10  # a pooled region abstains at 1 - (1 - level) / 10 (SizeModel.outside)
+NEIGHBOURS = 10  # nearest examples returned per crop: evidence keeps the first 3 a caller may see
 SIZE_PRIOR = 0.1  # weight of -T²/2 (SizeModel) in the logits: rice k=3/5 +2-3 points, microscope set ±0
 
 
@@ -38,6 +41,19 @@ class Examples:
     names: dict  # seed id -> seed name
     embeddings: np.ndarray | None  # [N,1280] (None when some example has no embedding)
     hand: np.ndarray  # [N,66] (61 before shape features: older rows, padded with NaN)
+    ids: list | None = None  # the stored examples' ids (evidence), else their positions
+    pictures: list | None = None  # the picture each came from (None: each its own)
+
+
+@dataclass
+class Answer:
+    """One crop's answer: the classifier protocol's top-N, best first; the prediction set (labels
+    holding the true one with probability `set_level`, "Unknown seed" among them when the seed
+    may be of an untaught species); the nearest examples as (example id, similarity)."""
+
+    top_n: list[dict]
+    prediction_set: list[str] = field(default_factory=list)
+    neighbours: list[tuple[Any, float]] = field(default_factory=list)
 
 
 class SizeModel:
@@ -127,9 +143,11 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class SeedClassifier:
-    def __init__(self, examples: Examples | None = None, abstain_level: float | None = None):
+    def __init__(
+        self, examples: Examples | None = None, abstain_level: float | None = None, set_level: float = 0.9
+    ):
         """`abstain_level`: answer "Unknown seed" for seeds outside every class's size region at
-        this level (SizeModel); None never abstains."""
+        this level (SizeModel); None never abstains. `set_level`: the prediction sets' coverage."""
         self.classes: list = []
         self.names: dict = {}
         self.size = 0
@@ -140,6 +158,9 @@ class SeedClassifier:
         self._prototypes: Any = None  # [classes, D] unit mean vector of each class
         self._sizes: SizeModel | None = None
         self._abstain_level = abstain_level
+        self._set_level = set_level
+        self._open_world: OpenWorld | None = None
+        self._ids: list = []
         self._mean: Any = None
         self._std: Any = None
         self._use_embedding = False
@@ -180,6 +201,25 @@ class SeedClassifier:
         counts = np.bincount(self._labels, minlength=len(self.classes))
         if len(self.classes) >= 2 and counts.min() >= LINEAR_FROM:
             self._weights = self._train_linear(self._vectors, self._labels, len(self.classes))
+        self._ids = list(ex.ids) if ex.ids is not None else list(range(self.size))
+        codes: dict = {}  # each picture as a number: crops of one picture share theirs
+        pictures = np.array([codes.setdefault(p, len(codes)) for p in (ex.pictures or range(self.size))])
+        self._open_world = OpenWorld(
+            self._vectors,
+            self._labels,
+            pictures,
+            len(self.classes),
+            TEMPERATURE,
+            self._size_p_values,
+            ex.hand,
+            self._set_level,
+        )
+
+    def _size_p_values(self, hand: np.ndarray) -> np.ndarray:
+        """[crops, classes] how typical each crop's size is of each class (ones without sizes)."""
+        if self._sizes is None or hand.shape[1] < HAND_DIM or np.isnan(hand[:, -SHAPE_DIM:]).any():
+            return np.ones((len(hand), len(self.classes)))
+        return 1 - self._sizes.unlikeness(hand, self._sizes.t2(hand))
 
     @staticmethod
     def _train_linear(
@@ -212,13 +252,16 @@ class SeedClassifier:
 
     def predict(self, embeddings: np.ndarray | None, hand: np.ndarray, top_n: int = 5) -> list[list[dict]]:
         """Top-N {label, score} per crop, best first."""
+        return [a.top_n for a in self.answer(embeddings, hand, top_n)]
+
+    def answer(self, embeddings: np.ndarray | None, hand: np.ndarray, top_n: int = 5) -> list[Answer]:
+        """Per crop: its top-N (the first one's score calibrated in an open world: open_world.py),
+        its prediction set and its nearest examples."""
         if not self.size:
-            return [[{"label": UNKNOWN, "score": 1.0}] for _ in range(len(hand))]
+            return [Answer([{"label": UNKNOWN, "score": 1.0}], [UNKNOWN]) for _ in range(len(hand))]
         vectors = self._vectorise(embeddings if self._use_embedding else None, hand)
         similarity = self._latest_correction_wins(vectors @ self._vectors.T)
-        per_class = np.full((len(vectors), len(self.classes)), -1.0)
-        for c in range(len(self.classes)):
-            per_class[:, c] = similarity[:, self._labels == c].max(1)
+        per_class = per_class_max(similarity, self._labels, len(self.classes))
         logits = per_class / TEMPERATURE
         if self._weights is not None:
             # the linear model, except for crops nearly identical to a labelled example: one
@@ -232,17 +275,43 @@ class SeedClassifier:
         # variance than either model alone (rice: +1 grain at k=3 and k=10, -1 at k=5); not for
         # near duplicates, whose latest correction decides
         nearest_mean = _softmax(vectors @ self._prototypes.T / TEMPERATURE - prior)
-        near = similarity.max(1, keepdims=True) >= NEAR_DUPLICATE
-        probabilities = np.where(near, probabilities, (probabilities + nearest_mean) / 2)
+        near = similarity.max(1) >= NEAR_DUPLICATE
+        probabilities = np.where(near[:, None], probabilities, (probabilities + nearest_mean) / 2)
+        named = probabilities.argmax(1)
+        assert self._open_world is not None  # fitted with the examples
+        judged = self._open_world.judge(per_class, hand, named, probabilities[np.arange(len(named)), named])
+        # a near duplicate of a labelled example is that example's seed: no abstention (nor any
+        # when the open set is off)
+        untaught = np.where(near | (self._abstain_level is None), 0.0, judged.untaught)
         unlike = self._unlike(hand, t2, similarity)
+        nearest = np.argsort(-similarity, axis=1)[:, :NEIGHBOURS]
         answers = []
-        for row, odd in zip(probabilities, unlike):
-            best = np.argsort(-row)[: top_n - 1 if odd else top_n]
-            answer = [
-                {"label": self.names[self.classes[i]], "score": round(float(row[i] * (1 - odd)), 4)}
-                for i in best
+        for j, row in enumerate(probabilities):
+            first = float(max(judged.right[j], row[named[j]]) if near[j] else judged.right[j])
+            unknown: float | None = None  # the score of "Unknown seed" when it comes first
+            if unlike[j]:  # beyond every class's size region
+                unknown = first = float(unlike[j])
+            elif untaught[j] > ABSTAIN_ABOVE:  # unlike every class's examples
+                unknown = first = float(untaught[j])
+            order = [int(c) for c in np.argsort(-row)[: top_n - 1 if unknown is not None else top_n]]
+            # the first answer's score is calibrated; the others share what is left, as the model
+            # ranks them
+            rest = row[order[1:] if unknown is None else order]
+            left = (1 - first) * rest / max(float(rest.sum()), 1e-12) * (1 - untaught[j])
+            scores = [first, *left] if unknown is None else list(left)
+            listed = [
+                {"label": self.names[self.classes[c]], "score": round(float(sc), 4)}
+                for c, sc in zip(order, scores)
             ]
-            answers.append([{"label": UNKNOWN, "score": round(odd, 4)}, *answer] if odd else answer)
+            if unknown is not None:
+                listed.insert(0, {"label": UNKNOWN, "score": round(unknown, 4)})
+            members = [self.names[self.classes[c]] for c in judged.members[j]]
+            if judged.unknown_member[j] or unknown is not None or not members:
+                members.append(UNKNOWN)
+            neighbours = [
+                (self._ids[i], round(float(similarity[j, i]), 4)) for i in nearest[j] if similarity[j, i] > -1
+            ]
+            answers.append(Answer(listed, members, neighbours))
         return answers
 
     def _unlike(self, hand: np.ndarray, t2: np.ndarray | None, similarity: np.ndarray) -> list[float]:

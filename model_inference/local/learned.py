@@ -17,25 +17,40 @@ MAX_SEEDS_PER_UPLOAD = 50
 
 
 class LearnedClassifier:
-    def __init__(self, features, executor: Executor | None = None, abstain_level: float | None = None):
+    def __init__(
+        self,
+        features,
+        executor: Executor | None = None,
+        abstain_level: float | None = None,
+        set_level: float = 0.9,
+    ):
         self.features, self.executor = features, executor
         self.abstain_level = abstain_level  # open set: see classifier.SizeModel
+        self.set_level = set_level  # the prediction sets' coverage (NACHET_PREDICTION_SET_LEVEL)
         self.fitted: Any = None  # a SeedClassifier; none without examples (numpy loads with the first)
+        # example id -> (picture id, owner's user id, label): whose examples evidence may show
+        self.examples: dict[Any, tuple[Any, Any, str]] = {}
         self.version: tuple[int, int] = (0, 0)  # (examples, last example id) it was fitted on
 
     async def classify(self, crops: list, top_n: int = 5) -> list[list[dict]]:
         """Top-N {label, score} per BGR crop; "Unknown seed" while there are no examples."""
-        from .classifier import UNKNOWN
+        return [answer.top_n for answer in await self.answer(crops, top_n)]
+
+    async def answer(self, crops: list, top_n: int = 5) -> list:
+        """classifier.Answer per BGR crop: top-N, prediction set, nearest examples."""
+        from .classifier import UNKNOWN, Answer
 
         fitted = self.fitted
         if fitted is None or not fitted.size:
-            return [[{"label": UNKNOWN, "score": 1.0}] for _ in crops]
+            return [Answer([{"label": UNKNOWN, "score": 1.0}], [UNKNOWN]) for _ in crops]
         embeddings, hand = await run_cpu(self.executor, self.features, crops)
-        return await run_cpu(self.executor, fitted.predict, embeddings, hand, top_n)
+        return await run_cpu(self.executor, fitted.answer, embeddings, hand, top_n)
 
     async def refit(self, rows: Sequence[Mapping[str, Any]], version: tuple[int, int]) -> None:
-        """Fit on these example rows (seed_id, name, embedding, features), off the event loop."""
-        self.fitted = await run_cpu(self.executor, fit, list(rows), self.abstain_level)
+        """Fit on these example rows (id, seed_id, name, embedding, features, picture_id), off
+        the event loop."""
+        self.fitted = await run_cpu(self.executor, fit, list(rows), self.abstain_level, self.set_level)
+        self.examples = {r["id"]: (r.get("picture_id"), r.get("owner_id"), r["name"]) for r in rows}
         self.version = version
         if self.fitted is not None:
             log.info(
@@ -46,9 +61,27 @@ class LearnedClassifier:
             )
 
 
-def crops_for(data: bytes, box) -> list:
-    """The seeds of a labelled picture: the verified box, or every seed the detector finds (the
-    whole picture when it finds none: one seed per picture)."""
+def evidence(
+    neighbours: list, examples: Mapping[Any, tuple[Any, Any, str]], owner: Any, most: int = 3
+) -> list[dict]:
+    """The nearest examples `owner` may see, as a box's `evidence`: at most `most`, nearest first."""
+    shown = []
+    for example_id, similarity in neighbours:
+        picture, example_owner, label = examples.get(example_id, (None, None, ""))
+        if picture is None or example_owner is None or str(example_owner) != str(owner):
+            continue
+        shown.append(
+            {"example_id": example_id, "picture_id": str(picture), "label": label, "similarity": similarity}
+        )
+        if len(shown) == most:
+            break
+    return shown
+
+
+def crops_for(data: bytes, box) -> list[tuple[Any, dict]]:
+    """The seeds of a labelled picture, each with where it was cropped (fractions of the
+    picture): the verified box, or every seed the detector finds (the whole picture when it
+    finds none: one seed per picture)."""
     from .detector import detect_seeds
 
     pixels = decode_bgr(data)
@@ -61,9 +94,10 @@ def crops_for(data: bytes, box) -> list:
             "bottomX": box["bottomX"] / w,
             "bottomY": box["bottomY"] / h,
         }
-        return [crop_fraction(pixels, fraction)]
+        return [(crop_fraction(pixels, fraction), fraction)]
     found = detect_seeds(pixels)[:MAX_SEEDS_PER_UPLOAD]
-    return [crop_fraction(pixels, b["box"]) for b in found] or [pixels]
+    whole = {"topX": 0.0, "topY": 0.0, "bottomX": 1.0, "bottomY": 1.0}
+    return [(crop_fraction(pixels, b["box"]), dict(b["box"])) for b in found] or [(pixels, whole)]
 
 
 def _padded(vectors: list):
@@ -74,7 +108,7 @@ def _padded(vectors: list):
     return np.stack([np.pad(v, (0, width - len(v)), constant_values=np.nan) for v in vectors])
 
 
-def fit(rows: Sequence[Mapping[str, Any]], abstain_level: float | None = None):
+def fit(rows: Sequence[Mapping[str, Any]], abstain_level: float | None = None, set_level: float = 0.9):
     """The classifier of these example rows (None without rows: nothing is loaded for it)."""
     if not rows:
         return None
@@ -91,6 +125,9 @@ def fit(rows: Sequence[Mapping[str, Any]], abstain_level: float | None = None):
             if with_embedding
             else None,
             hand=_padded([np.frombuffer(r["features"], np.float32) for r in rows]),
+            ids=[r.get("id") for r in rows],
+            pictures=[r.get("picture_id") or f"example {i}" for i, r in enumerate(rows)],
         ),
         abstain_level,
+        set_level,
     )
