@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import collections
 import json
+import re
 import signal
 import urllib.request
 
@@ -46,7 +47,7 @@ def test_every_route_is_published(live):
     published = {(path, method.upper()) for path, item in spec["paths"].items() for method in item}
     app = create_app(load_settings({}, dotenv=False), ready=object())  # type: ignore[arg-type]
     routes = {
-        (rule.rule.replace("<job_id>", "{job_id}").replace("<seed_name>", "{seed_name}"), method)
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method)
         for rule in app.url_map.iter_rules()
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
         if rule.endpoint not in ("static", "docs.openapi_json", "docs.docs_page", "docs.docs_file")

@@ -102,6 +102,7 @@ def test_the_prediction_set_level_is_checked_at_start():
 
     assert load_settings({}, dotenv=False).prediction_set_level == 0.9
     assert load_settings({"NACHET_PREDICTION_SET_LEVEL": "0.95"}, dotenv=False).prediction_set_level == 0.95
+    assert load_settings({"NACHET_PREDICTION_SET_LEVEL": ""}, dotenv=False).prediction_set_level == 0.9
     for bad in ("0.3", "1", "0.9999", "often", "off"):
         with pytest.raises(ConfigError) as error:
             load_settings({"NACHET_PREDICTION_SET_LEVEL": bad}, dotenv=False)
