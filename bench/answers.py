@@ -12,7 +12,7 @@ box). Then, per set and k (k teaching photos per class, the others asked):
 Parts: every choice of the classifier was made on the "tune" part (the even-numbered grains of
 each rice variety; 5 of the 10 microscope species, alternating by name); "held" is the rest,
 never looked at while tuning; "all" is the whole set (the issue's protocol: 7 taught + 3).
-Usage: python bench/answers.py [--root CHECKOUT] [--parts tune,held,all]
+Usage: python bench/answers.py [--root CHECKOUT] [--parts tune,held,all] [--close-ups]
 (--root: another checkout's classifier, for before/after; its features are cut by this one.)
 """
 
@@ -31,8 +31,12 @@ REAL = HERE.parent.parent / "shared" / "data" / "real-seeds"
 UNKNOWN = "Unknown seed"
 
 
-def cut_and_embed() -> dict:
+def cut_and_embed(close_ups: bool = False) -> dict:
+    """Every photo's crops and features; with `close_ups`, each photo is first cropped to its
+    seed's box shrunk by 4 % a side (bench/close_ups.py): one seed filling the frame."""
     sys.path.insert(0, str(HERE.parent))
+    from close_ups import close_up
+
     from model_inference.local.detector import detect_seeds
     from model_inference.local.lazy import LazyFeatures
     from model_inference.local.learned import MAX_SEEDS_PER_UPLOAD
@@ -43,6 +47,10 @@ def cut_and_embed() -> dict:
     photos: dict[str, list] = {key: [] for key in ("file", "cls", "set", "teach", "ask")}
     for r in rows:
         pixels = decode_bgr((REAL / r["file"]).read_bytes())
+        if close_ups:
+            seeds = detect_seeds(pixels)
+            if seeds:
+                pixels = close_up(pixels, max(seeds, key=lambda b: b["score"])["box"], 0.04)
         found = detect_seeds(pixels)[:MAX_SEEDS_PER_UPLOAD]
         crops = [crop_fraction(pixels, b["box"]) for b in found] or [pixels]
         e, h = features(crops)
@@ -143,8 +151,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", type=Path, default=HERE.parent)
     parser.add_argument("--parts", default="tune,held,all")
+    parser.add_argument("--close-ups", action="store_true", help="every photo cropped to its seed first")
     args = parser.parse_args()
-    photos = cut_and_embed()
+    photos = cut_and_embed(args.close_ups)
     sys.path.insert(0, str(args.root.resolve()))
     for name in [n for n in list(sys.modules) if n.startswith("model_inference")]:
         del sys.modules[name]  # the classifier of --root, not this checkout's

@@ -187,3 +187,41 @@ def test_the_noise_median_read_off_counts_is_numpys():
         assert _median(levels, counts) == median
         mad = float(np.median(np.abs(sample.astype(np.float32) - median)))
         assert _median(np.abs(levels - median), counts) == mad
+
+
+def test_a_close_up_of_one_seed_is_one_box():
+    """A seed filling the frame and running off its edges (no tray on the border for the tray
+    model to start from) is found whole: the real seed of 1310_1.png cropped inside its own box,
+    and a synthetic seed, each one box over most of the frame; an empty tray stays empty."""
+    image = load("1310_1.png")
+    h, w = image.shape[:2]
+    close = np.ascontiguousarray(image[int(0.13 * h) : int(0.80 * h), int(0.25 * w) : int(0.68 * w)])
+    (box,) = detect_seeds(close)
+    b = box["box"]
+    assert (b["bottomX"] - b["topX"]) * (b["bottomY"] - b["topY"]) >= 0.8, b
+    drawn = np.full((300, 400, 3), (205, 210, 215), np.uint8)
+    cv2.ellipse(drawn, (200, 150), (230, 170), 0, 0, 360, (60, 110, 160), -1)  # runs off every edge
+    (box,) = detect_seeds(drawn)
+    assert box["box"] == {"topX": 0.0, "topY": 0.0, "bottomX": 1.0, "bottomY": 1.0}
+    assert detect_seeds(np.full((300, 400, 3), (60, 110, 160), np.uint8)) == []
+
+
+@pytest.mark.skipif(not (REAL_SEEDS / "manifest.csv").exists(), reason="../shared/data/real-seeds not here")
+def test_close_ups_of_the_real_single_seed_photos_are_one_box_each():
+    """bench/close_ups.py's close-ups of every 10th development photo: one box over >= 80 %."""
+    import csv
+
+    from bench.close_ups import close_up
+    from model_inference.pixels import decode_bgr
+
+    missed = []
+    for row in list(csv.DictReader(open(REAL_SEEDS / "manifest.csv")))[::10]:
+        pixels = decode_bgr((REAL_SEEDS / row["file"]).read_bytes())
+        crop = close_up(pixels, detect_seeds(pixels)[0]["box"], 0.04)
+        found = detect_seeds(crop)
+        covers = [
+            (b["box"]["bottomX"] - b["box"]["topX"]) * (b["box"]["bottomY"] - b["box"]["topY"]) for b in found
+        ]
+        if len(found) != 1 or covers[0] < 0.8:
+            missed.append((row["file"], covers))
+    assert not missed, missed

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .open_world import ABSTAIN_ABOVE, OpenWorld, per_class_max
+from .open_world import OpenWorld, per_class_max
 
 UNKNOWN = "Unknown seed"
 LINEAR_FROM = 10  # examples per class before the linear model takes over
@@ -291,7 +291,7 @@ class SeedClassifier:
             unknown: float | None = None  # the score of "Unknown seed" when it comes first
             if unlike[j]:  # beyond every class's size region
                 unknown = first = float(unlike[j])
-            elif untaught[j] > ABSTAIN_ABOVE:  # unlike every class's examples
+            elif untaught[j] > self._open_world.abstain_above:  # unlike every class's examples
                 unknown = first = float(untaught[j])
             order = [int(c) for c in np.argsort(-row)[: top_n - 1 if unknown is not None else top_n]]
             # the first answer's score is calibrated; the others share what is left, as the model

@@ -215,8 +215,75 @@ def _is_overlay(region: np.ndarray, bgr_crop: np.ndarray, lab_crop: np.ndarray) 
 
 def detect_seeds(image: np.ndarray, settings: DetectorSettings = DetectorSettings()) -> list[dict]:
     """Boxes of the seeds in a decoded picture (any depth or channels), as fractions of the frame."""
-    s = settings
     bgr = to_bgr(image)
+    boxes = _detect(bgr, settings)
+    if all(_on_edge(b["box"]) for b in boxes):  # nothing, or only pieces along the frame's edges
+        whole = _close_up(bgr, settings)
+        seed = max(whole, key=lambda b: _area(b["box"]), default=None)
+        if seed is not None and _area(seed["box"]) >= 0.5:  # one seed filling the frame: its specks
+            return [seed, *(b for b in whole if b is not seed and not _inside(b["box"], seed["box"]))]
+        if not boxes:
+            return whole
+    return boxes
+
+
+def _inside(box: dict, outer: dict) -> bool:
+    return (
+        box["topX"] >= outer["topX"]
+        and box["topY"] >= outer["topY"]
+        and box["bottomX"] <= outer["bottomX"]
+        and box["bottomY"] <= outer["bottomY"]
+    )
+
+
+def _on_edge(box: dict, within: float = 0.01) -> bool:
+    return (
+        box["topX"] <= within
+        or box["topY"] <= within
+        or box["bottomX"] >= 1 - within
+        or box["bottomY"] >= 1 - within
+    )
+
+
+def _area(box: dict) -> float:
+    return (box["bottomX"] - box["topX"]) * (box["bottomY"] - box["topY"])
+
+
+def _close_up(bgr: np.ndarray, s: DetectorSettings) -> list[dict]:
+    """A close-up of one seed that fills the frame and runs off its edges leaves no tray on the
+    border for the tray model to start from, and nothing is found. Seen again inside a frame of
+    the tray's colour (the median of the picture's corners, where an oval seed leaves the tray
+    showing), it is found whole; its box is then clipped to the picture. An empty tray stays
+    empty: framed in its own colour it is still one even surface."""
+    height, width = bgr.shape[:2]
+    patch = max(2, min(height, width) // 25)
+    corners = np.concatenate(
+        [
+            c.reshape(-1, 3)
+            for c in (bgr[:patch, :patch], bgr[:patch, -patch:], bgr[-patch:, :patch], bgr[-patch:, -patch:])
+        ]
+    )
+    margin = max(8, round(0.5 * max(height, width)))  # the tray the majority: its noise level holds
+    colour = [float(v) for v in np.median(corners, axis=0)]
+    framed = cv2.copyMakeBorder(bgr, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=colour)
+    fh, fw = framed.shape[:2]
+    boxes = []
+    for found in _detect(framed, s, margin):
+        b = found["box"]
+        box = {
+            "topX": min(1.0, max(0.0, (b["topX"] * fw - margin) / width)),
+            "topY": min(1.0, max(0.0, (b["topY"] * fh - margin) / height)),
+            "bottomX": min(1.0, max(0.0, (b["bottomX"] * fw - margin) / width)),
+            "bottomY": min(1.0, max(0.0, (b["bottomY"] * fh - margin) / height)),
+        }
+        if box["bottomX"] > box["topX"] and box["bottomY"] > box["topY"]:
+            boxes.append({**found, "box": box})
+    return boxes
+
+
+def _detect(bgr: np.ndarray, s: DetectorSettings, margin: int = 0) -> list[dict]:
+    """The boxes of `bgr`; with a `margin` (a close-up framed by _close_up), what reaches the
+    picture's own edges is a seed running off it, never an overlay drawn on the capture."""
     height, width = bgr.shape[:2]
     scale = _work_scale(bgr, s)
     work = (
@@ -237,7 +304,11 @@ def detect_seeds(image: np.ndarray, settings: DetectorSettings = DetectorSetting
         if area < min_area:
             continue
         region = labels[y : y + h, x : x + w] == component
-        if _is_overlay(region, work[y : y + h, x : x + w], lab[y : y + h, x : x + w]):
+        inner = margin * scale + 1 if margin else -1.0  # the picture's edges, in work pixels
+        off_edge = margin and (
+            x <= inner or y <= inner or x + w >= mask.shape[1] - inner or y + h >= mask.shape[0] - inner
+        )
+        if not off_edge and _is_overlay(region, work[y : y + h, x : x + w], lab[y : y + h, x : x + w]):
             continue
         local = dist[y : y + h, x : x + w] * region
         markers, found = ndi.label(h_maxima(local, s.marker_height))

@@ -27,6 +27,7 @@ import numpy as np
 
 UNTAUGHT_PRIOR = 0.2  # share of seeds of untaught species the scores are calibrated for
 ABSTAIN_ABOVE = 0.65  # "Unknown seed" first when P(untaught) is above this
+TAUGHT_LOSS = 0.03  # ... and above what this share of the taught simulations reached
 MAX_CASES = 600  # examples simulated (a stratified sample beyond): fitting stays ~50 ms
 SHRINK = 3.0  # pseudo-examples of the pooled mean in each class's typical distance
 CLASS_SETS_FROM = 20  # taught cases of a class before its prediction sets are its own
@@ -173,6 +174,7 @@ class OpenWorld:
             weight.append(np.full(len(cases), UNTAUGHT_PRIOR / len(cases)))
         self.right_model = self.untaught_model = None
         self.untaught_right: np.ndarray = np.zeros(0)
+        self.abstain_above = ABSTAIN_ABOVE
         if described:
             x = np.vstack(described)
             is_right, is_untaught = np.concatenate(right).astype(float), np.concatenate(untaught)
@@ -184,6 +186,10 @@ class OpenWorld:
                 self.untaught_model = _logistic_fit(x, is_untaught, w)
                 if self.right_model is not None:  # how taught the untaught cases looked
                     self.untaught_right = _logistic(self.right_model, x[is_untaught == 1])
+                # abstain no more often than TAUGHT_LOSS of the taught cases would
+                seen_taught = _logistic(self.untaught_model, x[is_untaught == 0])
+                if len(seen_taught):
+                    self.abstain_above = max(ABSTAIN_ABOVE, float(np.quantile(seen_taught, 1 - TAUGHT_LOSS)))
         self.pooled_threshold = (
             _conformal_threshold(self.class_scores, level) if len(self.class_scores) else np.inf
         )
