@@ -36,10 +36,11 @@ CLASS_SETS_FROM = 20  # taught cases of a class before its prediction sets are i
 def per_class_max(similarity: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
     """[rows, classes] the nearest similarity to each class (-1 where a class has none)."""
     out = np.full((similarity.shape[0], classes), -1.0)
-    for c in range(classes):
-        members = labels == c
-        if members.any():
-            out[:, c] = similarity[:, members].max(1)
+    order = np.argsort(labels, kind="stable")  # columns grouped by class: one reduceat
+    present = np.bincount(labels, minlength=classes) > 0
+    if present.any() and similarity.shape[0]:
+        starts = np.searchsorted(labels[order], np.flatnonzero(present))
+        out[:, present] = np.maximum.reduceat(similarity[:, order], starts, axis=1)
     return out
 
 
