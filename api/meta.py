@@ -41,7 +41,11 @@ async def ready():
 
 
 @meta.get("/version")
-@documented("Package version, git commit, schema version and loaded pipelines", answer=Version, errors=())
+@documented(
+    "Package version, git commit, schema version, loaded pipelines and the classifier's version",
+    answer=Version,
+    errors=(),
+)
 @public
 async def version():
     running = services()
@@ -56,7 +60,16 @@ async def version():
         for p in running.pipelines.loaded
     ]
     return jsonify(
-        {"version": package_version(), "commit": git_commit(), "schema": schema, "pipelines": pipelines}
+        {
+            "version": package_version(),
+            "commit": git_commit(),
+            "schema": schema,
+            "pipelines": pipelines,
+            # the shared built-in classifier's version (its examples, embedder and code) and how
+            # it learns: "open" or "reviewed"
+            "classifier_version": running.learner.model.version,
+            "learning": running.learner.mode,
+        }
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from typing import Annotated, Any, ClassVar, TypeVar
+from uuid import UUID
 
 from pydantic import (
     BaseModel,
@@ -326,3 +327,36 @@ class ClassifyFolderBody(Body):
     model_name: Text = Field(None, validate_default=True)
 
     _known_pipeline = field_validator("model_name")(known_pipeline)
+
+
+# -- examples (reviewed learning) -------------------------------------------------------------------------
+class ReviewBody(Body):
+    """`/examples/accept` and `/examples/reject`: the examples, by ids, by their user's email or by
+    batch (its session id); exactly one. `force` (accept): active even if the gate holds it."""
+
+    acts_for: ClassVar[str | None] = None  # a verifier acts for everyone
+    ids: list[int] | None = None
+    user: str | None = None
+    batch: UUID | None = None
+    force: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checked(cls, raw: Any) -> Any:
+        ids, user, batch = raw.get("ids"), raw.get("user"), raw.get("batch")
+        if sum(x is not None for x in (ids, user, batch)) != 1:
+            raise ServiceError("name the examples by ids, by user or by batch (one of them)")
+        if ids is not None and (
+            not isinstance(ids, list) or not ids or not all(type(i) is int and i > 0 for i in ids)
+        ):
+            raise ServiceError("ids must be a non-empty list of example ids (positive integers)")
+        if user is not None and (not isinstance(user, str) or not user.strip()):
+            raise ServiceError("user must be a user's email")
+        if batch is not None:
+            try:
+                UUID(str(batch))
+            except ValueError:
+                raise ServiceError(f"batch must be a batch's session id, not {batch!r}") from None
+        if not isinstance(raw.get("force", False), bool):
+            raise ServiceError("force must be true or false")
+        return raw

@@ -84,6 +84,10 @@ class Inference(Open):
     inference_id: str | None = None
     totalBoxes: int | None = None
     models: list[dict[str, object]] = []
+    classifier_version: str | None = Field(
+        None,
+        description="built-in classifier: the examples that answered ('+private': the caller's pending too)",
+    )
 
 
 class Picture(Open):
@@ -122,6 +126,10 @@ class Version(Open):
     commit: str | None
     schema_: str | None = Field(alias="schema")
     pipelines: list[dict[str, object]]
+    classifier_version: str = Field(
+        "", description="the shared built-in classifier's version ('' without examples)"
+    )
+    learning: Literal["open", "reviewed"] = "open"
 
 
 STRINGS: dict[str, object] = {"type": "array", "items": {"type": "string"}}

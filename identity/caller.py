@@ -12,6 +12,7 @@ class Caller:
     user_id: UUID | None  # None: the email is verified but not registered
     admin: bool
     source: str  # "vouch", "oidc" or "api-token"
+    verifier: bool = False  # may accept examples into the shared classifier (reviewed learning)
 
     def may_act_for(self, user_ref: object) -> bool:
         """Whether this caller may read or change the data of the user `user_ref` (an id as a
@@ -22,3 +23,7 @@ class Caller:
     def key(self) -> str:
         """What rate limits and audit lines count by."""
         return str(self.user_id) if self.user_id is not None else self.email
+
+    @property
+    def may_review(self) -> bool:
+        return self.verifier or self.admin

@@ -104,7 +104,7 @@ class Identity:
             row = await api_tokens.caller_of(self.pool, token_hash(token))
             if row is None:
                 raise Unauthenticated("the API token is unknown, expired or revoked")
-            return Caller(row["email"], row["id"], row["is_admin"], "api-token")
+            return Caller(row["email"], row["id"], row["is_admin"], "api-token", row["is_verifier"])
         if self.oidc is None:
             raise Unauthenticated("this bearer token is not accepted here")
         claims = await self.oidc.claims(token)
@@ -117,7 +117,7 @@ class Identity:
         row = await accounts.caller_by_email(self.pool, email)
         if row is None:
             return Caller(email, None, False, source)
-        return Caller(email, row["id"], row["is_admin"], source)
+        return Caller(email, row["id"], row["is_admin"], source, row["is_verifier"])
 
     async def close(self) -> None:
         for verifier in (self.vouch, self.oidc):

@@ -6,6 +6,8 @@ users add EMAIL [--exist-ok] [--admin]   register a user (General folder + blob 
 users list              list the users
 users remove EMAIL|ID   delete a user, its folders, pictures, inferences and container
 users grant-admin EMAIL / users revoke-admin EMAIL
+users grant-verifier EMAIL / users revoke-verifier EMAIL   who may accept examples (reviewed learning)
+examples pending|accept|reject, classifier versions|rollback|promote   (nachet/review_commands.py)
 tokens create EMAIL [--expires DAYS] [--name NAME]   a personal API token, printed once
 tokens list [EMAIL]     list tokens (never the tokens themselves)
 tokens revoke ID        revoke a token at once
@@ -40,8 +42,10 @@ from storage import pipelines as stored_pipelines
 from storage.database import DatabaseUnavailable, apply_migrations
 from storage.fsck import GRACE_S
 
+from . import review_commands
 from .config import ConfigError, load_settings
 from .data_commands import add_data_commands, classify, export, import_folder, measurements
+from .review_commands import add_review_commands
 from .runtime import close_services, database_url, open_services
 
 
@@ -58,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     users.add_parser("remove", help="delete a user and all its data").add_argument("user", help="email or id")
     users.add_parser("grant-admin", help="make a user an administrator").add_argument("email")
     users.add_parser("revoke-admin", help="take a user's administrator role away").add_argument("email")
+    users.add_parser("grant-verifier", help="let a user accept examples").add_argument("email")
+    users.add_parser("revoke-verifier", help="take a user's verifier role away").add_argument("email")
     tokens = sub.add_parser("tokens", help="personal API tokens").add_subparsers(dest="action", required=True)
     create = tokens.add_parser("create", help="create a token (printed once; only its hash is kept)")
     create.add_argument("email")
@@ -95,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also serve an ONNX model file or export folder under a deployment name",
     )
     add_data_commands(sub)
+    add_review_commands(sub)
     worker = sub.add_parser("worker", help="run background tasks (learning, folder classification)")
     worker.add_argument(
         "--concurrency", type=int, default=None, help="tasks at once (NACHET_TASK_CONCURRENCY)"
@@ -197,6 +204,8 @@ async def _users(settings, args) -> int:
                 )
         elif args.action in ("grant-admin", "revoke-admin"):
             return await _set_admin(services.pool, args.email, args.action == "grant-admin")
+        elif args.action in ("grant-verifier", "revoke-verifier"):
+            return await _set_verifier(services.pool, args.email, args.action == "grant-verifier")
         else:
             print(f"removed {await storage.remove_user(args.user)}")
     finally:
@@ -210,6 +219,15 @@ async def _set_admin(pool, email: str, admin: bool) -> int:
         print(f"error: no user {email}", file=sys.stderr)
         return 1
     print(f"{email} is {'now' if admin else 'no longer'} an administrator")
+    return 0
+
+
+async def _set_verifier(pool, email: str, verifier: bool) -> int:
+    user_id = await accounts.set_verifier(pool, email, verifier)
+    if user_id is None:
+        print(f"error: no user {email}", file=sys.stderr)
+        return 1
+    print(f"{email} is {'now' if verifier else 'no longer'} a verifier")
     return 0
 
 
@@ -360,6 +378,8 @@ COMMANDS = {
     "export": export,
     "import-folder": import_folder,
     "classify": classify,
+    "examples": review_commands.examples,
+    "classifier": review_commands.classifier,
 }
 
 

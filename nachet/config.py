@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # every learned class's at this level (0.99: 1 known seed in 100 in theory), or that is unlike
     # every class's examples (open_world.py); "off": never
     open_set_level: float | None = var("NACHET_OPEN_SET_LEVEL", 0.99, gt=0.5, lt=1)
+    # who changes the shared built-in classifier: "open", every example at once; "reviewed", a
+    # verifier (examples answer for their user until then); unset: reviewed when secured
+    learning: Literal["open", "reviewed"] | None = var("NACHET_LEARNING", None)
     # the built-in classifier's prediction sets hold the true label with this probability
     prediction_set_level: float = var("NACHET_PREDICTION_SET_LEVEL", 0.9, ge=0.5, le=0.999)
     device_scales: Annotated[dict[str, float], NoDecode] = var("NACHET_DEVICE_PIXELS_PER_MM", {})
@@ -233,6 +236,11 @@ class Settings(BaseSettings):
     def secured(self) -> bool:
         """Secured mode: some identity source is configured, so every route needs a caller."""
         return self.vouch_configured or self.oidc_issuer is not None or self.api_tokens
+
+    @property
+    def learning_mode(self) -> str:
+        """NACHET_LEARNING, else reviewed when secured (many analysts), open when not (one bench)."""
+        return self.learning or ("reviewed" if self.secured else "open")
 
     @property
     def is_local(self) -> bool:

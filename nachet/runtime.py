@@ -35,6 +35,7 @@ from tasks import TaskHandlers, TaskWorker, task_app
 from usecases.inference import InferenceService
 from usecases.learning import Learning
 from usecases.pipelines import install_builtin_pipeline_rows
+from usecases.review import Review
 
 from .config import Settings
 from .logs import request_id_header
@@ -72,6 +73,11 @@ class Services:
     background: list[asyncio.Future] = field(default_factory=list)  # cancelled on close
     # set once the built-in models are loaded (at once when no pipeline uses them): /ready waits
     models_warm: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def review(self) -> Review:
+        """The review of the built-in classifier's examples and versions (stateless)."""
+        return Review(self.pool, self.learner.embedder)
 
 
 async def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
@@ -184,7 +190,7 @@ def make_services(
         abstain_level=settings.open_set_level,
         set_level=settings.prediction_set_level,
     )
-    learner = Learning(pool, classifier, storage.picture_bytes)
+    learner = Learning(pool, classifier, storage.picture_bytes, mode=settings.learning_mode)
     inference = InferenceService(
         storage,
         pipelines,
@@ -197,6 +203,7 @@ def make_services(
         settings.scale_bar_mm,
         observe=metrics.model_step,
         device_scales=settings.device_scales,
+        classifier_for=learner.for_user,
     )
     identity, inf_limit = access_control(settings, pool)
     tasks = TaskWorker(

@@ -26,3 +26,10 @@ async def set_admin(pool: asyncpg.Pool, email: str, admin: bool) -> UUID | None:
     registered."""
     async with pool.acquire() as conn:
         return await users.set_admin(conn, email, admin)
+
+
+async def set_verifier(pool: asyncpg.Pool, email: str, verifier: bool) -> UUID | None:
+    """Grant or take away the verifier role (accepting examples into the shared classifier); the
+    user's id, None when the email is not registered."""
+    async with pool.acquire() as conn:
+        return await users.set_verifier(conn, email, verifier)

@@ -55,4 +55,8 @@ async def rebuild_inference(conn: Connection, row: Record) -> dict:
         "totalBoxes": summary.get("totalBoxes", 0),
         "models": [{"name": m.get("name"), "version": str(m.get("version"))} for m in models],
         "pipeline_id": str(row["pipeline_id"]) if row["pipeline_id"] else None,
+        # which examples the built-in classifier answered with (inferences of other pipelines: none)
+        **(
+            {"classifier_version": summary["classifier_version"]} if summary.get("classifier_version") else {}
+        ),
     }

@@ -12,7 +12,7 @@ from kernel.text import loggable
 
 from .taxonomy import roll_up
 
-SUMMARY_KEYS = ("filename", "labelOccurrence", "totalBoxes", "models")
+SUMMARY_KEYS = ("filename", "labelOccurrence", "totalBoxes", "models", "classifier_version")
 BOX_KEYS = ("box", "color", "overlapping", "overlappingIndices", "measurements", "prediction_set", "evidence")
 
 

@@ -19,7 +19,8 @@ from .tasks_queue import defer
 
 PLACEHOLDER_SEED = "Unknown seed"  # the classifier's "no idea"
 
-Version = tuple[int, int]  # (examples, last example id): what a fit was made of
+Version = tuple[int, int, str]  # (examples, last example id, stamp of their states): what a fit read
+NO_EXAMPLES: Version = (0, 0, "")
 
 
 def teaches(seed_name: str) -> bool:
@@ -51,18 +52,22 @@ class SourceExamples:
 
 
 async def save_examples(
-    pool: asyncpg.Pool, batch: Sequence[SourceExamples], folder: UUID | None, announce: bool
+    pool: asyncpg.Pool,
+    batch: Sequence[SourceExamples],
+    folder: UUID | None,
+    announce: bool,
+    state: str = "accepted",
 ) -> tuple[int, bool]:
-    """Store the examples in one short transaction that holds each source's folder, picture and
-    object in the writers' lock order (a source deleted meanwhile is skipped, never a deadlock);
-    (how many were stored, whether every worker was told to refit at commit: when `announce`,
-    or once no learning task of `folder` is left to start)."""
+    """Store the examples (`state`: accepted, or pending review) in one short transaction that
+    holds each source's folder, picture and object in the writers' lock order (a source deleted
+    meanwhile is skipped, never a deadlock); (how many were stored, whether every worker was told
+    to refit at commit: when `announce`, or once no learning task of `folder` is left to start)."""
     stored = 0
     async with pool.acquire() as conn, conn.transaction():
         for item in batch:
             source = item.source
             rows = [
-                (seed, embedding, features, source.source, source.picture_id, source.object_id, crop)
+                (seed, embedding, features, source.source, source.picture_id, source.object_id, crop, state)
                 for seed, embedding, features, crop in item.vectors
             ]
             if rows and await queries.lock_sources(conn, source.picture_id, source.object_id):
@@ -78,23 +83,41 @@ async def save_examples(
     return stored, told
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What the classifier is fitted from, read at one instant: the examples that may teach
+    (pending and accepted, keyed by id) and the active shared version (id and example ids; None
+    before the first review)."""
+
+    version: Version
+    rows: dict[int, asyncpg.Record]
+    active: tuple[str, frozenset[int], str] | None  # (id, example ids, embedder)
+
+
 async def load_examples(
     pool: asyncpg.Pool, known: Mapping[int, asyncpg.Record], version: Version
-) -> tuple[Version, dict[int, asyncpg.Record]] | None:
+) -> Snapshot | None:
     """The examples that teach, read in one snapshot: `known` completed with the newer ones (all
-    of them again when some were deleted); None when nothing changed since `version`. Rows are
-    keyed by id, so none is ever loaded twice."""
+    of them again when some were deleted or reviewed); None when nothing changed since `version`.
+    Rows are keyed by id, so none is ever loaded twice."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        count, last = await queries.version(conn)
-        if (count, last) == version:
+        count, last, stamp = await queries.version(conn)
+        if (count, last, stamp) == version:
             return None
-        rows = dict(known)
+        same_states = stamp == version[2]
+        rows = dict(known) if same_states else {}
         rows.update(
-            (r["id"], r) for r in await queries.examples_after(conn, version[1]) if teaches(r["name"])
+            (r["id"], r)
+            for r in await queries.examples_after(conn, version[1] if same_states else 0)
+            if teaches(r["name"])
         )
         if len(rows) != count:  # some were deleted (or committed late): take them all again
             rows = {r["id"]: r for r in await queries.examples_after(conn, 0) if teaches(r["name"])}
-    return (len(rows), max(rows, default=0)), rows
+        active = await conn.fetchrow(
+            "SELECT id, examples, embedder FROM classifier_version WHERE state = 'active'"
+        )
+    shared = (active["id"], frozenset(active["examples"]), active["embedder"]) if active else None
+    return Snapshot((len(rows), max(rows, default=0), stamp), rows, shared)
 
 
 async def listen_for_examples(pool: asyncpg.Pool, on_new: Callable[[], None]) -> Listening:

@@ -118,6 +118,9 @@ def requests_for(pipeline: str):
         "POST /jobs/{job}/cancel": lambda u, d: {},
         "POST /get-picture-annotated": lambda u, d: {"container_name": str(u), "picture_id": d["inferred"]},
         "GET /examples/{example}/image": lambda u, d: None,
+        "GET /examples": lambda u, d: None,
+        "POST /examples/accept": lambda u, d: {"ids": [d["example"]]},
+        "POST /examples/reject": lambda u, d: {"ids": [d["example"]]},
         "GET /ready": lambda u, d: None,
         "GET /version": lambda u, d: None,
         "GET /metrics": lambda u, d: None,
@@ -155,6 +158,9 @@ EXPECTED = {
     "POST /jobs/{job}/cancel": (401, 401, 200, 403, NA, 200),
     "POST /get-picture-annotated": (401, 401, 200, 403, 403, 200),
     "GET /examples/{example}/image": (401, 401, 200, 403, NA, 200),  # "other's id": their example
+    "GET /examples": (401, 401, 200, NA, NA, 200),  # a user's own; a verifier's or admin's: everyone's
+    "POST /examples/accept": (401, 401, 403, NA, NA, 200),  # verifiers and admins only
+    "POST /examples/reject": (401, 401, 403, NA, NA, 200),
     # what operators and orchestrators ask: no user data, answered to anyone
     "GET /ready": (200, 200, 200, NA, NA, 200),
     "GET /version": (200, 200, 200, NA, NA, 200),

@@ -71,6 +71,7 @@ class InferenceService:
         scale_bar_mm: float | None = None,
         observe: Callable[[str, float, str | None], None] | None = None,
         device_scales: dict[str, float] | None = None,
+        classifier_for: Callable[[object], Awaitable[LearnedClassifier]] | None = None,
     ):
         self.storage, self.pipelines, self.http, self.cpu, self.learner = (
             storage,
@@ -84,6 +85,9 @@ class InferenceService:
         self.scale_bar_mm = scale_bar_mm  # NACHET_SCALE_BAR_MM: the length of its drawn scale bar
         self.device_scales = device_scales or {}  # NACHET_DEVICE_PIXELS_PER_MM: per microscope
         self.observe = observe  # (model, seconds, failure cause or None) of each pipeline step
+        # the built-in classifier that answers a user (learning.Learning.for_user: the shared one,
+        # or the user's private layer in reviewed mode)
+        self.classifier_for = classifier_for
         # /inf requests processed at once by this worker; the others wait before their body is read
         self._slots = asyncio.Semaphore(max_concurrent)
         # pictures decoded while their detector works: each holds ~6 MB of pixels until cropped,
@@ -118,15 +122,23 @@ class InferenceService:
             warn_if_other_aspect(order.image_dims, picture)
         # the models start first and the user and folder are looked up while the detector works
         # (its ~50 ms hide that round trip); a refused user or folder cancels them, unwritten
-        async with under_way(self.results(pipeline, data, processing, url.plain_base64, hashing)) as answered:
+        learner = await self.learner_for(pipeline, order.user)
+        running = self.results(pipeline, data, processing, url.plain_base64, hashing, learner)
+        async with under_way(running) as answered:
             target = await self.storage.inference_target(order.user, order.folder, order.validator)
             async with self.storage.saving_inference(target, order.folder, data) as save:
                 processed = await answered
                 if not target.validated:
                     warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
                 with_scale(processed, scale)
-                self.with_evidence(processed, target.user["id"])
+                self.with_evidence(processed, target.user["id"], learner)
                 return await save(processed, pipeline.id, order.image_dims, await hashing)
+
+    async def learner_for(self, pipeline: Pipeline, user: object) -> LearnedClassifier | None:
+        """The built-in classifier that answers `user` through `pipeline` (None: it uses none)."""
+        if not any(protocol_of(m) == "builtin-classifier" for m in pipeline.models):
+            return None
+        return await self.classifier_for(user) if self.classifier_for is not None else self.learner
 
     async def checked_picture(self, data: bytes) -> Picture | None:
         """The picture's check: a JPEG on the loop (its markers only: 0.07 ms, less than the trip
@@ -145,6 +157,7 @@ class InferenceService:
         processing: Processing,
         image_b64: str | None = None,
         hashing: asyncio.Future[str] | None = None,
+        learner: LearnedClassifier | None = None,
     ) -> dict:
         """The pipeline's post-processed answer for these bytes. Answers are cached by the
         picture's sha256 (`hashing`, when it is being computed already) and the pipeline's
@@ -152,9 +165,10 @@ class InferenceService:
         the same bytes never call the models twice; every call is still saved as a new
         inference, as the original's contract says."""
         digest = key = ""
+        learner = learner or self.learner
         if self.cache_results:
             digest = await (hashing if hashing is not None else self.run_cpu(sha256, data))
-            key = self.cache_key(pipeline, processing)
+            key = self.cache_key(pipeline, processing, learner)
             cached = await self.storage.cached_result(digest, key)
             if cached is not None:
                 return cached
@@ -163,32 +177,38 @@ class InferenceService:
             pipeline=pipeline.name,
             executor=self.cpu,
             early_decodes=self._early_decodes,
-            local=self.learner,
+            local=learner,
             observe=self.observe,
         )
         processed = await run_pipeline(pipeline, data, context, processing, image_b64)
+        if any(protocol_of(m) == "builtin-classifier" for m in pipeline.models):
+            processed["classifier_version"] = learner.version  # which examples answered
         if self.cache_results:
             await self.storage.remember_result(digest, key, processed)
         return processed
 
-    def with_evidence(self, result: dict, owner: Any) -> None:
+    def with_evidence(self, result: dict, owner: Any, learner: LearnedClassifier | None = None) -> None:
         """Each built-in classifier's box: its nearest examples become the `evidence` its owner
         may see (results are cached for every user alike: the filter comes after)."""
+        examples = (learner or self.learner).examples
         for box in result.get("boxes") or []:
             neighbours = box.pop(NEIGHBOURS_KEY, None)
             if neighbours is not None:
-                box["evidence"] = evidence(neighbours, self.learner.examples, owner)
+                box["evidence"] = evidence(neighbours, examples, owner)
 
-    def cache_key(self, pipeline: Pipeline, processing: Processing) -> str:
+    def cache_key(
+        self, pipeline: Pipeline, processing: Processing, learner: LearnedClassifier | None = None
+    ) -> str:
         models = [
             [m.name, str(m.version), m.endpoint, m.protocol, m.content_type, protocol_of(m)]
             for m in pipeline.models
         ]
         learning = any(protocol_of(m) == "builtin-classifier" for m in pipeline.models)
+        learner = learner or self.learner
         revision = {
             "pipeline": [str(pipeline.id), pipeline.name, pipeline.metadata],
             "models": models,
-            "learned": [*self.learner.version, self.learner.abstain_level, self.learner.set_level]
+            "learned": [learner.version, len(learner.examples), learner.abstain_level, learner.set_level]
             if learning
             else None,
             "request": dataclasses.astuple(processing),
@@ -243,9 +263,10 @@ class InferenceService:
             picture = await self.run_cpu(check_picture, data)
             dims = [float(picture.width), float(picture.height)]
             scale = self.scale_for(None, None)
-            processed = await self.results(pipeline, data, self.processing(dims, scale))
+            learner = await self.learner_for(pipeline, item.get("owner_id"))
+            processed = await self.results(pipeline, data, self.processing(dims, scale), learner=learner)
             with_scale(processed, scale)
-            self.with_evidence(processed, item.get("owner_id"))
+            self.with_evidence(processed, item.get("owner_id"), learner)
         except ServiceError as failure:  # corrupt picture, model error: reported, the job goes on
             await self.storage.finish_job_item(job_id, picture_id, failure.message)
             return

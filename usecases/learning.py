@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -24,9 +25,18 @@ import asyncpg
 
 from kernel.tasks import ExampleSource, LearnExamples
 from model_inference.cpu import run_cpu
-from model_inference.local.learned import LearnedClassifier, crops_for
+from model_inference.local.lazy import embedder_identity
+from model_inference.local.learned import LearnedClassifier, crops_for, version_id
 from storage.notifications import Listening
-from storage.seed_examples import SourceExamples, listen_for_examples, load_examples, save_examples
+from storage.seed_examples import (
+    NO_EXAMPLES,
+    Snapshot,
+    SourceExamples,
+    Version,
+    listen_for_examples,
+    load_examples,
+    save_examples,
+)
 
 if TYPE_CHECKING:
     from model_inference.local.classifier import SeedClassifier
@@ -35,19 +45,30 @@ log = logging.getLogger(__name__)
 PictureLoader = Callable[[UUID], Awaitable["bytes | None"]]  # a stored picture's bytes, None if gone
 ANNOUNCE_EVERY_S = 5.0  # during a long batch import, the classifier catches up this often
 LEARNING_THREADS = 1  # niced: it takes what /inf leaves (two threads fought /inf for the GIL)
+PRIVATE_FITS_KEPT = 16  # users whose private layer stays fitted (reviewed mode)
 
 
 class Learning:
+    """`mode` (NACHET_LEARNING): "open", every example teaches the shared classifier at once; or
+    "reviewed", a user's examples are pending and answer for that user alone (a private layer
+    over the shared classifier) until a verifier accepts them into a new shared version
+    (usecases/review.py)."""
+
     def __init__(
         self,
         pool: asyncpg.Pool,
         model: LearnedClassifier,
         load_picture: PictureLoader,
         refresh_s: float = 60.0,
+        mode: str = "open",
     ):
         self.pool, self.model, self.load_picture = pool, model, load_picture
-        self.refresh_s = refresh_s
+        self.refresh_s, self.mode = refresh_s, mode
+        self.embedder = embedder_identity()
         self._rows: dict[int, asyncpg.Record] = {}  # example id -> row, in id order
+        self._read: Version = NO_EXAMPLES  # what the rows are
+        self._shared_ids: frozenset[int] = frozenset()
+        self._private: OrderedDict[object, tuple[tuple, LearnedClassifier]] = OrderedDict()
         self._wake = asyncio.Event()
         self._refresh_lock = asyncio.Lock()
         self._tasks: list[asyncio.Future] = []
@@ -68,16 +89,71 @@ class Learning:
     def abstain_level(self) -> float | None:
         return self.model.abstain_level
 
+    @property
+    def rows(self) -> dict[int, asyncpg.Record]:
+        """The examples that may teach (accepted and pending), as last read."""
+        return self._rows
+
+    @property
+    def shared_ids(self) -> frozenset[int]:
+        """The examples the shared classifier is fitted on."""
+        return self._shared_ids
+
     # -- the model -----------------------------------------------------------------------------------
     async def refresh(self) -> bool:
-        """Load the new examples (all of them if some were deleted) and refit; True if it changed."""
+        """Load the new examples (all of them if some were deleted or reviewed) and refit the
+        shared classifier; True if anything changed."""
         async with self._refresh_lock:
-            loaded = await load_examples(self.pool, self._rows, self.model.version)
-            if loaded is None:
+            snapshot = await load_examples(self.pool, self._rows, self._read)
+            if snapshot is None:
                 return False
-            version, self._rows = loaded
-            await self.model.refit(list(self._rows.values()), version)
+            self._read, self._rows = snapshot.version, snapshot.rows
+            shared = self.shared_examples(snapshot)
+            self._shared_ids = frozenset(r["id"] for r in shared)
+            version = version_id(self._shared_ids, self.embedder)
+            if snapshot.active is not None and snapshot.active[2] != self.embedder:
+                log.error(
+                    "classifier version %s was embedded by %s, not by today's embedder %s: its examples "
+                    "are not comparable with new crops; roll back to a version of this embedder or relearn",
+                    snapshot.active[0],
+                    snapshot.active[2][:12],
+                    self.embedder[:12],
+                )
+            await self.model.refit(shared, version)
+            self._private.clear()
             return True
+
+    def shared_examples(self, snapshot: Snapshot) -> list:
+        """Open: every example that may teach. Reviewed: the active version's examples (deleted
+        ones drop out), or the accepted ones before the first version."""
+        rows = snapshot.rows.values()
+        if self.mode == "open":
+            return list(rows)
+        if snapshot.active is not None:
+            return [r for r in rows if r["id"] in snapshot.active[1]]
+        return [r for r in rows if r["state"] == "accepted"]
+
+    async def for_user(self, user: object) -> LearnedClassifier:
+        """The classifier that answers `user`: the shared one, or, in reviewed mode while the user
+        has examples pending review, the shared examples and theirs ("+private"; a few users'
+        fits are kept, safe to lose)."""
+        if self.mode != "reviewed":
+            return self.model
+        mine = [r for r in self._rows.values() if r["state"] == "pending" and str(r["owner_id"]) == str(user)]
+        if not mine:
+            return self.model
+        key = (self.model.version, tuple(r["id"] for r in mine))
+        cached = self._private.get(user)
+        if cached is not None and cached[0] == key:
+            self._private.move_to_end(user)
+            return cached[1]
+        private = self.model.like()
+        shared = [r for r in self._rows.values() if r["id"] in self._shared_ids]
+        await private.refit(shared + mine, f"{self.model.version}+private")
+        self._private[user] = (key, private)
+        while len(self._private) > PRIVATE_FITS_KEPT:
+            self._private.popitem(last=False)
+        return private
 
     # -- learning (the `LearnExamples` task) ---------------------------------------------------------
     async def learn(self, task: LearnExamples) -> int:
@@ -107,7 +183,8 @@ class Learning:
             batch.append(SourceExamples(source, vectors))
         # refit once per batch: when its last task ends, or every ANNOUNCE_EVERY_S of a long import
         catch_up = time.monotonic() - self._announced >= ANNOUNCE_EVERY_S
-        stored, announced = await save_examples(self.pool, batch, task.folder, catch_up)
+        state = "pending" if self.mode == "reviewed" else "accepted"
+        stored, announced = await save_examples(self.pool, batch, task.folder, catch_up, state)
         if announced:
             self._announced = time.monotonic()
         return stored

@@ -24,7 +24,7 @@ async def insert_token(
 async def caller_of(conn: Connection, token_hash: bytes) -> Record | None:
     """The user a live (not revoked, not expired) token stands for."""
     return await conn.fetchrow(
-        """SELECT u.id, u.email, u.is_admin FROM api_token t JOIN users u ON u.id = t.user_id
+        """SELECT u.id, u.email, u.is_admin, u.is_verifier FROM api_token t JOIN users u ON u.id = t.user_id
             WHERE t.token_hash = $1 AND t.revoked_at IS NULL
               AND (t.expires_at IS NULL OR t.expires_at > now())""",
         token_hash,

@@ -29,15 +29,15 @@ async def lock_sources(conn: Connection, picture_id: UUID, object_id: UUID | Non
 
 
 async def add_examples(conn: Connection, rows: list[tuple], object_id: UUID | None) -> None:
-    """(seed_id, embedding bytes|None, features bytes, source, picture_id, object_id, crop json)
-    rows; a re-labelled object replaces its earlier examples."""
+    """(seed_id, embedding bytes|None, features bytes, source, picture_id, object_id, crop json,
+    state) rows; a re-labelled object replaces its earlier examples."""
     if object_id is not None:
         await conn.execute("DELETE FROM seed_example WHERE object_id = $1", object_id)
     else:  # a retried task (its worker died after the commit) must not add them twice
         await conn.execute("DELETE FROM seed_example WHERE picture_id = $1 AND object_id IS NULL", rows[0][4])
     await conn.executemany(
-        """INSERT INTO seed_example (seed_id, embedding, features, source, picture_id, object_id, crop)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        """INSERT INTO seed_example (seed_id, embedding, features, source, picture_id, object_id, crop, state)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
         rows,
     )
 
@@ -47,23 +47,28 @@ async def announce(conn: Connection) -> None:
     await conn.execute(f"SELECT pg_notify('{CHANNEL_EXAMPLES}', '')")
 
 
-async def version(conn: Connection) -> tuple[int, int]:
+async def version(conn: Connection) -> tuple[int, int, str]:
+    """(examples that may teach, last example id, a stamp of the reviews and the active version):
+    what a fit was made of; a change of stamp means states changed."""
     row = await conn.fetchrow(
-        """SELECT count(*) AS n, coalesce(max(e.id), 0) AS last FROM seed_example e
-             JOIN seed s ON s.id = e.seed_id WHERE lower(s.name) <> lower($1)""",
+        """SELECT count(*) AS n, coalesce(max(e.id), 0) AS last,
+                  md5(concat_ws('|', max(e.reviewed_at)::text, count(*) FILTER (WHERE e.state = 'pending'),
+                      (SELECT id FROM classifier_version WHERE state = 'active'))) AS stamp
+             FROM seed_example e
+             JOIN seed s ON s.id = e.seed_id WHERE lower(s.name) <> lower($1) AND e.state <> 'rejected'""",
         PLACEHOLDER_SEED,
     )
-    return row["n"], row["last"]
+    return row["n"], row["last"], row["stamp"]
 
 
 async def examples_after(conn: Connection, last_id: int) -> list[Record]:
     return await conn.fetch(
-        """SELECT e.id, e.seed_id, s.name, e.embedding, e.features, e.picture_id, ps.owner_id
+        """SELECT e.id, e.seed_id, s.name, e.embedding, e.features, e.picture_id, ps.owner_id, e.state
              FROM seed_example e
              JOIN seed s ON s.id = e.seed_id
              LEFT JOIN picture p ON p.id = e.picture_id
              LEFT JOIN picture_set ps ON ps.id = p.picture_set_id
-            WHERE e.id > $1 AND lower(s.name) <> lower($2) ORDER BY e.id""",
+            WHERE e.id > $1 AND lower(s.name) <> lower($2) AND e.state <> 'rejected' ORDER BY e.id""",
         last_id,
         PLACEHOLDER_SEED,
     )

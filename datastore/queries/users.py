@@ -10,7 +10,7 @@ async def get_user_id_by_email(conn: Connection, email: str) -> UUID | None:
 
 
 async def caller_by_email(conn: Connection, email: str) -> Record | None:
-    return await conn.fetchrow("SELECT id, email, is_admin FROM users WHERE email = $1", email)
+    return await conn.fetchrow("SELECT id, email, is_admin, is_verifier FROM users WHERE email = $1", email)
 
 
 async def set_admin(conn: Connection, email: str, admin: bool) -> UUID | None:
@@ -55,3 +55,10 @@ async def delete_user(conn: Connection, user_id: UUID) -> None:
     await conn.execute("DELETE FROM pipeline_default WHERE user_id = $1", user_id)
     await conn.execute("DELETE FROM picture_set WHERE owner_id = $1", user_id)
     await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+
+
+async def set_verifier(conn: Connection, email: str, verifier: bool) -> UUID | None:
+    """The user's id, or None when the email is not registered."""
+    return await conn.fetchval(
+        "UPDATE users SET is_verifier = $2, updated_at = now() WHERE email = $1 RETURNING id", email, verifier
+    )

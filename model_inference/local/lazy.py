@@ -34,6 +34,19 @@ def check_embedder_file(path: Path | None = None) -> bool:
     return True
 
 
+def embedder_identity(path: Path | None = None) -> str:
+    """What a classifier version's embeddings were made by: the embedder file's sha256 ("none"
+    without one). Examples embedded by another file cannot be compared with today's crops."""
+    path = path or EMBEDDER
+    checksum = path.with_name(path.name + ".sha256")
+    if checksum.exists():
+        return checksum.read_text().split()[0]
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return "none"
+
+
 class LazyFeatures:
     """A FeatureExtractor built on first call (thread-safe: calls come from the image pool)."""
 

@@ -4,8 +4,10 @@ minute), and how a labelled picture or box is cut into the crops that become exa
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
@@ -14,6 +16,15 @@ from ..pixels import crop_fraction, decode_bgr
 
 log = logging.getLogger(__name__)
 MAX_SEEDS_PER_UPLOAD = 50
+# what the classifier's code answers with a given set of examples: changed with it, so a version
+# id names what produced an answer
+CLASSIFIER_CODE = "seed-classifier 2 (open world: calibrated scores, prediction sets)"
+
+
+def version_id(example_ids: Iterable[Any], embedder: str) -> str:
+    """A classifier version's id: a content hash of its examples, its embedder and this code."""
+    content = json.dumps([sorted(int(i) for i in example_ids), embedder, CLASSIFIER_CODE])
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
 class LearnedClassifier:
@@ -28,9 +39,9 @@ class LearnedClassifier:
         self.abstain_level = abstain_level  # open set: see classifier.SizeModel
         self.set_level = set_level  # the prediction sets' coverage (NACHET_PREDICTION_SET_LEVEL)
         self.fitted: Any = None  # a SeedClassifier; none without examples (numpy loads with the first)
+        self.version: str = ""  # the classifier version it answers as (version_id, "+private")
         # example id -> (picture id, owner's user id, label): whose examples evidence may show
         self.examples: dict[Any, tuple[Any, Any, str]] = {}
-        self.version: tuple[int, int] = (0, 0)  # (examples, last example id) it was fitted on
 
     async def classify(self, crops: list, top_n: int = 5) -> list[list[dict]]:
         """Top-N {label, score} per BGR crop; "Unknown seed" while there are no examples."""
@@ -46,7 +57,11 @@ class LearnedClassifier:
         embeddings, hand = await run_cpu(self.executor, self.features, crops)
         return await run_cpu(self.executor, fitted.answer, embeddings, hand, top_n)
 
-    async def refit(self, rows: Sequence[Mapping[str, Any]], version: tuple[int, int]) -> None:
+    def like(self) -> LearnedClassifier:
+        """An unfitted classifier with the same features and settings (a user's private layer)."""
+        return LearnedClassifier(self.features, self.executor, self.abstain_level, self.set_level)
+
+    async def refit(self, rows: Sequence[Mapping[str, Any]], version: str) -> None:
         """Fit on these example rows (id, seed_id, name, embedding, features, picture_id), off
         the event loop."""
         self.fitted = await run_cpu(self.executor, fit, list(rows), self.abstain_level, self.set_level)
