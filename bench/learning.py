@@ -98,6 +98,14 @@ def refitted(log: Path, since: float, total: int) -> tuple[float | None, int]:
     return refit_at, refits
 
 
+def server_cpu(server: subprocess.Popen) -> float:
+    """Seconds of CPU (user + system) the server and its workers have used."""
+    import psutil
+
+    processes = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+
 def start_server(root: Path, data: Path, port: int, extra_env: dict[str, str]) -> subprocess.Popen:
     """One hypercorn worker of `root` on loopback over the data directory `data` (its output in
     data/server.log)."""
@@ -189,7 +197,9 @@ async def main(root: Path, extra_env: dict[str, str]) -> None:
                 if refit_at:
                     break
                 await asyncio.sleep(0.1)
+            spent = server_cpu(server)
             trained = [await timed_inf(client, inf) for _ in range(20)]
+            trained_cpu = (server_cpu(server) - spent) / len(trained)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -201,7 +211,10 @@ async def main(root: Path, extra_env: dict[str, str]) -> None:
         print(f"refits during the batch: {refits}")
     print(f"/inf p50 idle: {statistics.median(idle) * 1000:.0f} ms ({len(idle)} requests)")
     print(f"/inf p50 while learning: {statistics.median(during) * 1000:.0f} ms ({len(during)} requests)")
-    print(f"/inf p50 once trained: {statistics.median(trained) * 1000:.0f} ms ({len(trained)} requests)")
+    print(
+        f"/inf p50 once trained: {statistics.median(trained) * 1000:.0f} ms, "
+        f"{trained_cpu * 1000:.0f} ms of server CPU per request ({len(trained)} requests)"
+    )
 
 
 if __name__ == "__main__":

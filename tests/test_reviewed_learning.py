@@ -20,8 +20,12 @@ SPECIES = {"dark_round": "Brassica napus", "tan_long": "Lolium temulentum", "pal
 
 
 @pytest.fixture
-def reviewed(builtin, monkeypatch):  # noqa: F811
+async def reviewed(builtin, monkeypatch):  # noqa: F811
+    """Reviewed learning from no examples and no version (other tests' review left none)."""
+    async with builtin.pool.acquire() as conn:
+        await conn.execute("DELETE FROM classifier_version")
     monkeypatch.setattr(builtin.learner, "mode", "reviewed")
+    await builtin.learner.refresh()
     return builtin
 
 
@@ -171,3 +175,32 @@ async def test_a_users_teaching_reaches_others_only_through_review(
     audit = [r.getMessage() for r in caplog.records if r.name == "nachet.review"]
     assert any("accepted" in line and vera.email in line for line in audit), audit
     assert uuid.UUID(alice.id)
+
+
+def test_the_review_commands(db_url, tmp_path):
+    """The operator's side: grant-verifier, pending, accept and reject by ids, versions, and a
+    rollback to an unknown version (exit 1, the versions listed)."""
+    from tests.conftest import run_nachet
+
+    env = {
+        "NACHET_DB_URL": db_url,
+        "NACHET_SCHEMA": f"review_{uuid.uuid4().hex[:6]}",
+        "NACHET_DATA_DIR": str(tmp_path),
+    }
+    assert run_nachet(env, "users", "add", "vera@example.org").returncode == 0
+    granted = run_nachet(env, "users", "grant-verifier", "vera@example.org")
+    assert granted.returncode == 0 and "is now a verifier" in granted.stdout
+    missing = run_nachet(env, "users", "grant-verifier", "nobody@example.org")
+    assert missing.returncode == 1 and "no user nobody@example.org" in missing.stderr
+    pending = run_nachet(env, "examples", "pending")
+    assert pending.returncode == 0 and "0 pending: none" in pending.stdout
+    unknown = run_nachet(env, "examples", "accept", "424242")
+    assert unknown.returncode == 1 and "no example 424242" in unknown.stderr
+    assert run_nachet(env, "classifier", "versions").returncode == 0
+    rollback = run_nachet(env, "classifier", "rollback", "feedfacefeedface")
+    assert (
+        rollback.returncode == 1
+        and "no classifier version feedfacefeedface; versions: none" in rollback.stderr
+    )
+    neither = run_nachet(env, "examples", "reject")
+    assert neither.returncode == 1 and "one of them" in neither.stderr
