@@ -53,8 +53,10 @@ class Choice:
 
 def gate(before: dict | None, after: dict | None) -> tuple[bool, str]:
     """Whether `after` (a candidate's cross-validated scores) may replace `before` (the active's)."""
-    if before is None or after is None:
-        return True, "no score to compare (fewer than two classes or pictures)"
+    if before is None:
+        return True, "nothing to compare with (no scored active version)"
+    if after is None:
+        return True, "no score (fewer than two classes or pictures)"
     drop = before["overall"] - after["overall"]
     worse = [
         f"{name} {before['classes'][name]:.0%} -> {score:.0%}"
