@@ -4,6 +4,7 @@ examples pending [--user EMAIL]                       who taught what, which pic
 examples accept (--user EMAIL | --batch ID | ID...) [--force] [--by EMAIL]
 examples reject (--user EMAIL | --batch ID | ID...) [--by EMAIL]
 classifier versions                                   id, created, by whom, examples per class, score, state
+classifier diff A B [--limit N]                       classes, examples, scores; stored boxes renamed
 classifier rollback VERSION [--by EMAIL]              active again at once; examples since: pending
 classifier promote VERSION [--force] [--by EMAIL]     a candidate made active (through the gate)
 """
@@ -41,6 +42,10 @@ def add_review_commands(sub) -> None:
         dest="action", required=True
     )
     classifier.add_parser("versions", help="every version, oldest first")
+    diff = classifier.add_parser("diff", help="what changes from version A to B, replayed on stored boxes")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    diff.add_argument("--limit", type=int, default=200, help="the latest boxes replayed (default 200)")
     for action, what in (
         ("rollback", "make an older version active again"),
         ("promote", "make a candidate active"),
@@ -90,6 +95,9 @@ async def classifier(settings, args) -> int:
                     f"{v['id']}  {v['state']:<9}  {v['created_at']:%Y-%m-%d %H:%M}  by {v['created_by']}  "
                     f"score {score}  examples {len(v['examples'])}: {counts}"
                 )
+        elif args.action == "diff":
+            features, load = services.learner.model.features, services.storage.picture_bytes
+            print(json.dumps(await review.diff(args.a, args.b, features, load, args.limit), indent=2))
         elif args.action == "rollback":
             print(json.dumps(await review.rollback(args.version, args.by)))
         else:

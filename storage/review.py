@@ -81,3 +81,15 @@ async def versions(pool: asyncpg.Pool) -> list[asyncpg.Record]:
 async def active_version(pool: asyncpg.Pool) -> asyncpg.Record | None:
     async with pool.acquire() as conn:
         return await queries.active(conn)
+
+
+async def diff_material(pool: asyncpg.Pool, a: str, b: str, limit: int) -> tuple | None:
+    """(version a, version b, a's example rows, b's, the latest `limit` boxes answered); None when
+    either version is unknown."""
+    async with pool.acquire() as conn:
+        first, second = await queries.version(conn, a), await queries.version(conn, b)
+        if first is None or second is None:
+            return None
+        rows_a = await queries.rows_of(conn, list(first["examples"]))
+        rows_b = await queries.rows_of(conn, list(second["examples"]))
+        return first, second, rows_a, rows_b, await queries.recent_boxes(conn, limit)

@@ -139,6 +139,13 @@ async def test_a_users_teaching_reaches_others_only_through_review(
     await settle(services)
     his, version_two = await bob.named("tan_long", 6300)
     assert mostly(his, lolium) and version_two == second["version"]
+    from usecases.review import Review
+
+    review = Review(services.pool, services.learner.embedder)
+    diff = await review.diff(first, version_two, services.learner.model.features, storage.picture_bytes, 50)
+    assert diff["classes_added"] == [lolium] and diff["examples_removed"] == 0, diff
+    assert diff["examples_added"] == len(second["accepted"]) and diff["boxes_replayed"] >= 8
+    assert diff["boxes_named_differently"] >= 3, diff  # Bob's Lolium seeds, which the first named otherwise
 
     # a deliberately mislabelled batch (Brassica seeds named Lolium): the gate holds the candidate
     wrong = await alice.teach("dark_round", lolium, 6400, trays=3)
@@ -152,9 +159,7 @@ async def test_a_users_teaching_reaches_others_only_through_review(
     # rollback to the first version: Bob's Lolium no longer named, the second batch pending again
     status, rolled = await vera.call("POST", "/examples/reject", {"batch": wrong})  # out of everything
     assert status == 200
-    from usecases.review import Review
-
-    outcome = await Review(services.pool, services.learner.embedder).rollback(first, vera.email)
+    outcome = await review.rollback(first, vera.email)
     assert outcome["pending_again"] == len(second["accepted"])
     await settle(services)
     his, back = await bob.named("tan_long", 6301)

@@ -139,6 +139,41 @@ class Review:
         )
         return {"version": version["id"], "state": "active", "gate": figures}
 
+    async def diff(self, a: str, b: str, features, load_picture, limit: int = 200) -> dict:
+        """What changes from version `a` to `b`: classes and examples added and removed, both
+        scores, and how many of the latest `limit` stored boxes each would name differently (the
+        boxes cropped again from their pictures and classified by both)."""
+        material = await stored.diff_material(self.pool, a, b, limit)
+        if material is None:
+            known = [r["id"] for r in await stored.versions(self.pool)]
+            raise NotFoundError(
+                f"no classifier version {a} or {b}; versions: {', '.join(known) or 'none'}", 404
+            )
+        first, second, rows_a, rows_b, boxes = material
+        ids_a, ids_b = set(first["examples"]), set(second["examples"])
+        crops = []
+        for picture_id, found in _by_picture(boxes).items():
+            data = await load_picture(picture_id)
+            if data is not None:
+                crops += await run_cpu(None, _crops, data, found)
+        changed = 0
+        if crops:
+            embeddings, hand = await run_cpu(None, features, crops)
+            named = [await run_cpu(None, _top_labels, rows, embeddings, hand) for rows in (rows_a, rows_b)]
+            changed = sum(x != y for x, y in zip(*named))
+        return {
+            "a": a,
+            "b": b,
+            "classes_added": sorted(set(second["counts"]) - set(first["counts"])),
+            "classes_removed": sorted(set(first["counts"]) - set(second["counts"])),
+            "examples_added": len(ids_b - ids_a),
+            "examples_removed": len(ids_a - ids_b),
+            "score_a": first["score"],
+            "score_b": second["score"],
+            "boxes_replayed": len(crops),
+            "boxes_named_differently": changed,
+        }
+
     async def versions(self) -> list[dict]:
         return [dict(r) for r in await stored.versions(self.pool)]
 
@@ -196,3 +231,39 @@ class Review:
             await review.activate(vid)
         await review.announce()
         return {"version": vid, "state": state, "gate": figures}
+
+
+def _by_picture(boxes: Sequence) -> dict:
+    grouped: dict = {}
+    for row in boxes:
+        if isinstance(row["box"], dict) and row["dims"]:
+            grouped.setdefault(row["picture_id"], []).append((row["box"], row["dims"]))
+    return grouped
+
+
+def _crops(data: bytes, boxes: list) -> list:
+    """The crops of boxes drawn in `dims` pixels on this picture, decoded once."""
+    from model_inference.pixels import crop_fraction, decode_bgr
+
+    pixels = decode_bgr(data)
+    return [
+        crop_fraction(
+            pixels,
+            {
+                "topX": box["topX"] / dims[0],
+                "topY": box["topY"] / dims[1],
+                "bottomX": box["bottomX"] / dims[0],
+                "bottomY": box["bottomY"] / dims[1],
+            },
+        )
+        for box, dims in boxes
+    ]
+
+
+def _top_labels(rows, embeddings, hand) -> list[str | None]:
+    from model_inference.local.learned import fit
+
+    model = fit(list(rows), abstain_level=None)
+    if model is None:
+        return [None] * len(hand)
+    return [answer[0]["label"] for answer in model.predict(embeddings, hand, 1)]

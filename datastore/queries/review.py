@@ -123,3 +123,15 @@ async def pending_not_in(conn: Connection, examples: list[int], by: str) -> int:
         by,
     )
     return int(result.split()[-1])
+
+
+async def recent_boxes(conn: Connection, limit: int) -> list[Record]:
+    """The latest boxes the built-in classifier answered: their picture, box and the size the box
+    is drawn in (imageDims)."""
+    return await conn.fetch(
+        """SELECT o.id, i.picture_id, o.box_metadata->'box' AS box, i.inference->'imageDims' AS dims
+             FROM object o JOIN inference i ON i.id = o.inference_id
+            WHERE i.inference->>'classifier_version' IS NOT NULL
+            ORDER BY i.upload_date DESC, o.seq LIMIT $1""",
+        limit,
+    )
