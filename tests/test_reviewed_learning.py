@@ -209,3 +209,66 @@ def test_the_review_commands(db_url, tmp_path):
     )
     neither = run_nachet(env, "examples", "reject")
     assert neither.returncode == 1 and "one of them" in neither.stderr
+
+
+async def test_examples_deleted_with_their_picture_tell_every_worker(builtin, storage, user):  # noqa: F811
+    """Removal that works: a picture deleted (its examples go by cascade) notifies every worker
+    to refit at commit, as new examples do, instead of waiting for the periodic refresh."""
+    import asyncio
+
+    from storage.seed_examples import listen_for_examples
+    from tests.conftest import png_bytes
+
+    folder = await storage.create_picture_set(user, 0, f"f-{uuid.uuid4().hex[:8]}")
+    (picture,) = await storage.upload_pictures(user, folder, [png_bytes()], seed_name="Brassica napus")
+    async with builtin.pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO seed_example (seed_id, features, source, picture_id)
+               SELECT id, '\\\\x00000000'::bytea, 'upload', $1 FROM seed WHERE name = 'Brassica napus'""",
+            picture,
+        )
+    told = asyncio.Event()
+    listening = await listen_for_examples(builtin.pool, told.set)
+    try:
+        async with builtin.pool.acquire() as conn:
+            await conn.execute("DELETE FROM picture WHERE id = $1", picture)
+            assert (
+                await conn.fetchval("SELECT count(*) FROM seed_example WHERE picture_id = $1", picture) == 0
+            )
+        await asyncio.wait_for(told.wait(), 60)
+    finally:
+        await listening.stop()
+
+
+async def test_two_verifiers_accepting_at_once_make_one_version_after_the_other(reviewed, storage):
+    """Two users' examples accepted by two verifiers at the same moment: both accepted, two
+    versions made one after the other, the active one holds both (none lost)."""
+    import asyncio
+
+    import cv2
+
+    from usecases.review import Choice, Review
+
+    services = reviewed
+    taught = {}
+    for n, (kind, species) in enumerate(list(SPECIES.items())[:2]):
+        email = f"teacher{n}-{uuid.uuid4().hex[:6]}@example.org"
+        user_id = await storage.create_user(email)
+        folder = await storage.create_picture_set(user_id, 2, f"batch-{n}")
+        trays = [
+            cv2.imencode(".png", make_tray(7000 + 10 * n + j, 5, kinds=[kind], size=SIZE)[0])[1].tobytes()
+            for j in range(2)
+        ]
+        await storage.upload_pictures(user_id, folder, trays, seed_name=species)
+        taught[email] = species
+    await settle(services)
+    review = Review(services.pool, services.learner.embedder)
+    first, second = await asyncio.gather(
+        *(review.accept(Choice(email=email), f"verifier-{i}") for i, email in enumerate(taught))
+    )
+    assert first["accepted"] and second["accepted"] and {first["state"], second["state"]} == {"active"}
+    assert first["version"] != second["version"]
+    versions = await review.versions()
+    active = next(v for v in versions if v["state"] == "active")
+    assert set(first["accepted"]) | set(second["accepted"]) <= set(active["examples"])
+    assert set(active["counts"]) == set(taught.values())
