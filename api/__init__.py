@@ -10,8 +10,9 @@ from .jobs import jobs
 from .meta import meta
 from .openapi import docs
 from .pictures import pictures
+from .samples import samples
 from .users_seeds import users_seeds
 
-BLUEPRINTS = (users_seeds, folders, pictures, examples, feedback, inference, jobs, meta, docs)
+BLUEPRINTS = (users_seeds, folders, pictures, examples, samples, feedback, inference, jobs, meta, docs)
 
 __all__ = ["BLUEPRINTS"]

@@ -360,3 +360,28 @@ class ReviewBody(Body):
         if not isinstance(raw.get("force", False), bool):
             raise ServiceError("force must be true or false")
         return raw
+
+
+# -- samples ----------------------------------------------------------------------------------------------
+class SampleBody(Body):
+    """`PUT /folders/<folder_id>/sample`: what was examined (all but `weight_g` optional)."""
+
+    container_name: Text = None
+    weight_g: float
+    lot: str | None = None
+    crop: str | None = None
+    notes: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checked(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            raise ServiceError("the body must be a JSON object")
+        weight = raw.get("weight_g")
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight < math.inf:
+            raise ServiceError("weight_g must be a positive number")
+        for key in ("lot", "crop", "notes"):
+            value = raw.get(key)
+            if value is not None and (not isinstance(value, str) or len(value) > 2000):
+                raise ServiceError(f"{key} must be a text of at most 2000 characters")
+        return raw

@@ -8,6 +8,7 @@ users remove EMAIL|ID   delete a user, its folders, pictures, inferences and con
 users grant-admin EMAIL / users revoke-admin EMAIL
 users grant-verifier EMAIL / users revoke-verifier EMAIL   who may accept examples (reviewed learning)
 examples pending|accept|reject, classifier versions|rollback|promote   (nachet/review_commands.py)
+sample set FOLDER_ID --weight-g G, report FOLDER_ID [--format] [--out], report verify FILE
 tokens create EMAIL [--expires DAYS] [--name NAME]   a personal API token, printed once
 tokens list [EMAIL]     list tokens (never the tokens themselves)
 tokens revoke ID        revoke a token at once
@@ -42,9 +43,10 @@ from storage import pipelines as stored_pipelines
 from storage.database import DatabaseUnavailable, apply_migrations
 from storage.fsck import GRACE_S
 
-from . import review_commands
+from . import report_commands, review_commands
 from .config import ConfigError, load_settings
 from .data_commands import add_data_commands, classify, export, import_folder, measurements
+from .report_commands import add_report_commands
 from .review_commands import add_review_commands
 from .runtime import close_services, database_url, open_services
 
@@ -102,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_data_commands(sub)
     add_review_commands(sub)
+    add_report_commands(sub)
     worker = sub.add_parser("worker", help="run background tasks (learning, folder classification)")
     worker.add_argument(
         "--concurrency", type=int, default=None, help="tasks at once (NACHET_TASK_CONCURRENCY)"
@@ -379,6 +382,8 @@ COMMANDS = {
     "import-folder": import_folder,
     "classify": classify,
     "examples": review_commands.examples,
+    "sample": report_commands.sample,
+    "report": report_commands.report,
     "classifier": review_commands.classifier,
 }
 

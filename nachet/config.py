@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     prediction_set_level: float = var("NACHET_PREDICTION_SET_LEVEL", 0.9, ge=0.5, le=0.999)
     device_scales: Annotated[dict[str, float], NoDecode] = var("NACHET_DEVICE_PIXELS_PER_MM", {})
     genus_families: Path | None = var("NACHET_GENUS_FAMILIES", None)  # the operator's genus -> family rows
+    # the operator's regulated species (species,class,limit,per_g) that sample reports judge by
+    regulated_species: Path | None = var("NACHET_REGULATED_SPECIES", None)
     task_worker: bool = var("NACHET_TASK_WORKER", True)
     task_concurrency: int = var("NACHET_TASK_CONCURRENCY", 4, ge=1, le=64)
     task_heartbeat_s: float = var("NACHET_TASK_HEARTBEAT", 5.0, gt=0)
@@ -176,6 +178,19 @@ class Settings(BaseSettings):
         if value is not None:
             try:
                 read_families(value)
+            except OSError as error:
+                raise ValueError(f"cannot read {value}: {error.strerror}") from None
+        return value
+
+    @field_validator("regulated_species")
+    @classmethod
+    def _readable_regulated(cls, value: Path | None) -> Path | None:
+        """Read once here, so a bad line stops the start with its number."""
+        if value is not None:
+            from usecases.regulated import parse
+
+            try:
+                parse(value.read_text(encoding="utf-8"), str(value))
             except OSError as error:
                 raise ValueError(f"cannot read {value}: {error.strerror}") from None
         return value

@@ -35,6 +35,8 @@ from tasks import TaskHandlers, TaskWorker, task_app
 from usecases.inference import InferenceService
 from usecases.learning import Learning
 from usecases.pipelines import install_builtin_pipeline_rows
+from usecases.regulated import RegulatedList
+from usecases.reports import SampleReports
 from usecases.review import Review
 
 from .config import Settings
@@ -73,11 +75,17 @@ class Services:
     background: list[asyncio.Future] = field(default_factory=list)  # cancelled on close
     # set once the built-in models are loaded (at once when no pipeline uses them): /ready waits
     models_warm: asyncio.Event = field(default_factory=asyncio.Event)
+    regulated: RegulatedList = field(default_factory=lambda: RegulatedList(None))
 
     @property
     def review(self) -> Review:
         """The review of the built-in classifier's examples and versions (stateless)."""
         return Review(self.pool, self.learner.embedder)
+
+    @property
+    def reports(self) -> SampleReports:
+        """Sample reports, judged by the operator's regulated list (re-read when it changes)."""
+        return SampleReports(self.pool, self.regulated, self.storage.picture_bytes, self.cpu)
 
 
 async def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
@@ -228,6 +236,7 @@ def make_services(
         metrics,
         embedded,
     )
+    services.regulated = RegulatedList(settings.regulated_species)
     tasks.bind(TaskHandlers(learner, inference), pool)
     return services
 

@@ -119,6 +119,8 @@ def requests_for(pipeline: str):
         "POST /get-picture-annotated": lambda u, d: {"container_name": str(u), "picture_id": d["inferred"]},
         "GET /examples/{example}/image": lambda u, d: None,
         "GET /examples": lambda u, d: None,
+        "PUT /folders/{folder}/sample": lambda u, d: {"container_name": str(u), "weight_g": 25},
+        "GET /folders/{folder}/report": lambda u, d: None,
         "POST /examples/accept": lambda u, d: {"ids": [d["example"]]},
         "POST /examples/reject": lambda u, d: {"ids": [d["example"]]},
         "GET /ready": lambda u, d: None,
@@ -159,6 +161,8 @@ EXPECTED = {
     "POST /get-picture-annotated": (401, 401, 200, 403, 403, 200),
     "GET /examples/{example}/image": (401, 401, 200, 403, NA, 200),  # "other's id": their example
     "GET /examples": (401, 401, 200, NA, NA, 200),  # a user's own; a verifier's or admin's: everyone's
+    "PUT /folders/{folder}/sample": (401, 401, 200, 403, 403, 200),
+    "GET /folders/{folder}/report": (401, 401, 200, 403, NA, 200),  # "other's id": their folder
     "POST /examples/accept": (401, 401, 403, NA, NA, 200),  # verifiers and admins only
     "POST /examples/reject": (401, 401, 403, NA, NA, 200),
     # what operators and orchestrators ask: no user data, answered to anyone
@@ -170,6 +174,7 @@ EXPECTED = {
     "GET /docs/swagger-ui.css": (200, 200, 200, NA, NA, 200),
 }
 PATH_EXAMPLES = {
+    "<folder_id>": "{folder}",
     "<int:example_id>": "{example}",
     "<job_id>": "{job}",
     "<seed_name>": "Brassica napus",
@@ -254,7 +259,7 @@ async def test_every_route_answers_each_kind_of_caller(
             if method == "GET":
                 response = await client.get(path.format(**data))
             else:
-                response = await client.post(path.format(**data), json=body)
+                response = await getattr(client, method.lower())(path.format(**data), json=body)
             answer = await response.get_json()
             row.append(response.status_code)
             if response.status_code in (401, 403):
