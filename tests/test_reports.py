@@ -281,3 +281,62 @@ def test_the_page_prints_in_a_real_browser(tmp_path):
     text = " ".join(p.extract_text() for p in reader.pages)
     assert "Verdicts" in text and "exceeds" in text and report["hash"][:20] in text.replace("\n", "")
     assert "Genus41 species" in text and len(reader.pages) >= 3
+
+
+def test_a_bad_regulated_file_stops_the_start_with_its_line(tmp_path):
+    from nachet.config import ConfigError, load_settings
+
+    bad = tmp_path / "regulated.csv"
+    bad.write_text("species,class,limit,per_g\nAmbrosia trifida,primary noxious,-2,25\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings({"NACHET_REGULATED_SPECIES": str(bad)}, dotenv=False)
+    assert "line 2: limit must be a number >= 0" in " ".join(error.value.problems)
+    missing = tmp_path / "none.csv"
+    with pytest.raises(ConfigError) as error:
+        load_settings({"NACHET_REGULATED_SPECIES": str(missing)}, dotenv=False)
+    assert "cannot read" in " ".join(error.value.problems)
+
+
+def test_the_report_commands(db_url, tmp_path):
+    """sample set refuses a bad weight; report writes each format; report verify exits 0 for the
+    file as written and 1 once a byte of its content changed."""
+    from tests.conftest import run_nachet
+
+    env = {
+        "NACHET_DB_URL": db_url,
+        "NACHET_SCHEMA": f"report_{uuid.uuid4().hex[:6]}",
+        "NACHET_DATA_DIR": str(tmp_path),
+        "NACHET_REGULATED_SPECIES": "usecases/regulated_species.example.csv",
+    }
+    assert run_nachet(env, "users", "add", "lab@example.org").returncode == 0
+    listed = run_nachet(env, "users", "list").stdout
+    assert "lab@example.org" in listed
+    bad = run_nachet(env, "sample", "set", str(uuid.uuid4()), "--weight-g", "-1")
+    assert bad.returncode == 1 and "weight_g must be a positive number" in bad.stderr
+    missing = run_nachet(env, "report", str(uuid.uuid4()))
+    assert missing.returncode == 1 and "Picture set not found" in missing.stderr
+    user_id = listed.split()[0]
+    import asyncio
+
+    import asyncpg
+
+    async def general() -> str:
+        conn = await asyncpg.connect(db_url)
+        try:
+            await conn.execute(f'SET search_path TO "{env["NACHET_SCHEMA"]}"')
+            return str(await conn.fetchval("SELECT default_set_id FROM users WHERE id = $1::uuid", user_id))
+        finally:
+            await conn.close()
+
+    folder = asyncio.run(general())
+    assert run_nachet(env, "sample", "set", folder, "--weight-g", "25", "--lot", "L-7").returncode == 0
+    for fmt in ("json", "html", "csv"):
+        out = tmp_path / f"report.{fmt}"
+        assert run_nachet(env, "report", folder, "--format", fmt, "--out", str(out)).returncode == 0
+    assert json.loads((tmp_path / "report.json").read_text())["sample"]["lot"] == "L-7"
+    for fmt in ("json", "html"):
+        path = tmp_path / f"report.{fmt}"
+        assert run_nachet(env, "report", "verify", str(path)).returncode == 0
+        path.write_text(path.read_text().replace("L-7", "L-8", 1))
+        changed = run_nachet(env, "report", "verify", str(path))
+        assert changed.returncode == 1 and "report" in changed.stderr
