@@ -98,6 +98,27 @@ def refitted(log: Path, since: float, total: int) -> tuple[float | None, int]:
     return refit_at, refits
 
 
+async def upload_batch(client: httpx.AsyncClient, user: str, rows: list[dict]) -> str:
+    """The manifest rows' photos as one labelled batch import (4 uploads at a time); its session."""
+    session = (
+        await client.post("/new-batch-import", json={"container_name": user, "nb_pictures": len(rows)})
+    ).json()["session_id"]
+    gate = asyncio.Semaphore(4)
+
+    async def upload(row) -> None:
+        async with gate:
+            body = {
+                "container_name": user,
+                "session_id": session,
+                "seed_name": row["cls"],
+                "image": data_url(SHARED / "real-seeds" / row["file"]),
+            }
+            (await client.post("/upload-picture", json=body)).raise_for_status()
+
+    await asyncio.gather(*(upload(r) for r in rows))
+    return session
+
+
 def server_cpu(server: subprocess.Popen) -> float:
     """Seconds of CPU (user + system) the server and its workers have used."""
     import psutil
@@ -154,25 +175,8 @@ async def main(root: Path, extra_env: dict[str, str]) -> None:
             await timed_inf(client, inf)  # load the models
             idle = [await timed_inf(client, inf) for _ in range(20)]
 
-            session = (
-                await client.post(
-                    "/new-batch-import", json={"container_name": user, "nb_pictures": len(rows)}
-                )
-            ).json()["session_id"]
-            gate = asyncio.Semaphore(4)
-
-            async def upload(row) -> None:
-                async with gate:
-                    body = {
-                        "container_name": user,
-                        "session_id": session,
-                        "seed_name": row["cls"],
-                        "image": data_url(SHARED / "real-seeds" / row["file"]),
-                    }
-                    (await client.post("/upload-picture", json=body)).raise_for_status()
-
             upload_started = time.time()
-            await asyncio.gather(*(upload(r) for r in rows))
+            session = await upload_batch(client, user, rows)
             last_upload = time.time()
 
             pg = await asyncpg.connect(f"postgresql://postgres@/nachet?host={data}/pg")

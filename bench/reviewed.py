@@ -28,7 +28,7 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learning import SHARED, data_url, free_port, probe_variant  # noqa: E402
+from learning import SHARED, free_port, probe_variant, upload_batch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from identity.vouch import make_vouch_cookie  # noqa: E402
@@ -102,30 +102,9 @@ async def main(root: Path, mode: str) -> None:
                     "container_name": who,
                 }
 
-            async def upload_batch(chosen: list[dict]) -> str:
-                session = (
-                    await client.post(
-                        "/new-batch-import", json={"container_name": user, "nb_pictures": len(chosen)}
-                    )
-                ).json()["session_id"]
-                gate = asyncio.Semaphore(4)
-
-                async def upload(row) -> None:
-                    async with gate:
-                        body = {
-                            "container_name": user,
-                            "session_id": session,
-                            "seed_name": row["cls"],
-                            "image": data_url(SHARED / "real-seeds" / row["file"]),
-                        }
-                        (await client.post("/upload-picture", json=body)).raise_for_status()
-
-                await asyncio.gather(*(upload(r) for r in chosen))
-                return session
-
             counter = iter(range(10**6))
             await client.post("/inf", json=inf_body(user, next(counter)))  # the models loaded
-            session = await upload_batch(rows)
+            session = await upload_batch(client, user, rows)
             uploaded = time.monotonic()
 
             async def named_back():
@@ -160,7 +139,7 @@ async def main(root: Path, mode: str) -> None:
                 f"every worker on {accepted['version']} (was {before}) "
                 f"{time.monotonic() - started:.2f} s after it was sent"
             )
-            await upload_batch(rows[:10])
+            await upload_batch(client, user, rows[:10])
             await private_layer_cost(server, (client, user), (other_client, other), inf_body, counter)
     finally:
         server.send_signal(signal.SIGTERM)

@@ -198,17 +198,16 @@ async def _users(settings, args) -> int:
             add = storage.ensure_user if args.exist_ok else storage.create_user
             print(await add(args.email))
             if args.admin:
-                await _set_admin(services.pool, args.email, True)
+                await _set_role(services.pool, args.email, "admin", True)
         elif args.action == "list":
             for row in await storage.list_users():
                 print(
                     f"{row['id']}  {row['email']}  folders={row['folders']}  "
                     f"since {row['registration_date']:%Y-%m-%d}{'  admin' if row['is_admin'] else ''}"
                 )
-        elif args.action in ("grant-admin", "revoke-admin"):
-            return await _set_admin(services.pool, args.email, args.action == "grant-admin")
-        elif args.action in ("grant-verifier", "revoke-verifier"):
-            return await _set_verifier(services.pool, args.email, args.action == "grant-verifier")
+        elif args.action.startswith(("grant-", "revoke-")):
+            verb, _, role = args.action.partition("-")
+            return await _set_role(services.pool, args.email, role, verb == "grant")
         else:
             print(f"removed {await storage.remove_user(args.user)}")
     finally:
@@ -216,21 +215,16 @@ async def _users(settings, args) -> int:
     return 0
 
 
-async def _set_admin(pool, email: str, admin: bool) -> int:
-    user_id = await accounts.set_admin(pool, email, admin)
-    if user_id is None:
-        print(f"error: no user {email}", file=sys.stderr)
-        return 1
-    print(f"{email} is {'now' if admin else 'no longer'} an administrator")
-    return 0
+ROLES = {"admin": (accounts.set_admin, "an administrator"), "verifier": (accounts.set_verifier, "a verifier")}
 
 
-async def _set_verifier(pool, email: str, verifier: bool) -> int:
-    user_id = await accounts.set_verifier(pool, email, verifier)
-    if user_id is None:
+async def _set_role(pool, email: str, role: str, granted: bool) -> int:
+    """grant-admin, revoke-admin, grant-verifier, revoke-verifier."""
+    change, named = ROLES[role]
+    if await change(pool, email, granted) is None:
         print(f"error: no user {email}", file=sys.stderr)
         return 1
-    print(f"{email} is {'now' if verifier else 'no longer'} a verifier")
+    print(f"{email} is {'now' if granted else 'no longer'} {named}")
     return 0
 
 
