@@ -89,7 +89,7 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
 def _load_app() -> Quart:
     try:
         config = load_settings()
-        configure_logging(config.log_format, azure_http=config.azure_http_log)
+        configure_logging(config.log_format_for(sys.stderr), azure_http=config.azure_http_log)
         use_directory(config.data_dir)  # metrics shared by this server's workers
         return create_app(config)
     except ConfigError as error:

@@ -36,7 +36,11 @@ async def finish_request(response: Response) -> Response:
     method_label = request.method if request.method in METHODS else "other"  # bounded labels too
     running.metrics.request(method_label, route, response.status_code, seconds)
     running.metrics.pool_usage(running.pool)
-    if settings().access_log and request.method != "OPTIONS":
+    if (
+        settings().access_log
+        and request.method != "OPTIONS"
+        and (settings().access_log_probes or route not in PROBES)
+    ):
         method = loggable(request.method)
         after_the_answer(
             access_log,
@@ -56,6 +60,7 @@ async def finish_request(response: Response) -> Response:
     return response
 
 
+PROBES = ("/health", "/ready", "/metrics")  # access-logged only with NACHET_ACCESS_LOG_PROBES=true
 PENDING = "nachet.after_the_answer"  # the ASGI scope's list of lines to log once the answer is sent
 
 

@@ -76,8 +76,11 @@ class Settings(BaseSettings):
     blob_read_timeout_s: float = var("NACHET_BLOB_READ_TIMEOUT", 4.0, gt=0)
     blob_retries: int = var("NACHET_BLOB_RETRIES", 1, ge=0)
     azure_http_log: bool = var("NACHET_AZURE_HTTP_LOG", False)
-    log_format: Literal["json", "text"] = var("NACHET_LOG_FORMAT", "json")
+    # unset: text lines for a person at a terminal, JSON lines for a log collector
+    log_format: Literal["json", "text"] | None = var("NACHET_LOG_FORMAT", None)
     access_log: bool = var("NACHET_ACCESS_LOG", True)
+    # /health, /ready and /metrics are asked every few seconds by orchestrators and scrapers
+    access_log_probes: bool = var("NACHET_ACCESS_LOG_PROBES", False)
     model_connect_timeout_s: float = var("NACHET_MODEL_CONNECT_TIMEOUT", 5.0, gt=0)
     model_read_timeout_s: float = var("NACHET_MODEL_READ_TIMEOUT", 60.0, gt=0)
     max_concurrent_inferences: int = var("NACHET_MAX_CONCURRENT_INFERENCES", 12, ge=1)
@@ -251,6 +254,10 @@ class Settings(BaseSettings):
     def secured(self) -> bool:
         """Secured mode: some identity source is configured, so every route needs a caller."""
         return self.vouch_configured or self.oidc_issuer is not None or self.api_tokens
+
+    def log_format_for(self, stream) -> str:
+        """NACHET_LOG_FORMAT, else text on an interactive terminal and JSON otherwise."""
+        return self.log_format or ("text" if getattr(stream, "isatty", lambda: False)() else "json")
 
     @property
     def learning_mode(self) -> str:

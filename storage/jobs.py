@@ -95,10 +95,13 @@ class Jobs(StorageBase):
         folder = await folders.get_folder(conn, folder_id)
         if folder is None:
             raise _no_job(job_id)
+        # pictures throughout: those learned, and those whose label teaches nothing (no task)
         states = await tasks.learning_progress(conn, LearnExamples.name, str(folder_id))
         expected, uploaded = await folder_jobs.batch_size(conn, folder_id)
-        done, failed = states.get("succeeded", 0), states.get("failed", 0)
-        total = max(expected or 0, uploaded, sum(states.values()))
+        in_tasks = sum(states.values())
+        done = states.get("succeeded", 0) + max(0, uploaded - in_tasks)
+        failed = states.get("failed", 0)
+        total = max(expected or 0, uploaded, in_tasks)
         waiting = states.get("todo", 0) + states.get("doing", 0)
         return {
             "job_id": str(folder_id),

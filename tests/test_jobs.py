@@ -155,6 +155,25 @@ async def test_learning_progress_of_a_labelled_batch(client, user, services):
     assert (job["status"], job["done"], job["failed"], job["total"]) == ("done", 2, 0, 2)
 
 
+async def test_learning_progress_counts_pictures_and_finishes_when_nothing_teaches(client, user, services):
+    """done and total are pictures: a batch whose label teaches nothing ("Unknown seed": no
+    learning task) is done once its pictures are uploaded, not running forever."""
+    from testkit.synthetic import make_tray
+
+    status, session = await post(client, "/new-batch-import", {"container_name": str(user), "nb_pictures": 3})
+    for i in range(3):
+        image, _ = make_tray(970 + i, 2, touch_prob=0.0, size=(320, 240))
+        body = {
+            "container_name": str(user),
+            "session_id": session["session_id"],
+            "seed_name": "Unknown seed",
+            "image": png_url(image),
+        }
+        assert await post(client, "/upload-picture", body) == (200, [True])
+    status, job = await job_answer(client, session["session_id"])
+    assert (job["status"], job["done"], job["failed"], job["total"]) == ("done", 3, 0, 3), job
+
+
 async def test_the_same_picture_calls_no_model_twice(
     client, user, services, pipelines, model_server, tmp_path
 ):  # noqa: F811

@@ -59,7 +59,7 @@ async def test_the_access_line_is_written_once_the_answer_is_sent(client):
             at_the_end.append(list(lines))
             answered.set()
 
-    scope = asgi_http_scope("GET", "/health", (b"x-request-id", b"after-1"))
+    scope = asgi_http_scope("GET", "/seeds", (b"x-request-id", b"after-1"))  # probes log no line
     capture, access = Capture(), logging.getLogger("nachet.access")
     access.addHandler(capture)
     try:
@@ -67,7 +67,7 @@ async def test_the_access_line_is_written_once_the_answer_is_sent(client):
     finally:
         access.removeHandler(capture)
     assert at_the_end == [[]]
-    assert len(lines) == 1 and lines[0][0].startswith("GET /health 200") and lines[0][1] == "after-1"
+    assert len(lines) == 1 and lines[0][0].startswith("GET /seeds 200") and lines[0][1] == "after-1"
 
 
 def test_log_lines_carry_the_request_id_in_json_or_text():
@@ -245,3 +245,33 @@ async def test_unsecured_mode_reached_beyond_loopback_says_so_once(client, caplo
         assert await get_health(("192.0.2.10", 8080)) == 200
     warned = [r.getMessage() for r in caplog.records if "beyond loopback" in r.getMessage()]
     assert len(warned) == 1 and "192.0.2.10" in warned[0]
+
+
+def test_the_log_format_follows_the_terminal_unless_set():
+    """Text lines for a person at a terminal, JSON lines for a collector (NACHET_LOG_FORMAT wins)."""
+    from nachet.config import load_settings
+
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    class Pipe:
+        def isatty(self) -> bool:
+            return False
+
+    unset = load_settings({}, dotenv=False)
+    assert unset.log_format_for(Terminal()) == "text" and unset.log_format_for(Pipe()) == "json"
+    assert load_settings({"NACHET_LOG_FORMAT": "json"}, dotenv=False).log_format_for(Terminal()) == "json"
+    assert load_settings({"NACHET_LOG_FORMAT": "text"}, dotenv=False).log_format_for(Pipe()) == "text"
+
+
+async def test_probes_are_not_access_logged_unless_asked(client, caplog):
+    """Orchestrators ask /health and /ready, scrapers /metrics, every few seconds: no access line
+    for them unless NACHET_ACCESS_LOG_PROBES=true; every other request keeps its line."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="nachet"):
+        for path in ("/health", "/ready", "/metrics", "/seeds"):
+            await client.get(path)
+    access = [r.getMessage() for r in caplog.records if r.name == "nachet.access"]
+    assert [line.split()[1] for line in access] == ["/seeds"], access

@@ -56,9 +56,10 @@ async def learning_queued(conn: Connection, task: str, folder: str) -> int:
 
 
 async def learning_progress(conn: Connection, task: str, folder: str) -> dict[str, int]:
-    """The learning tasks (named `task`) of a folder (a labelled batch import) by state."""
+    """The pictures (sources) of a folder's learning tasks (named `task`), by the task's state."""
     rows = await conn.fetch(
-        """SELECT status::text, count(*)::int AS n FROM procrastinate_jobs
+        """SELECT status::text, coalesce(sum(jsonb_array_length(args->'sources')), 0)::int AS n
+             FROM procrastinate_jobs
             WHERE task_name = $2 AND args->>'folder' = $1 GROUP BY status""",
         folder,
         task,
