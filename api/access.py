@@ -14,6 +14,7 @@ Unsecured mode (the embedded default): the original's behaviour, callers are ano
 from __future__ import annotations
 
 import functools
+import hmac
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -47,6 +48,12 @@ ID_FIELDS = {
 def public(handler):
     """Answer without a caller, even in secured mode (health checks)."""
     handler.public = True
+    return handler
+
+
+def scraped(handler):
+    """In secured mode, also answered to a scraper sending NACHET_METRICS_TOKEN as a bearer token."""
+    handler.scraped = True
     return handler
 
 
@@ -93,6 +100,8 @@ async def authenticate() -> None:
         return  # unknown paths stay 404
     if request.method == "OPTIONS":
         return  # CORS preflights carry no credentials
+    if getattr(view, "scraped", False) and _scraper_token(request.headers.get("Authorization")):
+        return
     caller = await services().identity.identify(
         request.cookies.get(COOKIE), request.headers.get("Authorization")
     )
@@ -105,6 +114,15 @@ async def authenticate() -> None:
     CALLER.set(loggable(caller.email))  # on every record of the request
     if getattr(view, "admin_only", False) and not caller.admin:
         raise Forbidden(f"{caller.email} is not an administrator")
+
+
+def _scraper_token(authorization: str | None) -> bool:
+    """Whether the request carries the metrics scraper's token (NACHET_METRICS_TOKEN)."""
+    token = settings().metrics_token
+    if token is None or not authorization:
+        return False
+    expected = f"Bearer {token.get_secret_value()}"
+    return hmac.compare_digest(authorization.strip().encode(), expected.encode())
 
 
 def warn_if_reached_beyond_loopback(server: object) -> None:

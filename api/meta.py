@@ -10,7 +10,7 @@ from quart import Blueprint, Response, jsonify
 from nachet.version import git_commit, package_version
 from storage.database import schema_version
 
-from .access import public
+from .access import admin_only, public, scraped
 from .extension import services
 from .openapi import documented
 from .response_models import Ready, Version
@@ -75,12 +75,14 @@ async def version():
 
 @meta.get("/metrics")
 @documented(
-    "Prometheus metrics of every worker of this server",
+    "Prometheus metrics of every worker of this server (secured mode: an admin caller, or "
+    "'Authorization: Bearer <NACHET_METRICS_TOKEN>')",
     answer={"type": "string"},
     media="text/plain",
-    errors=(),
+    errors=(401, 403),
 )
-@public
+@scraped
+@admin_only
 async def metrics():
     running = services()
     text, content_type = await running.metrics.scrape(running.pool)

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     access_log: bool = var("NACHET_ACCESS_LOG", True)
     # /health, /ready and /metrics are asked every few seconds by orchestrators and scrapers
     access_log_probes: bool = var("NACHET_ACCESS_LOG_PROBES", False)
+    # secured mode: what a Prometheus scraper sends as a bearer token for /metrics (else: an admin)
+    metrics_token: SecretStr | None = var("NACHET_METRICS_TOKEN", None)
     model_connect_timeout_s: float = var("NACHET_MODEL_CONNECT_TIMEOUT", 5.0, gt=0)
     model_read_timeout_s: float = var("NACHET_MODEL_READ_TIMEOUT", 60.0, gt=0)
     max_concurrent_inferences: int = var("NACHET_MAX_CONCURRENT_INFERENCES", 12, ge=1)
@@ -183,6 +185,13 @@ class Settings(BaseSettings):
                 read_families(value)
             except OSError as error:
                 raise ValueError(f"cannot read {value}: {error.strerror}") from None
+        return value
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _long_enough(cls, value: object) -> object:
+        if isinstance(value, str) and value and len(value) < 24:
+            raise ValueError("a token of at least 24 characters (e.g. secrets.token_urlsafe())")
         return value
 
     @field_validator("regulated_species")

@@ -168,7 +168,7 @@ EXPECTED = {
     # what operators and orchestrators ask: no user data, answered to anyone
     "GET /ready": (200, 200, 200, NA, NA, 200),
     "GET /version": (200, 200, 200, NA, NA, 200),
-    "GET /metrics": (200, 200, 200, NA, NA, 200),
+    "GET /metrics": (401, 401, 403, NA, NA, 200),  # an admin, or the scraper's token (below)
     "GET /openapi.json": (200, 200, 200, NA, NA, 200),
     "GET /docs": (200, 200, 200, NA, NA, 200),
     "GET /docs/swagger-ui.css": (200, 200, 200, NA, NA, 200),
@@ -330,3 +330,16 @@ async def test_every_write_leaves_one_audit_line(client_for, services, data_root
     assert lines[1].startswith(f"POST /delete-permanently 403 by {emails['alice']} (vouch)")
     assert f"user={ids['bob']} folder={folder}" in lines[1]
     assert lines[2].startswith("POST /create-dir 200 by anonymous from ")
+
+
+async def test_metrics_answer_the_scraper_token_or_an_admin(client_for, services, data_root):
+    """Secured mode: /metrics carries the names users taught; a Prometheus scraper sends
+    NACHET_METRICS_TOKEN as a bearer token (compared in constant time), anyone else is refused."""
+    token = "scrape-token-of-enough-length-0123"
+    client = client_for(services, secured_config(data_root, NACHET_METRICS_TOKEN=token))
+    scraped = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert scraped.status_code == 200 and b"nachet_" in await scraped.get_data()
+    for header in ({"Authorization": f"Bearer {token}x"}, {"Authorization": "Bearer"}, {}):
+        assert (await client.get("/metrics", headers=header)).status_code == 401, header
+    unsecured = client_for(services, load_settings({"NACHET_DATA_DIR": str(data_root)}, dotenv=False))
+    assert (await unsecured.get("/metrics")).status_code == 200  # loopback development: as before
