@@ -152,9 +152,20 @@ def _schema(
     name = model.__name__
     schema = model.model_json_schema(by_alias=True, mode=mode, ref_template="#/components/schemas/{model}")
     for nested, definition in schema.pop("$defs", {}).items():
-        schemas.setdefault(nested, definition)
-    schemas.setdefault(name, schema)
+        schemas.setdefault(nested, _nullable_defaults(definition))
+    schemas.setdefault(name, _nullable_defaults(schema))
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable_defaults(schema: dict) -> dict:
+    """A field whose default is null accepts null: say so in its type (a `default: null` on a
+    plain `type: string` is an invalid schema)."""
+    for prop in (schema.get("properties") or {}).values():
+        if isinstance(prop, dict) and "default" in prop and prop["default"] is None:
+            kind = prop.get("type")
+            if isinstance(kind, str) and kind != "null":
+                prop["type"] = [kind, "null"]
+    return schema
 
 
 # -- the routes ------------------------------------------------------------------------------------------
