@@ -43,6 +43,7 @@ async def infer():
             color_format=body.color_format,
             pixels_per_mm=body.pixels_per_mm,
             device=body.device,
+            filename=body.filename,
         )
         result = await service.infer(order)
     touched(inference=result.get("inference_id"))

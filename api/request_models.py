@@ -8,6 +8,7 @@ storage answers an unknown or malformed id with its own message, printing the id
 from __future__ import annotations
 
 import math
+from pathlib import PurePath
 from typing import Annotated, Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -261,6 +262,17 @@ class InferenceBody(Body):
     validator: Text = None
     pixels_per_mm: Number = None
     device: Text = None  # a microscope named in NACHET_DEVICE_PIXELS_PER_MM: its calibration
+    filename: Text = None  # the picture's own name, kept with it (else a name from its sha256)
+
+    @field_validator("filename")
+    @classmethod
+    def _filename(cls, value: object) -> str | None:
+        if value is None:
+            return None
+        name = PurePath(value).name if isinstance(value, str) else ""
+        if not name or len(name) > 255 or any(ord(c) < 32 for c in name):
+            raise ServiceError("filename must be a file name of at most 255 characters")
+        return name
 
     @field_validator("device")
     @classmethod

@@ -5,6 +5,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import re
 import threading
 import uuid
 import warnings
@@ -129,7 +130,7 @@ async def test_swin_pipeline_end_to_end(client, user, pipelines, model_server, p
         and body["boxes"][0]["topN"][0]["object_id"]
     )
     assert body["labelOccurrence"] == {"Ambrosia artemisiifolia": 1, "Brassica napus": 1}
-    assert body["totalBoxes"] == 2 and body["filename"] == "default_filename"
+    assert body["totalBoxes"] == 2 and re.fullmatch(r"[0-9a-f]{16}\.png", body["filename"]), body["filename"]
     assert body["models"] == [
         {"name": "seed-detector-1", "version": 3},
         {"name": "swinv1-base-dataaugv2-1", "version": 3},
@@ -692,3 +693,19 @@ async def test_the_detector_receives_the_pictures_base64_whatever_its_wrapping(
         assert status == 200, answer
         detect = model_server.requests[0]
         assert json.loads(detect["body"])["input_data"]["data"] == [plain]
+
+
+async def test_a_picture_keeps_the_name_its_client_gave(client, user, pipelines, model_server):
+    """Stored pictures were all named "default_filename": now the client's `filename` (its last
+    path part), else the first 16 hex digits of the picture's sha256 with its type's extension."""
+    body = inf_body(pipelines["swin"], user)
+    status, named = await post(client, {**body, "filename": "../trays/lot 7 tray 2.png"})
+    assert status == 200 and named["filename"] == "lot 7 tray 2.png"
+    status, unnamed = await post(client, body)
+    digest = hashlib.sha256(base64.b64decode(body["image"].split(",", 1)[1])).hexdigest()
+    assert status == 200 and unnamed["filename"] == f"{digest[:16]}.png"
+    for bad in (7, "", "/", "x" * 256, "tab\tname.png"):
+        status, answer = await post(client, {**body, "filename": bad})
+        assert status == 400 and answer[0].endswith(
+            "filename must be a file name of at most 255 characters"
+        ), bad

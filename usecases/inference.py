@@ -27,7 +27,13 @@ from model_inference.http import ModelClient
 from model_inference.local.learned import LearnedClassifier, evidence
 from model_inference.measure import in_millimetres
 from model_inference.models import Pipeline
-from model_inference.picture_checks import Picture, check_picture, checked_from_markers, read_data_url
+from model_inference.picture_checks import (
+    Picture,
+    check_picture,
+    checked_from_markers,
+    detect_mime,
+    read_data_url,
+)
 from model_inference.registry import PipelineRegistry
 from model_inference.runner import Processing, run_pipeline
 from storage import Storage
@@ -55,6 +61,7 @@ class InferenceOrder:
     color_format: str = "hex"
     pixels_per_mm: float | None = None
     device: str | None = None
+    filename: str | None = None  # the client's name for the picture
 
 
 class InferenceService:
@@ -132,7 +139,9 @@ class InferenceService:
                     warnings.warn("this picture was not validate", ImageWarning, stacklevel=1)
                 with_scale(processed, scale)
                 self.with_evidence(processed, target.user["id"], learner)
-                return await save(processed, pipeline.id, order.image_dims, await hashing)
+                digest = await hashing
+                processed["filename"] = order.filename or picture_name(digest, url.header)
+                return await save(processed, pipeline.id, order.image_dims, digest)
 
     async def learner_for(self, pipeline: Pipeline, user: object) -> LearnedClassifier | None:
         """The built-in classifier that answers `user` through `pipeline` (None: it uses none)."""
@@ -267,10 +276,23 @@ class InferenceService:
             processed = await self.results(pipeline, data, self.processing(dims, scale), learner=learner)
             with_scale(processed, scale)
             self.with_evidence(processed, item.get("owner_id"), learner)
+            mime = await self.run_cpu(detect_mime, data)
+            processed["filename"] = picture_name(await self.run_cpu(sha256, data), f"data:{mime}")
         except ServiceError as failure:  # corrupt picture, model error: reported, the job goes on
             await self.storage.finish_job_item(job_id, picture_id, failure.message)
             return
         await self.storage.save_job_inference(job_id, picture_id, processed, pipeline.id, dims)
+
+
+EXTENSIONS = {"jpeg": "jpg", "svg+xml": "svg"}
+
+
+def picture_name(digest: str, header: str) -> str:
+    """A stored picture's name when the client gave none: its sha256's first 16 hex digits and the
+    extension its data URL names (`data:image/png;base64` -> .png)."""
+    subtype = header.partition("/")[2].partition(";")[0].strip().lower()
+    extension = EXTENSIONS.get(subtype, subtype) if subtype.isascii() and 0 < len(subtype) <= 10 else "img"
+    return f"{digest[:16]}.{extension}"
 
 
 def with_scale(result: dict, scale: tuple[float, str] | None) -> None:
