@@ -45,7 +45,7 @@ from storage.fsck import GRACE_S
 
 from . import report_commands, review_commands
 from .config import ConfigError, load_settings
-from .data_commands import add_data_commands, classify, export, import_folder, measurements
+from .data_commands import add_data_commands, classify, export, import_folder, measurements, seeds
 from .report_commands import add_report_commands
 from .review_commands import add_review_commands
 from .runtime import close_services, database_url, open_services
@@ -375,6 +375,7 @@ COMMANDS = {
     "export": export,
     "import-folder": import_folder,
     "classify": classify,
+    "seeds": seeds,
     "examples": review_commands.examples,
     "sample": report_commands.sample,
     "report": report_commands.report,

@@ -40,6 +40,11 @@ def add_data_commands(sub) -> None:
     imports.add_argument("--user", required=True, help="whose folder it becomes (email)")
     imports.add_argument("--folder", help="the folder's name (default: the directory's)")
     imports.add_argument("--strict", action="store_true", help="refuse it all if anything would be skipped")
+    imports.add_argument(
+        "--create-species", action="store_true", help="a sub-folder naming no catalogue species adds it"
+    )
+    seeds = sub.add_parser("seeds", help="the seed catalogue").add_subparsers(dest="action", required=True)
+    seeds.add_parser("add", help="add a species (nothing if it is there)").add_argument("name")
     pictures = sub.add_parser("classify", help="run the default pipeline on pictures, offline")
     pictures.add_argument("images", nargs="+")
     pictures.add_argument("--out", required=True, help="where <name>.png (boxes drawn) and <name>.json go")
@@ -108,7 +113,13 @@ async def import_folder(settings, args) -> int:
     services = await open_services(settings, seed_default_user=False)
     try:
         report = await import_pictures(
-            services, Path(args.dir), args.user, args.folder, args.strict, _progress("uploads")
+            services,
+            Path(args.dir),
+            args.user,
+            args.folder,
+            args.strict,
+            _progress("uploads"),
+            create_species=args.create_species,
         )
     finally:
         await close_services(services)
@@ -119,6 +130,16 @@ async def import_folder(settings, args) -> int:
     print(
         "the classifier learns them as task workers run (a server, or: python -m nachet worker --until-idle)"
     )
+    return 0
+
+
+async def seeds(settings, args) -> int:
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        seed_id, name, new = await services.storage.add_seed(args.name)
+    finally:
+        await close_services(services)
+    print(f"{name}: {'added' if new else 'already in the catalogue'} ({seed_id})")
     return 0
 
 

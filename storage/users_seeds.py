@@ -81,6 +81,18 @@ class UsersAndSeeds(StorageBase):
 
     # -- seeds ---------------------------------------------------------------------------------------
     @guard
+    @guard
+    async def add_seed(self, name: str) -> tuple[UUID, str, bool]:
+        """(id, name, whether it is new) of the seed `name` names (case aside), made if missing."""
+        from .seed_names import check_seed_name
+
+        check_seed_name(name, "the seed name")
+        async with self.pool.acquire() as conn:
+            known = await seeds.find_seed(conn, name)
+            seed = known or await seeds.get_or_create_seed(conn, name)
+        self.seed_names.forget()
+        return seed["id"], seed["name"], known is None
+
     async def get_all_seeds(self) -> list[dict]:
         async with self.pool.acquire() as conn:
             return [dict(r) for r in await seeds.all_seeds(conn)]

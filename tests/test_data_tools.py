@@ -15,6 +15,7 @@ import supervision as sv
 from PIL import Image
 from pycocotools.coco import COCO
 
+from kernel.errors import DatastoreError
 from tests.conftest import DATA, SCHEMA, png_bytes, run_nachet
 from tests.test_inference import inf_body, model_server, pipelines  # noqa: F401 (fixtures)
 from usecases.datasets import export_dataset
@@ -128,7 +129,7 @@ async def test_import_folder_labels_each_species_and_lists_what_it_skips(service
     report = await import_folder(services, root, email)
     assert report.imported == {"Ambrosia artemisiifolia": 2, "Brassica napus": 1}
     assert [line.split(": ", 1)[1] for line in report.skipped] == [
-        "no species named 'Not a seed' in the seed catalogue",
+        "no species named 'Not a seed' in the seed catalogue (--create-species adds it)",
         "not a picture",
         "not a picture this service can read",
     ]
@@ -145,6 +146,27 @@ async def test_import_folder_labels_each_species_and_lists_what_it_skips(service
         folders = await conn.fetchval("SELECT count(*) FROM picture_set WHERE id = $1::uuid", report.folder)
     assert [(r["name"], r["n"]) for r in labels] == [("Ambrosia artemisiifolia", 2), ("Brassica napus", 1)]
     assert queued >= 1 and folders == 1
+
+
+async def test_import_folder_can_create_the_species_it_does_not_know(services, storage, tmp_path):
+    """A real reference set names species the catalogue lacks: --create-species adds them (as
+    /upload-picture does), and `seeds add` adds one by hand (once)."""
+    email = f"create-{uuid.uuid4().hex[:8]}@example.org"
+    await storage.create_user(email)
+    species = f"linum_usitatissimum_{uuid.uuid4().hex[:4]}"
+    root = tmp_path / "set"
+    (root / species).mkdir(parents=True)
+    (root / species / "0.png").write_bytes(png_bytes(120, 90))
+    report = await import_folder(services, root, email, create_species=True)
+    name = "L" + species.replace("_", " ")[1:]
+    assert report.imported == {name: 1} and report.skipped == []
+    assert name in {seed["seed_name"] for seed in await storage.get_all_seeds()}
+    added = await storage.add_seed("Carthamus tinctorius test")
+    again = await storage.add_seed("carthamus TINCTORIUS test")
+    assert added[2] is True and again[:2] == added[:2] and again[2] is False
+    for bad in ("", "   ", "x" * 1000):
+        with pytest.raises(DatastoreError):
+            await storage.add_seed(bad)
 
 
 def test_classify_writes_an_annotated_png_and_json_per_picture(db_url, tmp_path):

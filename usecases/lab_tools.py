@@ -31,16 +31,25 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)  # one line per sub-folder or file left out
 
 
-def _species_folders(root: Path, catalogue: dict[str, str]) -> tuple[dict[str, list[Path]], list[str]]:
-    """{species name: its pictures} and what is left out, and why."""
+def _species_folders(
+    root: Path, catalogue: dict[str, str], create: bool = False
+) -> tuple[dict[str, list[Path]], list[str]]:
+    """{species name: its pictures} and what is left out, and why; with `create`, a sub-folder
+    whose name is no species of the catalogue names a new one ("linum_usitatissimum" ->
+    "Linum usitatissimum"), as /upload-picture's seed_name does."""
     found: dict[str, list[Path]] = {}
     skipped = []
     if not root.is_dir():
         raise LookupError(f"{root} is not a directory")
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        species = catalogue.get(sub.name.replace("_", " ").strip().lower())
+        written = " ".join(sub.name.replace("_", " ").split())
+        species = catalogue.get(written.lower())
+        if species is None and create and written:
+            species = written[0].upper() + written[1:]
         if species is None:
-            skipped.append(f"{sub}: no species named {sub.name!r} in the seed catalogue")
+            skipped.append(
+                f"{sub}: no species named {sub.name!r} in the seed catalogue (--create-species adds it)"
+            )
             continue
         pictures = sorted(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         skipped += [f"{p}: not a picture" for p in sorted(sub.iterdir()) if p.is_file() and p not in pictures]
@@ -58,6 +67,7 @@ async def import_folder(
     folder_name: str | None = None,
     strict: bool = False,
     progress: Callable[[Iterable], Iterable] = lambda items: items,
+    create_species: bool = False,
 ) -> ImportReport:
     """Import every readable picture of every species sub-folder. LookupError: unknown user, no
     species sub-folder, or (strict) anything that would be skipped; nothing is imported then."""
@@ -66,7 +76,7 @@ async def import_folder(
     if user_id is None:
         raise LookupError(f"no user {email}")
     catalogue = {seed["seed_name"].lower(): seed["seed_name"] for seed in await storage.get_all_seeds()}
-    found, skipped = _species_folders(root, catalogue)
+    found, skipped = _species_folders(root, catalogue, create_species)
     settings = services.settings
     checked: dict[str, list[Path]] = {}
     for species, paths in found.items():
