@@ -64,8 +64,12 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
 
     @app.errorhandler(Exception)
     async def unhandled(error: Exception):
-        if isinstance(error, HTTPException):  # unknown paths and wrong methods stay Quart's pages
-            return error
+        if isinstance(error, HTTPException):  # unknown paths, wrong methods: the envelope, in JSON
+            why = {404: "no such route", 405: "method not allowed"}.get(error.code or 0, error.name)
+            text = f"{loggable(request.method)} {loggable(request.path)}: {why}"
+            body, status = envelope(refusal("API Error", text), error.code or 400)
+            allow = {k: v for k, v in error.get_headers() if k.lower() == "allow"}  # 405: what is
+            return body, status, allow
         method, path = loggable(request.method), loggable(request.path)
         if isinstance(error, Unhandled):  # the client's input, refused in the original's words
             log.info("%s %s answered as unhandled: %s", method, path, loggable(str(error)))

@@ -14,10 +14,17 @@ async def test_health(client):
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
 
 
-async def test_unknown_path_and_wrong_method_stay_html(client):
-    assert (await client.get("/nope")).status_code == 404
+async def test_unknown_path_and_wrong_method_answer_the_envelope(client):
+    """JSON like every other refusal (the original answered Quart's HTML pages), 405 with Allow."""
+    response = await client.get("/nope")
+    assert response.status_code == 404 and await response.get_json() == [
+        "API Error : GET /nope: no such route"
+    ]
     response = await client.get("/get-directories")
-    assert response.status_code == 405 and "html" in response.headers["Content-Type"]
+    assert response.status_code == 405 and response.headers["Allow"] and "POST" in response.headers["Allow"]
+    assert await response.get_json() == ["API Error : GET /get-directories: method not allowed"]
+    response = await client.get("/test")  # outside NACHET_ENV local and test
+    assert response.status_code == 404 and (await response.get_json())[0].startswith("API Error")
 
 
 async def test_get_user_id_default_account(client, storage):
