@@ -140,7 +140,9 @@ class InferenceService:
                 with_scale(processed, scale)
                 self.with_evidence(processed, target.user["id"], learner)
                 digest = await hashing
-                processed["filename"] = order.filename or picture_name(digest, url.header)
+                processed["filename"] = (
+                    order.filename or named_by_model(processed) or picture_name(digest, url.header)
+                )
                 return await save(processed, pipeline.id, order.image_dims, digest)
 
     async def learner_for(self, pipeline: Pipeline, user: object) -> LearnedClassifier | None:
@@ -277,7 +279,9 @@ class InferenceService:
             with_scale(processed, scale)
             self.with_evidence(processed, item.get("owner_id"), learner)
             mime = await self.run_cpu(detect_mime, data)
-            processed["filename"] = picture_name(await self.run_cpu(sha256, data), f"data:{mime}")
+            processed["filename"] = named_by_model(processed) or picture_name(
+                await self.run_cpu(sha256, data), f"data:{mime}"
+            )
         except ServiceError as failure:  # corrupt picture, model error: reported, the job goes on
             await self.storage.finish_job_item(job_id, picture_id, failure.message)
             return
@@ -285,6 +289,13 @@ class InferenceService:
 
 
 EXTENSIONS = {"jpeg": "jpg", "svg+xml": "svg"}
+
+
+def named_by_model(result: dict) -> str | None:
+    """The name a model gave the picture (a remote detector may name it), not the placeholder
+    every built-in step and the original wrote."""
+    name = result.get("filename")
+    return name if isinstance(name, str) and name and name != "default_filename" else None
 
 
 def picture_name(digest: str, header: str) -> str:
