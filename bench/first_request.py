@@ -5,7 +5,8 @@ Starts one hypercorn worker on a fresh embedded default (loopback), then times:
   * the first /inf on the real 1310_1.png, sent once /ready answers (what a load balancer gating
     on readiness sends), then the median of the next 5 (new bytes each time: no cached result).
 With --at-health the first /inf is sent as soon as /health answers instead.
-Usage: python bench/first_request.py [--server-root DIR] [--at-health] [--rounds N]
+With --initialised every start is on one data directory an earlier start initialised.
+Usage: python bench/first_request.py [--server-root DIR] [--at-health] [--rounds N] [--initialised]
 """
 
 from __future__ import annotations
@@ -51,10 +52,13 @@ def until(url: str, started: float, limit_s: float = 180) -> float:
     raise SystemExit(f"{url} did not answer 200 within {limit_s} s")
 
 
-def one_round(root: Path, at_health: bool) -> dict:
+def one_round(root: Path, at_health: bool, data: Path | None = None) -> dict:
+    """One start: on a new data directory (a fresh machine: initdb, migrations, seed data), or
+    on `data`, initialised by an earlier start."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="nachet-first-") as work:
+    with tempfile.TemporaryDirectory(prefix="nachet-first-") as fresh:
+        work = data or Path(fresh)
         started = time.monotonic()
         server = start_server(root, Path(work), port, {"NACHET_RESULT_CACHE": "false"})
         try:
@@ -79,10 +83,14 @@ def main() -> None:
     parser.add_argument("--server-root", type=Path, default=HERE.parent)
     parser.add_argument("--at-health", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--initialised", action="store_true", help="every start on one data directory")
     args = parser.parse_args()
     print(f"server: {args.server_root}  first /inf sent at {'/health' if args.at_health else '/ready'}")
+    kept = Path(tempfile.mkdtemp(prefix="nachet-kept-")) if args.initialised else None
+    if kept is not None:
+        one_round(args.server_root.resolve(), args.at_health, kept)  # initialises it
     for _ in range(args.rounds):
-        r = one_round(args.server_root.resolve(), args.at_health)
+        r = one_round(args.server_root.resolve(), args.at_health, kept)
         ready = f"{r['ready']:.2f} s" if r["ready"] is not None else "-"
         print(
             f"/health after {r['health']:.2f} s, /ready after {ready}; "
