@@ -67,7 +67,8 @@ class Learning:
         self.embedder = embedder_identity()
         self._rows: dict[int, asyncpg.Record] = {}  # example id -> row, in id order
         self._read: Version = NO_EXAMPLES  # what the rows are
-        self._shared_ids: frozenset[int] = frozenset()
+        self._shared_rows: list = []
+        self._pending: dict[str, list] = {}  # owner's user id -> their pending example rows
         self._private: OrderedDict[object, tuple[tuple, LearnedClassifier]] = OrderedDict()
         self._wake = asyncio.Event()
         self._refresh_lock = asyncio.Lock()
@@ -89,16 +90,6 @@ class Learning:
     def abstain_level(self) -> float | None:
         return self.model.abstain_level
 
-    @property
-    def rows(self) -> dict[int, asyncpg.Record]:
-        """The examples that may teach (accepted and pending), as last read."""
-        return self._rows
-
-    @property
-    def shared_ids(self) -> frozenset[int]:
-        """The examples the shared classifier is fitted on."""
-        return self._shared_ids
-
     # -- the model -----------------------------------------------------------------------------------
     async def refresh(self) -> bool:
         """Load the new examples (all of them if some were deleted or reviewed) and refit the
@@ -109,8 +100,12 @@ class Learning:
                 return False
             self._read, self._rows = snapshot.version, snapshot.rows
             shared = self.shared_examples(snapshot)
-            self._shared_ids = frozenset(r["id"] for r in shared)
-            version = version_id(self._shared_ids, self.embedder)
+            self._shared_rows = shared
+            self._pending = {}
+            for row in self._rows.values():  # read on every /inf of reviewed mode: indexed once here
+                if row["state"] == "pending":
+                    self._pending.setdefault(str(row["owner_id"]), []).append(row)
+            version = version_id((r["id"] for r in shared), self.embedder)
             if snapshot.active is not None and snapshot.active[2] != self.embedder:
                 log.error(
                     "classifier version %s was embedded by %s, not by today's embedder %s: its examples "
@@ -139,7 +134,7 @@ class Learning:
         fits are kept, safe to lose)."""
         if self.mode != "reviewed":
             return self.model
-        mine = [r for r in self._rows.values() if r["state"] == "pending" and str(r["owner_id"]) == str(user)]
+        mine = self._pending.get(str(user), [])
         if not mine:
             return self.model
         key = (self.model.version, tuple(r["id"] for r in mine))
@@ -148,8 +143,7 @@ class Learning:
             self._private.move_to_end(user)
             return cached[1]
         private = self.model.like()
-        shared = [r for r in self._rows.values() if r["id"] in self._shared_ids]
-        await private.refit(shared + mine, f"{self.model.version}+private")
+        await private.refit(self._shared_rows + mine, f"{self.model.version}+private")
         self._private[user] = (key, private)
         while len(self._private) > PRIVATE_FITS_KEPT:
             self._private.popitem(last=False)
