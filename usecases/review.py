@@ -82,12 +82,9 @@ class Review:
             newly = [r["id"] for r in found if r["state"] == "pending"]
             await review.set_state(newly, "accepted", by)
             active = await review.active()
-            base = (
-                list(active["examples"])
-                if active
-                else [i for i in await review.accepted_ids() if i not in newly]
-            )
-            outcome = await self._new_version(review, sorted(set(base) | set(newly)), active, by, force)
+            # the active version's examples, or before the first version every accepted one
+            base = set(active["examples"]) if active else set(await review.accepted_ids())
+            outcome = await self._new_version(review, sorted(base | set(newly)), active, by, force)
         log.info(
             "review: %s accepted %d examples (%d already) -> %s",
             by,
