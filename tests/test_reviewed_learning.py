@@ -272,3 +272,20 @@ async def test_two_verifiers_accepting_at_once_make_one_version_after_the_other(
     active = next(v for v in versions if v["state"] == "active")
     assert set(first["accepted"]) | set(second["accepted"]) <= set(active["examples"])
     assert set(active["counts"]) == set(taught.values())
+
+
+async def test_two_users_private_layers_never_share_a_cached_answer(reviewed):
+    """Two users' private layers over the same shared version, each of one pending example: the
+    same picture must not answer one user from the other's cached result."""
+    from model_inference.local.learned import LearnedClassifier
+
+    services = reviewed
+    pipeline = services.pipelines.get(BUILTIN_PIPELINE)
+    processing = services.inference.processing([100, 100])
+    row = {"seed_id": None, "name": "A", "embedding": None, "features": b"\0\0\0\0", "picture_id": None}
+    keys = set()
+    for example_id in (101, 202):
+        private = LearnedClassifier(None)
+        await private.refit([{**row, "id": example_id}], "shared+private")  # same wire version
+        keys.add(services.inference.cache_key(pipeline, processing, private))
+    assert len(keys) == 2

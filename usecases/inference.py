@@ -219,7 +219,7 @@ class InferenceService:
         revision = {
             "pipeline": [str(pipeline.id), pipeline.name, pipeline.metadata],
             "models": models,
-            "learned": [learner.version, len(learner.examples), learner.abstain_level, learner.set_level]
+            "learned": [learner.version, learner.fingerprint, learner.abstain_level, learner.set_level]
             if learning
             else None,
             "request": dataclasses.astuple(processing),

@@ -40,6 +40,7 @@ class LearnedClassifier:
         self.set_level = set_level  # the prediction sets' coverage (NACHET_PREDICTION_SET_LEVEL)
         self.fitted: Any = None  # a SeedClassifier; none without examples (numpy loads with the first)
         self.version: str = ""  # the classifier version it answers as (version_id, "+private")
+        self.fingerprint: str = ""  # its examples' ids, hashed (what the result cache keys on)
         # example id -> (picture id, owner's user id, label): whose examples evidence may show
         self.examples: dict[Any, tuple[Any, Any, str]] = {}
 
@@ -67,6 +68,8 @@ class LearnedClassifier:
         self.fitted = await run_cpu(self.executor, fit, list(rows), self.abstain_level, self.set_level)
         self.examples = {r["id"]: (r.get("picture_id"), r.get("owner_id"), r["name"]) for r in rows}
         self.version = version
+        # the exact examples fitted: "+private" names no user's pending set, the result cache must
+        self.fingerprint = hashlib.sha256(json.dumps(sorted(int(r["id"]) for r in rows)).encode()).hexdigest()
         if self.fitted is not None:
             log.info(
                 "built-in classifier: %d examples of %d seeds (%s)",
