@@ -3,8 +3,6 @@ answers"), and their review (issue "Trusted learning": listing, accepting, rejec
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from quart import Blueprint, Response, jsonify, request
 
 from identity import Forbidden
@@ -16,8 +14,8 @@ from usecases.review import Choice
 from .access import audited, current_caller, require_acting_for
 from .envelope import context
 from .extension import services
-from .openapi import documented
-from .request_models import ReviewBody, parse
+from .openapi import UUID_STRING, Query, documented
+from .request_models import MAX_ID, ReviewBody, parse, user_id
 
 examples = Blueprint("examples", __name__)
 
@@ -29,9 +27,13 @@ examples = Blueprint("examples", __name__)
     answer={"type": "string", "contentMediaType": "image/jpeg"},
     media="image/jpeg",
     errors=(400, 403, 404),
+    path={"example_id": {"type": "integer", "minimum": 0, "maximum": MAX_ID}},
+    query=(Query("container_name", UUID_STRING),),
 )
 @context("retrieving the example", "Error retrieving the example")
 async def example_image(example_id: int):
+    if example_id > MAX_ID:
+        raise NotFoundError(say.example_not_found(example_id), 404)
     owner, data, crop = await services().storage.example_source(example_id)
     if current_caller() is not None:
         require_acting_for(str(owner), f"example {example_id}")  # secured: 403
@@ -56,6 +58,11 @@ def _reviewer() -> str:
     "a verifier's or admin's, everyone's (?user=EMAIL: one user's); anyone else's, their own "
     "(?container_name=<user id> when unsecured)",
     answer={"type": "array", "items": {"type": "object"}},
+    query=(
+        Query("state", {"type": "string", "enum": ["pending", "accepted", "rejected"]}),
+        Query("user", {"type": "string"}),
+        Query("container_name", UUID_STRING),
+    ),
 )
 @context("listing the examples", "Error listing the examples")
 async def list_examples():
@@ -63,11 +70,12 @@ async def list_examples():
     if state not in (None, "pending", "accepted", "rejected"):
         raise ServiceError("state must be pending, accepted or rejected")
     caller = current_caller()
-    owner = request.args.get("container_name") if caller is None else None
+    named = request.args.get("container_name") if caller is None else None
+    owner = user_id(named) if named is not None else None
     email = request.args.get("user")
     if caller is not None and not caller.may_review:
         owner, email = str(caller.user_id), None  # one's own examples: what was accepted, rejected
-    listed = await services().review.listed(state, UUID(owner) if owner else None, email)
+    listed = await services().review.listed(state, owner, email)
     return jsonify([_shown(row) for row in listed])
 
 

@@ -3,12 +3,14 @@ progress of a labelled batch import (GET /jobs/<session_id>)."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from quart import Blueprint, jsonify
 
 from .access import audited, require_acting_for, touched
 from .envelope import context
 from .extension import services
-from .openapi import documented
+from .openapi import UUID_STRING, documented
 from .request_models import ClassifyFolderBody, parse
 from .response_models import JobStarted, JobStatus
 
@@ -31,23 +33,29 @@ async def classify_folder():
     return jsonify({"job_id": str(job_id)}), 202
 
 
-@jobs.get("/jobs/<job_id>")
+@jobs.get("/jobs/<uuid:job_id>")  # any other text: not a job (404), nor /jobs/classify-folder
 @documented(
     "A job's progress (a classify-folder job, or a batch import's learning)",
     answer=JobStatus,
-    errors=(400, 404),
+    errors=(404,),
+    path={"job_id": UUID_STRING},
 )
 @context("retrieving the job", "Error retrieving the job")
-async def job_status(job_id: str):
+async def job_status(job_id: UUID):
     require_acting_for(await services().storage.job_owner(job_id), f"job {job_id}")
     return jsonify(await services().storage.job_status(job_id))
 
 
-@jobs.post("/jobs/<job_id>/cancel")
-@documented("Cancel a classify-folder job (pictures done stay done)", answer=JobStatus, errors=(400, 404))
+@jobs.post("/jobs/<uuid:job_id>/cancel")
+@documented(
+    "Cancel a classify-folder job (pictures done stay done)",
+    answer=JobStatus,
+    errors=(404,),
+    path={"job_id": UUID_STRING},
+)
 @context("cancelling the job", "Error cancelling the job")
 @audited
-async def cancel_job(job_id: str):
+async def cancel_job(job_id: UUID):
     require_acting_for(await services().storage.job_owner(job_id), f"job {job_id}")
     touched(job=job_id)
     await services().storage.cancel_folder_job(job_id)

@@ -16,6 +16,7 @@ from quart import Blueprint, Quart, abort, current_app, jsonify, send_from_direc
 from nachet.version import package_version
 
 from .access import public
+from .extension import settings
 from .response_models import ENVELOPE_SCHEMA
 
 docs = Blueprint("docs", __name__)
@@ -33,11 +34,24 @@ REASONS = {
     503: "The database, blob store or identity provider is unavailable",
     504: "A model did not answer in time",
 }
-ERROR = {"$ref": "#/components/schemas/Error"}
+ERROR: dict[str, object] = {"$ref": "#/components/schemas/Error"}
+UUID_STRING: dict[str, object] = {"type": "string", "format": "uuid"}
 
 
 Answer = type[BaseModel] | dict[str, object] | None
 """What a route answers: a pydantic model, a JSON schema, or None (no body)."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query parameter; `required="unsecured"`: required unless the caller is known (secured)."""
+
+    name: str
+    schema: dict[str, object]
+    required: bool | Literal["unsecured"] = False
+
+
+USER_ID = Query("container_name", UUID_STRING, required="unsecured")
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,9 @@ class Doc:
     status: int
     media: str
     errors: tuple[int, ...]
-    body_required: bool
+    path: dict[str, dict[str, object]]
+    query: tuple[Query, ...]
+    refusal: dict[str, object]
 
 
 def documented(
@@ -59,18 +75,22 @@ def documented(
     status: int = 200,
     media: str = "application/json",
     errors: tuple[int, ...] = (400,),
-    body_required: bool = True,
+    path: dict[str, dict[str, object]] | None = None,
+    query: tuple[Query, ...] = (),
+    refusal: dict[str, object] = ERROR,
 ):
-    """Publish the route in /openapi.json: what it reads, what it answers, how it fails."""
+    """Publish the route in /openapi.json: what it reads (body, `path` parameters' schemas when
+    not any string, `query` parameters), what it answers, how it fails (`refusal`: the 400 body
+    when not the envelope)."""
 
     def decorate(handler):
-        handler.openapi = Doc(summary, body, answer, status, media, errors, body_required)
+        handler.openapi = Doc(summary, body, answer, status, media, errors, path or {}, query, refusal)
         return handler
 
     return decorate
 
 
-def build_spec(app: Quart) -> dict:
+def build_spec(app: Quart, secured: bool) -> dict:
     schemas: dict[str, object] = {"Error": ENVELOPE_SCHEMA}
     paths: dict[str, dict] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
@@ -80,7 +100,8 @@ def build_spec(app: Quart) -> dict:
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(rule, method, view, doc, schemas)
+            operation = _operation(rule, method, view, doc, schemas, secured)
+            paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {
@@ -100,7 +121,7 @@ def build_spec(app: Quart) -> dict:
     }
 
 
-def _operation(rule, method: str, view, doc: Doc, schemas: dict) -> dict:
+def _operation(rule, method: str, view, doc: Doc, schemas: dict, secured_mode: bool) -> dict:
     secured = not getattr(view, "public", False)
     responses: dict[str, object] = {str(doc.status): _answer(doc.status, doc.media, doc.answer, schemas)}
     operation: dict[str, object] = {
@@ -112,25 +133,40 @@ def _operation(rule, method: str, view, doc: Doc, schemas: dict) -> dict:
     if secured:
         operation["security"] = [{}, {"bearer": []}, {"vouch": []}]  # {}: unsecured mode
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in rule.arguments
+        {"name": name, "in": "path", "required": True, "schema": doc.path.get(name, {"type": "string"})}
+        for name in sorted(rule.arguments)
+    ] + [
+        {
+            "name": query.name,
+            "in": "query",
+            "required": query.required is True or (query.required == "unsecured" and not secured_mode),
+            "schema": query.schema,
+        }
+        for query in doc.query
     ]
     if parameters:
         operation["parameters"] = parameters
     errors = set(doc.errors)
     if doc.body is not None:
+        body = _schema(doc.body, schemas, "validation")
+        named = schemas[doc.body.__name__]
+        for key in () if secured_mode else getattr(doc.body, "required_unsecured", ()):
+            named["required"] = sorted({*named.get("required", ()), key})
+            named["properties"][key] = {k: v for k, v in named["properties"][key].items() if k != "default"}
+            named["properties"][key]["type"] = "string"  # no null either
         operation["requestBody"] = {
-            "required": doc.body_required,
-            "content": {"application/json": {"schema": _schema(doc.body, schemas, "validation")}},
+            "required": True,
+            "content": {"application/json": {"schema": body}},
         }
         errors |= {400, 413}
     if secured:
         errors |= {401, 403, 503}
     for status in sorted(errors):
         if str(status) not in responses:
+            schema = doc.refusal if status == 400 else ERROR
             responses[str(status)] = {
                 "description": REASONS.get(status, "Error"),
-                "content": {"application/json": {"schema": ERROR}},
+                "content": {"application/json": {"schema": schema}},
             }
     return operation
 
@@ -183,7 +219,7 @@ PAGE = """<!doctype html>
 async def openapi_json():
     spec = current_app.extensions.get("nachet.openapi")
     if spec is None:
-        spec = current_app.extensions["nachet.openapi"] = build_spec(current_app)
+        spec = current_app.extensions["nachet.openapi"] = build_spec(current_app, settings().secured)
     return jsonify(spec)
 
 

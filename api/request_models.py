@@ -8,7 +8,7 @@ storage answers an unknown or malformed id with its own message, printing the id
 from __future__ import annotations
 
 import math
-from pathlib import PurePath
+import re
 from typing import Annotated, Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -23,14 +23,18 @@ from pydantic import (
 )
 
 from kernel.errors import ServiceError
-from model_inference.postprocess import check_color_format
+from model_inference.postprocess import PALETTES, check_color_format
 
 from .access import noted, require_acting_for
 from .json_body import json_body, object_body
 
+MAX_ID = 2**63 - 1  # a bigserial id: anything larger names nothing
 MAX_IMAGE_DIM = 100_000  # each side of imageDims: any canvas a client draws on, far from 1e308
+# a file name, maybe after a folder path (kept: the name after the last / or \\)
+FILENAME = {"type": "string", "pattern": r"^(?:[^/\\]*[/\\])*[^/\\\x00-\x1f]{1,255}$"}
 BAD_DIMS = f"imageDims must be two positive numbers of at most {MAX_IMAGE_DIM}: [width, height]"
 Text = Annotated[object, WithJsonSchema({"type": "string"})]  # whatever JSON the client sent there
+Given = Annotated[object, WithJsonSchema({"type": "string", "minLength": 1})]  # a required one: not ""
 Number = Annotated[object, WithJsonSchema({"type": "number"})]
 B = TypeVar("B", bound="Body")
 
@@ -41,6 +45,7 @@ class Body(BaseModel):
     missing: ClassVar[str] = ""  # ...else this message
     any_json: ClassVar[bool] = False  # read like get_json() (null reaches the checks), not data.get()
     acts_for: ClassVar[str | None] = "container_name"  # the field naming whose data this is
+    required_unsecured: ClassVar[tuple[str, ...]] = ()  # published as required when unsecured
 
     @model_validator(mode="before")
     @classmethod
@@ -89,21 +94,21 @@ class ImageBody(Body):
     acts_for = None
     required = ("image",)
     missing = "Missing image"
-    image: Text
+    image: Given
 
 
 # -- folders ----------------------------------------------------------------------------------------------
 class CreateDirBody(Body):
     required = ("container_name", "folder_name")
     missing = "missing container or directory name"
-    container_name: Text
-    folder_name: Text
+    container_name: Given
+    folder_name: Given
 
 
 class DirectoriesBody(Body):
     required = ("container_name",)
     missing = "Missing container name"
-    container_name: Text
+    container_name: Given
 
 
 class FolderBody(Body):
@@ -111,8 +116,8 @@ class FolderBody(Body):
 
     required = ("container_name", "folder_uuid")
     missing = "missing container or directory name"
-    container_name: Text
-    folder_uuid: Text
+    container_name: Given
+    folder_uuid: Given
 
 
 class DeletePermanentlyBody(FolderBody):
@@ -122,8 +127,8 @@ class DeletePermanentlyBody(FolderBody):
 class DelBody(Body):
     required = ("container_name", "folder_name")
     missing = "missing container or directory name"
-    container_name: Text
-    folder_name: str  # a name, or the selected folder's id
+    container_name: Given
+    folder_name: Annotated[str, WithJsonSchema({"type": "string", "minLength": 1})]  # a name, or an id
 
     @field_validator("folder_name", mode="before")
     @classmethod
@@ -135,8 +140,8 @@ class DelBody(Body):
 
 class BatchImportBody(Body):
     any_json = True
-    container_name: Text
-    nb_pictures: int
+    container_name: Given
+    nb_pictures: Annotated[int, WithJsonSchema({"type": "integer", "minimum": 1})]
     folder_name: Text = None
 
     @model_validator(mode="before")
@@ -159,15 +164,23 @@ class BatchImportBody(Body):
 class PictureBody(Body):
     required = ("container_name", "picture_id")
     missing = "Missing container name"
-    container_name: Text
-    picture_id: Text
+    container_name: Given
+    picture_id: Given
 
 
 class UploadBody(Body):
+    model_config = ConfigDict(  # a seed by name or by id: one of them given
+        json_schema_extra={
+            "anyOf": [
+                {"required": [key], "properties": {key: {"type": "string", "minLength": 1}}}
+                for key in ("seed_name", "seed_id")
+            ]
+        }
+    )
     missing = "missing request arguments: either seed_name, session_id, container_name or image is missing"
-    container_name: Text
-    session_id: Text
-    image: Text
+    container_name: Given
+    session_id: Given
+    image: Given
     seed_name: Text = None
     seed_id: Text = None
     zoom_level: Number = None
@@ -203,9 +216,12 @@ class FeedbackBody(Body):
     acts_for = "userId"
     box_keys: ClassVar[tuple[str, ...]] = ("boxId",)
     box_message: ClassVar[str] = "missing request arguments: boxId is missing in boxes"
-    userId: Text
-    inferenceId: Text
-    boxes: list[dict]
+    userId: Given
+    inferenceId: Given
+    boxes: Annotated[
+        list[dict],
+        WithJsonSchema({"type": "array", "minItems": 1, "items": {"type": "object", "required": ["boxId"]}}),
+    ]
 
     @model_validator(mode="before")
     @classmethod
@@ -236,6 +252,15 @@ class FeedbackBody(Body):
 
 
 class CorrectionBody(FeedbackBody):
+    boxes: Annotated[  # may be empty: nothing corrected
+        list[dict],
+        WithJsonSchema(
+            {
+                "type": "array",
+                "items": {"type": "object", "required": ["boxId", "label", "classId", "box"]},
+            }
+        ),
+    ]
     box_keys = ("boxId", "label", "classId", "box")
     box_message = "missing request arguments: either boxId, label, box or classId is missing in boxes"
 
@@ -251,28 +276,39 @@ class InferenceBody(Body):
     required = ("folder_name", "container_name", "imageDims", "image")
     missing = "missing request arguments: either folder_name, container_name, imageDims or image is missing"
     model_name: Text = Field(None, validate_default=True)
-    image_dims: Annotated[object, WithJsonSchema({"type": "array", "items": {"type": "number"}})] = Field(
-        alias="imageDims"
+    image_dims: Annotated[
+        object,
+        WithJsonSchema(
+            {
+                "type": "array",
+                "minItems": 2,
+                "maxItems": 2,
+                "items": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_IMAGE_DIM},
+            }
+        ),
+    ] = Field(alias="imageDims")
+    area_ratio: Annotated[object, WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1})] = 0.5
+    color_format: Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(PALETTES)})] = Field(
+        "hex", validate_default=True
     )
-    area_ratio: Number = 0.5
-    color_format: str = Field("hex", validate_default=True)
-    image: Text
-    folder_name: Text
-    container_name: Text
+    image: Given
+    folder_name: Given
+    container_name: Given
     validator: Text = None
-    pixels_per_mm: Number = None
-    device: Text = None  # a microscope named in NACHET_DEVICE_PIXELS_PER_MM: its calibration
-    filename: Text = None  # the picture's own name, kept with it (else a name from its sha256)
+    pixels_per_mm: Annotated[object, WithJsonSchema({"type": "number", "exclusiveMinimum": 0})] = None
+    # a microscope named in NACHET_DEVICE_PIXELS_PER_MM: its calibration
+    device: Annotated[object, WithJsonSchema({"type": "string", "minLength": 1})] = None
+    filename: Annotated[object, WithJsonSchema(FILENAME)] = None  # the picture's own name, kept
+    # with it (else a name from its sha256)
 
     @field_validator("filename")
     @classmethod
     def _filename(cls, value: object) -> str | None:
         if value is None:
             return None
-        name = PurePath(value).name if isinstance(value, str) else ""
-        if not name or len(name) > 255 or any(ord(c) < 32 for c in name):
+        if not isinstance(value, str) or not re.fullmatch(FILENAME["pattern"], value):
             raise ServiceError("filename must be a file name of at most 255 characters")
-        return name
+        return re.split(r"[/\\]", value)[-1]
 
     @field_validator("device")
     @classmethod
@@ -334,8 +370,8 @@ class ClassifyFolderBody(Body):
 
     required = ("container_name", "folder")
     missing = "missing request arguments: either container_name or folder is missing"
-    container_name: Text
-    folder: Text
+    container_name: Given
+    folder: Given
     model_name: Text = Field(None, validate_default=True)
 
     _known_pipeline = field_validator("model_name")(known_pipeline)
@@ -346,10 +382,24 @@ class ReviewBody(Body):
     """`/examples/accept` and `/examples/reject`: the examples, by ids, by their user's email or by
     batch (its session id); exactly one. `force` (accept): active even if the gate holds it."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [  # exactly one of them given, not null
+                {"required": ["ids"], "properties": {"ids": {"type": "array"}}},
+                {"required": ["user"], "properties": {"user": {"type": "string"}}},
+                {"required": ["batch"], "properties": {"batch": {"type": "string"}}},
+            ]
+        }
+    )
     acts_for: ClassVar[str | None] = None  # a verifier acts for everyone
-    ids: list[int] | None = None
-    user: str | None = None
-    batch: UUID | None = None
+    ids: Annotated[
+        list[int] | None,
+        WithJsonSchema(
+            {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
+        ),
+    ] = None
+    user: Annotated[str | None, WithJsonSchema({"type": "string", "pattern": r"\S"})] = None
+    batch: Annotated[UUID | None, WithJsonSchema({"type": "string", "format": "uuid"})] = None
     force: bool = False
 
     @model_validator(mode="before")
@@ -358,10 +408,10 @@ class ReviewBody(Body):
         ids, user, batch = raw.get("ids"), raw.get("user"), raw.get("batch")
         if sum(x is not None for x in (ids, user, batch)) != 1:
             raise ServiceError("name the examples by ids, by user or by batch (one of them)")
-        if ids is not None and (
-            not isinstance(ids, list) or not ids or not all(type(i) is int and i > 0 for i in ids)
-        ):
-            raise ServiceError("ids must be a non-empty list of example ids (positive integers)")
+        if ids is not None:
+            if not isinstance(ids, list) or not ids or not all(_an_id(i) for i in ids):
+                raise ServiceError("ids must be a non-empty list of example ids (positive integers)")
+            raw = {**raw, "ids": [int(i) for i in ids]}  # 7.0 is JSON's integer 7 too
         if user is not None and (not isinstance(user, str) or not user.strip()):
             raise ServiceError("user must be a user's email")
         if batch is not None:
@@ -374,15 +424,36 @@ class ReviewBody(Body):
         return raw
 
 
+def _an_id(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and value == int(value)
+        and 0 < value <= MAX_ID
+    )
+
+
+def user_id(named: object, what: str = "container_name must be a user id") -> UUID:
+    """A user's id as a query or body names it; anything else a 400 saying `what`."""
+    try:
+        return UUID(str(named))
+    except ValueError:
+        raise ServiceError(what) from None
+
+
 # -- samples ----------------------------------------------------------------------------------------------
+NOTE = {"type": "string", "maxLength": 2000}
+
+
 class SampleBody(Body):
     """`PUT /folders/<folder_id>/sample`: what was examined (all but `weight_g` optional)."""
 
-    container_name: Text = None
-    weight_g: float
-    lot: str | None = None
-    crop: str | None = None
-    notes: str | None = None
+    required_unsecured = ("container_name",)  # secured: the caller's own folder
+    container_name: Annotated[object, WithJsonSchema({"type": "string", "format": "uuid"})] = None
+    weight_g: Annotated[float, WithJsonSchema({"type": "number", "exclusiveMinimum": 0})]
+    lot: Annotated[str | None, WithJsonSchema(NOTE)] = None
+    crop: Annotated[str | None, WithJsonSchema(NOTE)] = None
+    notes: Annotated[str | None, WithJsonSchema(NOTE)] = None
 
     @model_validator(mode="before")
     @classmethod

@@ -14,8 +14,8 @@ from usecases.reports import FORMATS, ReportFormatError
 from .access import audited, current_caller, require_acting_for
 from .envelope import context
 from .extension import services
-from .openapi import documented
-from .request_models import SampleBody, parse
+from .openapi import USER_ID, UUID_STRING, Query, documented
+from .request_models import SampleBody, parse, user_id
 
 samples = Blueprint("samples", __name__)
 
@@ -29,10 +29,7 @@ def _user(named: object) -> UUID | None:
             return None
         require_acting_for(caller.user_id)  # a verified but unregistered caller: 403
         return caller.user_id
-    try:
-        return UUID(str(named))
-    except ValueError:
-        raise ServiceError("container_name must be the folder owner's user id") from None
+    return user_id(named, "container_name must be the folder owner's user id")
 
 
 @samples.put("/folders/<folder_id>/sample")
@@ -41,6 +38,7 @@ def _user(named: object) -> UUID | None:
     body=SampleBody,
     answer={"type": "object"},
     errors=(400, 403, 404),
+    path={"folder_id": UUID_STRING},
 )
 @context("recording the sample", "Error recording the sample")
 @audited
@@ -59,6 +57,8 @@ async def put_sample(folder_id: str):
     "unsecured): counts per species per kg with 95 % intervals, verdicts, the boxes to review, a hash",
     answer={"type": "object"},
     errors=(400, 403, 404),
+    path={"folder_id": UUID_STRING},
+    query=(USER_ID, Query("format", {"type": "string", "enum": list(FORMATS)})),
 )
 @context("making the report", "Error making the report")
 async def get_report(folder_id: str):

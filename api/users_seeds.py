@@ -41,10 +41,9 @@ async def health():
 
 @users_seeds.post("/get-user-id")
 @documented(
-    "The caller's user id (unsecured mode: the session cookie's or default account)",
-    body=UserIdBody,
+    "The caller's user id (unsecured mode: the session cookie's or default account). The body is "
+    'not read (as the original), but with NACHET_ENV=local: {"email": ...} names the account',
     answer=UserId,
-    body_required=False,
 )
 @context("retrieving user id for email None", "Error retrieving user id for email None")
 async def get_user_id():
@@ -124,7 +123,7 @@ async def seeds():
 @documented(
     "One seed's catalogue entry (400 with a plain string when unknown, as the original)",
     answer={"type": "object"},
-    errors=(),
+    refusal={"type": "string"},
 )
 @context("retrieving seed data", "Error retrieving seed data")
 async def seed_data(seed_name: str):

@@ -97,13 +97,19 @@ async def test_bad_jobs_are_refused_and_create_nothing(client, user, storage, se
         assert got[0] == status and message in got[1][0], (body, got)
     async with services.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM folder_job") == before
-    for ident in (uuid.uuid4(), "not-a-uuid"):  # no such job: 404, the original's datastore text
-        cancelled = await client.post(f"/jobs/{ident}/cancel")
-        assert cancelled.status_code == 404
-        status, body = await job_answer(client, ident)
-        assert status == 404 and body == [
-            f"Datastore Error retrieving the job : Job not found based on the given id: {ident}"
-        ]
+    ident = uuid.uuid4()  # no such job: 404, the original's datastore text
+    cancelled = await client.post(f"/jobs/{ident}/cancel")
+    assert cancelled.status_code == 404
+    status, body = await job_answer(client, ident)
+    assert status == 404 and body == [
+        f"Datastore Error retrieving the job : Job not found based on the given id: {ident}"
+    ]
+    status, body = await job_answer(client, "not-a-uuid")  # no job has such an id: no such route
+    assert status == 404 and body == ["API Error : GET /jobs/not-a-uuid: no such route"]
+    cancelled = await client.post("/jobs/classify-folder/cancel")
+    assert cancelled.status_code == 404
+    options = await client.options("/jobs/classify-folder")  # not mistaken for GET /jobs/<id>
+    assert set(options.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
 
 
 async def test_a_cancelled_job_classifies_nothing_more(client, user, storage, services, pipelines):  # noqa: F811

@@ -176,7 +176,7 @@ EXPECTED = {
 PATH_EXAMPLES = {
     "<folder_id>": "{folder}",
     "<int:example_id>": "{example}",
-    "<job_id>": "{job}",
+    "<uuid:job_id>": "{job}",
     "<seed_name>": "Brassica napus",
     "<name>": "swagger-ui.css",
 }
