@@ -15,7 +15,7 @@ from api.access import authenticate, write_audit_line
 from api.body_chunks import NachetRequest
 from api.envelope import current_context, envelope, error_context_of, refusal
 from api.extension import NachetServices
-from api.observability import LogsAfterTheAnswer, begin_request, finish_request
+from api.observability import LogsAfterTheAnswer, begin_request, finish_request, refused_because
 from kernel.errors import NotOwnerError, ServiceError, Unhandled
 from kernel.text import loggable
 from nachet.config import ConfigError, Settings, load_settings
@@ -71,8 +71,8 @@ def create_app(config: Settings | None = None, ready: Services | None = None) ->
             allow = {k: v for k, v in error.get_headers() if k.lower() == "allow"}  # 405: what is
             return body, status, allow
         method, path = loggable(request.method), loggable(request.path)
-        if isinstance(error, Unhandled):  # the client's input, refused in the original's words
-            log.info("%s %s answered as unhandled: %s", method, path, loggable(str(error)))
+        if isinstance(error, Unhandled):  # the client's input, refused in the original's words:
+            refused_because(str(error))  # said in the request's one line, at INFO
         else:  # a failure nobody foresaw: the original's answer, and the traceback for us
             log.error("unhandled error in %s %s", method, path, exc_info=error)
         return envelope(f"Unhandled API error : {current_context().sentence}", 400)

@@ -28,7 +28,7 @@ from nachet.logs import CALLER
 from nachet.runtime import Services
 
 from .extension import services, settings
-from .observability import after_the_answer
+from .observability import after_the_answer, refusal_suffix, request_fields
 
 audit_log = logging.getLogger("nachet.audit")
 log = logging.getLogger("nachet.access_control")
@@ -174,7 +174,8 @@ def touched(**ids: object) -> None:
 
 
 async def write_audit_line(response: Response) -> Response:
-    """after_request: one line per request to an @audited route, refused ones included."""
+    """after_request: one line per request to an @audited route, refused ones included (the
+    request's only line: the access line's fields, and who, on which ids)."""
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "audited", False) and request.method != "OPTIONS":
         caller = current_caller()
@@ -184,12 +185,14 @@ async def write_audit_line(response: Response) -> Response:
         ids = " ".join(f"{key}={loggable(value)}" for key, value in g.get("audit_ids", {}).items())
         after_the_answer(
             audit_log,
-            "%s %s %d by %s from %s%s",
+            "%s %s %d by %s from %s%s%s",
             loggable(request.method),
             loggable(request.path),
             response.status_code,
             who,
             request.remote_addr,
             f" {ids}" if ids else "",
+            refusal_suffix(),
+            extra=request_fields(response),
         )
     return response

@@ -1,5 +1,6 @@
 """Every request: an id (the client's X-Request-ID or a new one) carried by its log records and
-model calls and echoed in the response; one access-log line, written once the answer is sent;
+model calls and echoed in the response; one log line, written once the answer is sent (the access
+line, or for a write the audit line, api/access.py), saying why a refused body was refused;
 request metrics."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from quart import Response, g, request
+from quart import Response, current_app, g, request
 
 from kernel.text import loggable
 from nachet.logs import CALLER, REQUEST_ID, request_id_from
@@ -36,28 +37,48 @@ async def finish_request(response: Response) -> Response:
     method_label = request.method if request.method in METHODS else "other"  # bounded labels too
     running.metrics.request(method_label, route, response.status_code, seconds)
     running.metrics.pool_usage(running.pool)
+    view = current_app.view_functions.get(request.endpoint or "")
     if (
         settings().access_log
         and request.method != "OPTIONS"
+        and not getattr(view, "audited", False)  # a write's one line is its audit line
         and (settings().access_log_probes or route not in PROBES)
     ):
-        method = loggable(request.method)
         after_the_answer(
             access_log,
-            "%s %s %d %.1f ms",
-            method,
+            "%s %s %d %.1f ms%s",
+            loggable(request.method),
             loggable(request.path),
             response.status_code,
             seconds * 1000,
-            extra={
-                "method": method,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000, 1),
-                "remote": request.remote_addr,
-            },  # the caller, when known, is added to every record of the request (nachet.logs)
-        )
+            refusal_suffix(),
+            extra=request_fields(response),
+        )  # the caller, when known, is added to every record of the request (nachet.logs)
     return response
+
+
+def refused_because(reason: str) -> None:
+    """The client's input was refused (an unhandled body): said in the request's one line."""
+    g.refused = loggable(reason)
+
+
+def refusal_suffix() -> str:
+    return f": {g.refused}" if g.get("refused") else ""
+
+
+def request_fields(response: Response) -> dict[str, object]:
+    """The request's line's fields (JSON logs): method, route, status, duration, remote, reason."""
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    fields: dict[str, object] = {
+        "method": loggable(request.method),
+        "route": request.url_rule.rule if request.url_rule is not None else "unmatched",
+        "status": response.status_code,
+        "duration_ms": round(seconds * 1000, 1),
+        "remote": request.remote_addr,
+    }
+    if g.get("refused"):
+        fields["reason"] = g.refused
+    return fields
 
 
 PROBES = ("/health", "/ready", "/metrics")  # access-logged only with NACHET_ACCESS_LOG_PROBES=true

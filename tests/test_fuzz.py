@@ -9,6 +9,7 @@ import gzip
 import json
 import logging
 import random
+import re
 import time
 
 import pytest
@@ -264,8 +265,8 @@ async def test_unsecured_cookies_are_read_with_a_bound_and_without_tracebacks(cl
 
 async def test_inputs_answered_unhandled_are_logged_in_one_line_without_traceback(client, meter, caplog):
     """The original's "Unhandled API error" answers to a client's input (malformed JSON, a body
-    that is not an object, an image that is not a data URL) logged a traceback each; now one
-    line says why."""
+    that is not an object, an image that is not a data URL) logged a traceback each; now the
+    request's one line (a write's audit line, else its access line) says why."""
     with caplog.at_level(logging.INFO, logger="nachet"):
         assert await post(client, "/create-dir", raw=b'{"container_name": ') == (
             400,
@@ -276,11 +277,17 @@ async def test_inputs_answered_unhandled_are_logged_in_one_line_without_tracebac
             ["Unhandled API error : Error validating image"],
         )
     assert not meter.tracebacks
-    lines = [r.getMessage() for r in caplog.records if "answered as unhandled" in r.getMessage()]
-    assert lines == [
-        "POST /create-dir answered as unhandled: malformed JSON body: Expecting value: line 1 column 20 (char 19)",
-        "POST /image-validation answered as unhandled: the image is not a data URL (no comma)",
-    ]
+    lines = [r for r in caplog.records if r.name.startswith("nachet")]
+    assert [(r.name, r.levelname) for r in lines] == [("nachet.audit", "INFO"), ("nachet.access", "INFO")]
+    assert lines[0].getMessage().startswith("POST /create-dir 400 by anonymous from ")
+    assert (
+        lines[0].getMessage().endswith(": malformed JSON body: Expecting value: line 1 column 20 (char 19)")
+    )
+    assert re.fullmatch(
+        r"POST /image-validation 400 [0-9.]+ ms: the image is not a data URL \(no comma\)",
+        lines[1].getMessage(),
+    )
+    assert lines[1].reason == "the image is not a data URL (no comma)" and lines[1].status == 400  # type: ignore[attr-defined]
 
 
 async def test_an_unforeseen_error_still_logs_its_traceback_bounded(client, services, meter, monkeypatch):

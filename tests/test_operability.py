@@ -204,7 +204,7 @@ def test_a_two_worker_server_logs_json_and_sums_its_metrics(db_url, tmp_path):
     assert all(
         line.startswith("{") for line in lines[lines.index(next(x for x in lines if x.startswith("{"))) :]
     ), [line for line in lines if not line.startswith("{")]
-    access = [r for r in served if r["logger"] == "nachet.access" and r.get("route") == "/inf"]
+    access = [r for r in served if r["logger"] == "nachet.audit" and r.get("route") == "/inf"]
     assert access and access[0]["request_id"] == "ops-inf-1" and access[0]["status"] == 200
     assert access[0]["duration_ms"] > 0 and access[0]["method"] == "POST"
     assert sum(r["message"].startswith("built-in models loaded in") for r in served) == 2  # one per worker
