@@ -7,6 +7,7 @@ import asyncio
 
 from quart import Blueprint, Response, jsonify
 
+from model_inference import open_inference
 from nachet.version import git_commit, package_version
 from storage.database import schema_version
 
@@ -31,6 +32,7 @@ async def ready():
         "blob_store": _blob_store(),
         "default_pipeline": _pipeline(),
         "models": _models(),
+        "remote_models": _remote_models(),
     }
     results = await asyncio.gather(*(_bounded(check) for check in checks.values()))
     failing = {name: problem for name, problem in zip(checks, results) if problem is not None}
@@ -111,6 +113,16 @@ async def _blob_store() -> str | None:
 
 async def _models() -> str | None:
     return None if services().models_warm.is_set() else "the built-in models are still loading"
+
+
+async def _remote_models() -> str | None:
+    """The default pipeline's models on an Open Inference server: each one ready there (v2)."""
+    running = services()
+    default = running.pipelines.default
+    remote = [m for m in default.models if m.protocol == open_inference.PROTOCOL] if default else []
+    answers = await asyncio.gather(*(open_inference.readiness(running.http, model) for model in remote))
+    problems = [answer for answer in answers if answer is not None]
+    return "; ".join(problems) if problems else None
 
 
 async def _pipeline() -> str | None:

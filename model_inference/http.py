@@ -50,10 +50,20 @@ class ModelClient:
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         """(status, body) of a POST; transport failures raise aiohttp's or asyncio's errors."""
+        status, _, content = await self.request("POST", url, body, headers)
+        return status, content
+
+    async def request(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body); transport failures raise aiohttp's or asyncio's errors."""
         if self._extra_headers is not None:
             headers = {**headers, **self._extra_headers()}
-        async with self._open().post(url, data=body, headers=headers, allow_redirects=False) as response:
-            return response.status, await response.read()
+        session = self._open()
+        async with session.request(
+            method, url, data=body, headers=headers, allow_redirects=False
+        ) as response:
+            return response.status, dict(response.headers), await response.read()
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -71,11 +81,13 @@ def headers_for(model: ModelSpec) -> dict[str, str]:
     return headers
 
 
-async def call_model(client: ModelClient, model: ModelSpec, body: bytes, pipeline: str):
-    """POST `body` to the model's endpoint and return its JSON answer, or raise a named error."""
-    cause = None
+async def exchange(
+    client: ModelClient, model: ModelSpec, method: str, url: str, body: bytes | None, headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP exchange with a model's server; a transport failure is an UpstreamError naming
+    the model and its cause (unreachable, closed, invalid URL: 502; no answer in time: 504)."""
     try:
-        code, content = await client.post(model.endpoint, body, headers_for(model))
+        return await client.request(method, url, body, headers)
     except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
         cause, status = f"model {model.name} has an invalid endpoint URL", 502
     except (aiohttp.ClientError, OSError, TimeoutError) as error:
@@ -86,27 +98,33 @@ async def call_model(client: ModelClient, model: ModelSpec, body: bytes, pipelin
             cause, status = f"model {model.name} did not answer in time", 504
         else:
             cause, status = f"model {model.name} is unreachable ({reason or type(error).__name__})", 502
-    if cause is None:
-        if code in (401, 403):
-            cause, status = f"model {model.name} rejected the credentials (HTTP {code})", 502
-        elif code == 404:
-            cause, status = f"model {model.name} was not found at its endpoint (HTTP 404)", 502
-        elif code == 424 or code >= 500:
-            cause, status = f"model {model.name} failed while scoring (HTTP {code})", 502
-        elif code >= 300:
-            cause, status = f"model {model.name} refused the request (HTTP {code})", 502
-        else:
-            try:
-                return json.loads(content, parse_constant=_refuse_non_finite)
-            except NonFinite:
-                cause, status = (
-                    f"model {model.name} answered a number that is not finite (NaN or Infinity)",
-                    502,
-                )
-            except (ValueError, UnicodeDecodeError):
-                cause, status = f"model {model.name} answered with a body that is not JSON", 502
-    log.error("pipeline %s, model %s: %s", pipeline, model.name, cause)
     raise UpstreamError(cause, status)
+
+
+async def call_model(client: ModelClient, model: ModelSpec, body: bytes, pipeline: str):
+    """POST `body` to the model's endpoint and return its JSON answer, or raise a named error."""
+    try:
+        code, _, content = await exchange(client, model, "POST", model.endpoint, body, headers_for(model))
+    except UpstreamError as error:
+        log.error("pipeline %s, model %s: %s", pipeline, model.name, error.args[0])
+        raise
+    if code in (401, 403):
+        cause = f"model {model.name} rejected the credentials (HTTP {code})"
+    elif code == 404:
+        cause = f"model {model.name} was not found at its endpoint (HTTP 404)"
+    elif code == 424 or code >= 500:
+        cause = f"model {model.name} failed while scoring (HTTP {code})"
+    elif code >= 300:
+        cause = f"model {model.name} refused the request (HTTP {code})"
+    else:
+        try:
+            return json.loads(content, parse_constant=_refuse_non_finite)
+        except NonFinite:
+            cause = f"model {model.name} answered a number that is not finite (NaN or Infinity)"
+        except (ValueError, UnicodeDecodeError):
+            cause = f"model {model.name} answered with a body that is not JSON"
+    log.error("pipeline %s, model %s: %s", pipeline, model.name, cause)
+    raise UpstreamError(cause, 502)
 
 
 class NonFinite(ValueError):

@@ -20,6 +20,9 @@ class ModelSpec:
     content_type: str = "application/json"
     deployment_platform: str = ""  # the *name* of the routing header (azureml-model-deployment)
     protocol: str | None = None  # explicit adapter; else chosen from the name (§7.1)
+    task: str = ""  # "Object Detection", "Classification", ...
+    # the protocol's own settings, parsed when the pipeline loads (open_inference.OpenInference)
+    options: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

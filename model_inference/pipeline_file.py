@@ -10,6 +10,8 @@ import os
 import yaml
 from pydantic import BaseModel, ValidationError, field_validator
 
+from . import open_inference
+
 EXTENSIONS = {"json", "JSON", "yaml", "yml"}
 
 
@@ -45,6 +47,7 @@ class ModelEntry(_Described):
     endpoint_name: str
     model_name: str
     protocol: str = ""  # the adapter; empty: chosen from model_name (spec §7.1)
+    open_inference: dict | str = ""  # protocol open-inference: tensors to send and read
 
 
 class PipelineEntry(_Described):
@@ -107,6 +110,17 @@ def load_pipeline_file(path: str) -> PipelineFile:
         parsed = PipelineFile.model_validate(_dates_to_text(content))
     except ValidationError as error:
         raise PipelineInsertionError(str(error)) from error
+    for model in parsed.models:
+        if model.protocol == open_inference.PROTOCOL:
+            try:
+                open_inference.settings_of(model.open_inference, model.task)
+            except ValueError as error:
+                raise PipelineInsertionError(f"model {model.model_name}: {error}") from None
+        elif model.open_inference:
+            raise PipelineInsertionError(
+                f"model {model.model_name}: open_inference is read with protocol "
+                f"{open_inference.PROTOCOL} only"
+            )
     names = {m.model_name for m in parsed.models}
     for pipeline in parsed.pipelines:
         missing = [m for m in pipeline.models if m not in names]

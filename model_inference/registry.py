@@ -9,6 +9,7 @@ was missed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Protocol, TypedDict
@@ -16,6 +17,7 @@ from uuid import UUID
 
 from cryptography.fernet import Fernet
 
+from . import open_inference
 from .adapters import protocol_of
 from .models import ModelSpec, Pipeline, reveal
 
@@ -87,6 +89,8 @@ def build_pipeline(row: PipelineRow, fernet: Fernet | None) -> tuple[Pipeline | 
                 content_type=extra.get("content_type") or "application/json",
                 deployment_platform=extra.get("deployment_platform") or "",
                 protocol=extra.get("protocol"),
+                task=model["task"] or "",
+                options=extra.get("open_inference"),
             )
         )
     for spec in specs:
@@ -95,6 +99,13 @@ def build_pipeline(row: PipelineRow, fernet: Fernet | None) -> tuple[Pipeline | 
             log.warning(
                 "pipeline %s: model %s has no known protocol; /inf will refuse it", row["name"], spec.name
             )
+        elif protocol == open_inference.PROTOCOL:
+            try:  # the record's settings, parsed once here
+                parsed = open_inference.settings_of(spec.options, spec.task)
+            except ValueError as error:
+                log.error("pipeline %s disabled: model %s: %s", row["name"], spec.name, error)
+                return None, metadata
+            specs[specs.index(spec)] = dataclasses.replace(spec, options=parsed)
         elif protocol.startswith("onnx-"):
             from .local.onnx_models import (  # numpy etc. only when used
                 OnnxModelError,

@@ -19,6 +19,8 @@ pipelines reload        make every running worker and replica reload its pipelin
 pipelines install-builtin [--if-empty]   add the offline pipeline (built-in detector ->
                         learning classifier); --if-empty: only when there is no pipeline
 serve-models            serve the built-in models over the Azure ML protocol (POST /score)
+models export-triton DIR [--onnx NAME=PATH] [--gpu] ...   the built-in embedder and ONNX models as
+                        a Triton model repository (nachet/triton_export.py)
 measurements export OUT.csv [--user EMAIL]   every measured seed (area, length, width, ...)
 export, import-folder, classify   the data tools (nachet/data_commands.py)
 worker [--concurrency N] [--until-idle]   run background tasks (learning, folder jobs) on this
@@ -49,6 +51,7 @@ from .data_commands import add_data_commands, classify, export, import_folder, m
 from .report_commands import add_report_commands
 from .review_commands import add_review_commands
 from .runtime import close_services, database_url, open_services
+from .triton_export import add_model_commands, models_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -105,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_review_commands(sub)
     add_report_commands(sub)
+    add_model_commands(sub)
     worker = sub.add_parser("worker", help="run background tasks (learning, folder classification)")
     worker.add_argument(
         "--concurrency", type=int, default=None, help="tasks at once (NACHET_TASK_CONCURRENCY)"
@@ -259,7 +263,7 @@ async def _pipelines(settings, args) -> int:
     from cryptography.fernet import Fernet
 
     from model_inference.pipeline_file import PipelineInsertionError, load_pipeline_file
-    from usecases.pipelines import insert_pipelines
+    from usecases.pipelines import insert_pipelines, served_as_recorded
 
     if args.action == "insert":
         try:
@@ -272,6 +276,11 @@ async def _pipelines(settings, args) -> int:
         if args.action == "insert":
             key = settings.pipeline_decryption_key
             fernet = Fernet(key.get_secret_value().encode()) if key else None
+            problems = await served_as_recorded(parsed, services.http)
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            if problems:
+                return 1
             try:
                 names = await insert_pipelines(services.pool, parsed, fernet)
             except PipelineInsertionError as error:
@@ -369,6 +378,7 @@ COMMANDS = {
     "tokens": _tokens,
     "pipelines": _pipelines,
     "serve-models": _serve_models,
+    "models": models_command,
     "fsck": _fsck,
     "measurements": measurements,
     "worker": _worker,

@@ -7,6 +7,10 @@ from __future__ import annotations
 import asyncpg
 from cryptography.fernet import Fernet
 
+from kernel.errors import UpstreamError
+from model_inference import open_inference
+from model_inference.http import ModelClient
+from model_inference.models import ModelSpec
 from model_inference.pipeline_file import ModelEntry, PipelineFile, PipelineInsertionError
 from storage.pipelines import ModelRecord, PipelineRecord, UnknownTask, save_pipelines
 
@@ -15,6 +19,34 @@ BUILTIN_PIPELINE = "Local seed detector + feedback classifier"
 
 def _seal(value: str, fernet: Fernet | None) -> str:
     return fernet.encrypt(value.encode()).decode() if fernet else value
+
+
+async def served_as_recorded(parsed: PipelineFile, client: ModelClient) -> list[str]:
+    """What the file's open-inference models name that their servers do not have (their tensors,
+    enough labels), or why a server could not say: a pipeline is refused before it is written,
+    not at its first /inf."""
+    problems = []
+    for model in parsed.models:
+        if model.protocol != open_inference.PROTOCOL:
+            continue
+        settings = open_inference.settings_of(model.open_inference, model.task)
+        spec = ModelSpec(
+            model.model_name,
+            model.version,
+            model.endpoint,
+            model.api_key,
+            protocol=model.protocol,
+            task=model.task,
+            options=settings,
+        )
+        try:
+            found = await open_inference.metadata(client, spec)
+        except UpstreamError as error:
+            problems.append(f"{error.args[0]} (asked for its metadata at {open_inference.model_url(spec)})")
+            continue
+        named = open_inference.mismatches(settings, model.task, found)
+        problems += [f"model {model.model_name}: {problem}" for problem in named]
+    return problems
 
 
 async def insert_pipelines(pool: asyncpg.Pool, parsed: PipelineFile, fernet: Fernet | None) -> list[str]:
@@ -37,6 +69,8 @@ async def insert_pipelines(pool: asyncpg.Pool, parsed: PipelineFile, fernet: Fer
         }
         if model.protocol:
             data["protocol"] = model.protocol
+        if model.open_inference:
+            data["open_inference"] = model.open_inference
         models.append(
             ModelRecord(model.model_name, model.endpoint_name, model.task, str(model.version), data)
         )

@@ -14,6 +14,7 @@ from .builtin import builtin_classifier, builtin_detector
 from .classifiers import ensemble_a, ensemble_b, swin
 from .detectors import seed_detector, six_seeds
 from .onnx import onnx_classifier, onnx_detector
+from .open_inference import open_inference
 from .test_model import test_model
 
 Adapter = Callable[[ModelSpec, Work, RunContext], Awaitable[None]]
@@ -29,6 +30,7 @@ PROTOCOLS: dict[str, Adapter] = {
     "builtin-classifier": builtin_classifier,
     "onnx-detector": onnx_detector,
     "onnx-classifier": onnx_classifier,
+    "open-inference": open_inference,
 }
 
 NAME_TO_PROTOCOL = {

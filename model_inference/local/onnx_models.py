@@ -95,32 +95,14 @@ class OnnxModel:
         return [mapping[k] for k in sorted(mapping, key=int)] if mapping else []
 
     def _prepare(self, crops: list[np.ndarray]) -> np.ndarray:
-        import cv2
-
-        batch = []
-        for crop in crops:
-            rgb = cv2.cvtColor(
-                cv2.resize(crop, (self.width, self.height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
-            ).astype(np.float32)
-            if self.rescale:
-                rgb /= 255.0
-            batch.append((rgb - self.mean) / self.std)
-        return np.stack(batch).transpose(0, 3, 1, 2).astype(np.float32)
+        return to_tensor(
+            crops, (self.height, self.width), self.mean, self.std, 255.0 if self.rescale else 1.0
+        )
 
     def classify(self, crops: list[np.ndarray], top_n: int = 5) -> list[list[dict]]:
         with self.lock:
             scores = self.session.run(None, {self.input.name: self._prepare(crops)})[0]
-        scores = scores.reshape(len(crops), -1)
-        if not np.allclose(scores.sum(1), 1.0, atol=1e-3) or (scores < 0).any():
-            scores = _softmax(scores)
-        answers = []
-        for row in scores:
-            best = np.argsort(-row)[:top_n]
-            answers.append([{"label": self.label(i), "score": round(float(row[i]), 4)} for i in best])
-        return answers
-
-    def label(self, index: int) -> str:
-        return self.labels[index] if index < len(self.labels) else str(index)
+        return ranked(scores.reshape(len(crops), -1), self.labels, top_n)
 
     def detect(self, pixels: np.ndarray) -> list[dict]:
         with self.lock:
@@ -147,19 +129,63 @@ class OnnxModel:
             classes = np.asarray(named["labels"]).reshape(-1) if "labels" in named else None
             if not self.normalized_boxes:
                 xyxy = xyxy / np.array([self.width, self.height, self.width, self.height], np.float32)
-        boxes = []
-        for i in np.nonzero(scores >= self.threshold)[0]:
-            x0, y0, x1, y1 = np.clip(xyxy[i], 0, 1).tolist()
-            if x1 > x0 and y1 > y0:
-                label = self.label(int(classes[i])) if classes is not None and self.labels else "seed"
-                boxes.append(
-                    {
-                        "box": {"topX": x0, "topY": y0, "bottomX": x1, "bottomY": y1},
-                        "label": label,
-                        "score": round(float(scores[i]), 4),
-                    }
-                )
-        return boxes
+        return boxes_above(xyxy, scores, classes, self.labels, self.threshold)
+
+
+def to_tensor(
+    crops: list[np.ndarray], size: tuple[int, int], mean: np.ndarray, std: np.ndarray, scale: float = 255.0
+) -> np.ndarray:
+    """float32[N,3,H,W] of BGR crops: resized (area), RGB, divided by `scale`, less `mean`, over `std`."""
+    import cv2
+
+    height, width = size
+    batch = []
+    for crop in crops:
+        rgb = cv2.cvtColor(
+            cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
+        ).astype(np.float32)
+        if scale != 1.0:
+            rgb /= scale
+        batch.append((rgb - mean) / std)
+    return np.stack(batch).transpose(0, 3, 1, 2).astype(np.float32)
+
+
+def ranked(scores: np.ndarray, labels: list[str], top_n: int = 5) -> list[list[dict]]:
+    """Each row's best `top_n` as {label, score}; rows that are not probabilities are softmaxed."""
+    if not np.allclose(scores.sum(1), 1.0, atol=1e-3) or (scores < 0).any():
+        scores = _softmax(scores)
+    answers = []
+    for row in scores:
+        best = np.argsort(-row)[:top_n]
+        answers.append(
+            [
+                {"label": labels[i] if i < len(labels) else str(i), "score": round(float(row[i]), 4)}
+                for i in best
+            ]
+        )
+    return answers
+
+
+def boxes_above(
+    xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray | None, labels: list[str], threshold: float
+) -> list[dict]:
+    """Boxes (fractions of the frame, clipped) whose score reaches `threshold`, as a detector answers."""
+    boxes = []
+    for i in np.nonzero(scores >= threshold)[0]:
+        x0, y0, x1, y1 = np.clip(xyxy[i], 0, 1).tolist()
+        if x1 > x0 and y1 > y0:
+            label = "seed"
+            if classes is not None and labels:
+                index = int(classes[i])
+                label = labels[index] if 0 <= index < len(labels) else str(index)
+            boxes.append(
+                {
+                    "box": {"topX": x0, "topY": y0, "bottomX": x1, "bottomY": y1},
+                    "label": label,
+                    "score": round(float(scores[i]), 4),
+                }
+            )
+    return boxes
 
 
 @functools.lru_cache(maxsize=16)
