@@ -428,6 +428,7 @@ def _an_id(value: object) -> bool:
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
+        and math.isfinite(value)
         and value == int(value)
         and 0 < value <= MAX_ID
     )

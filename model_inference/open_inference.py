@@ -149,17 +149,24 @@ def read_outputs(spec: ModelSpec, headers: dict[str, str], content: bytes) -> di
     length = next((v for k, v in headers.items() if k.lower() == HEADER_LENGTH.lower()), None)
     try:
         head_size = int(length) if length is not None else len(content)
+        if not 0 < head_size <= len(content):
+            raise _Bad(f"{HEADER_LENGTH} {head_size} for a body of {len(content)} bytes")
         answer = orjson.loads(content[:head_size])
         rest = memoryview(content)[head_size:]
         tensors: dict[str, np.ndarray] = {}
         for output in answer["outputs"]:
-            name, datatype, shape = output["name"], output["datatype"], [int(d) for d in output["shape"]]
-            size = (output.get("parameters") or {}).get("binary_data_size")
+            name, datatype, shape = str(output["name"])[:100], output["datatype"], output["shape"]
+            if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+                raise _Bad(f"output {name} has shape {loggable(shape)}")
+            parameters = output.get("parameters")
+            size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
             if datatype == "BYTES":
                 raise _Bad(f"output {name} is BYTES, not numbers")
             if datatype not in DTYPES:
-                raise _Bad(f"output {name} has datatype {datatype}")
+                raise _Bad(f"output {name} has datatype {loggable(datatype)}")
             if size is not None:
+                if type(size) is not int or not 0 <= size <= len(rest):
+                    raise _Bad(f"output {name} has binary_data_size {loggable(size)}")
                 values = np.frombuffer(rest[:size], DTYPES[datatype])
                 rest = rest[size:]
             else:
@@ -172,7 +179,7 @@ def read_outputs(spec: ModelSpec, headers: dict[str, str], content: bytes) -> di
             tensors[name] = values
     except _Bad as error:
         raise UpstreamError(f"model {spec.name} answered a bad tensor: {error}", 502) from None
-    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as error:
         raise UpstreamError(
             f"model {spec.name} answered something that is not an inference response "
             f"({type(error).__name__})",
@@ -228,9 +235,16 @@ async def metadata(client: ModelClient, spec: ModelSpec) -> dict:
         raise _refusal(spec, code, content)
     try:
         found = orjson.loads(content)
-        assert isinstance(found, dict) and isinstance(found.get("inputs"), list)
-    except (orjson.JSONDecodeError, AssertionError):
-        raise UpstreamError(f"model {spec.name} answered metadata that is not the protocol's", 502) from None
+    except orjson.JSONDecodeError:
+        found = None
+    if not (
+        isinstance(found, dict)
+        and all(
+            isinstance(found.get(key), list) and all(isinstance(t, dict) for t in found[key])
+            for key in ("inputs", "outputs")
+        )
+    ):
+        raise UpstreamError(f"model {spec.name} answered metadata that is not the protocol's", 502)
     return found
 
 
@@ -247,8 +261,8 @@ async def readiness(client: ModelClient, spec: ModelSpec) -> str | None:
 def mismatches(settings: OpenInference, task: str, found: dict) -> list[str]:
     """What the record names that the server's metadata does not have (empty: they agree)."""
     problems = []
-    inputs = {t.get("name"): t for t in found.get("inputs", []) if isinstance(t, dict)}
-    outputs = {t.get("name"): t for t in found.get("outputs", []) if isinstance(t, dict)}
+    inputs = {str(t.get("name")): t for t in found["inputs"]}  # checked by metadata()
+    outputs = {str(t.get("name")): t for t in found["outputs"]}
     wanted = settings.input
     if wanted.name not in inputs:
         problems.append(
@@ -262,10 +276,11 @@ def mismatches(settings: OpenInference, task: str, found: dict) -> list[str]:
         if name not in outputs:
             known = ", ".join(map(str, outputs))
             problems.append(f"{role} output tensor {name} is not among the model's outputs ({known})")
-    scores = outputs.get(settings.outputs.get("scores"))
+    scores = outputs.get(settings.outputs.get("scores", ""))
     labels = settings.labels or labels_of(found)
     if kind_of(task) == "classifier" and scores and labels:
-        classes = (scores.get("shape") or [None])[-1]
+        shape = scores.get("shape")
+        classes = shape[-1] if isinstance(shape, list) and shape else None
         if isinstance(classes, int) and classes > 0 and len(labels) < classes:
             problems.append(f"{len(labels)} labels for the {classes} classes of output {scores.get('name')}")
     return problems
@@ -280,7 +295,7 @@ async def labels_for(client: ModelClient, spec: ModelSpec) -> tuple[str, ...]:
     if settings.labels is not None:
         return settings.labels
     url = model_url(spec)
-    if url not in _LABELS:
+    if url not in _LABELS:  # kept once the server said (a failure is not remembered)
         found = labels_of(await metadata(client, spec))
         if found is None:  # Triton: a config.pbtxt's parameters are in the model's configuration
             found = labels_of(await _configuration(client, spec))
@@ -288,10 +303,17 @@ async def labels_for(client: ModelClient, spec: ModelSpec) -> tuple[str, ...]:
     return _LABELS[url]
 
 
+def forget_labels() -> None:
+    """Ask the servers again (the registry calls it whenever it reloads the pipelines)."""
+    _LABELS.clear()
+
+
 async def _configuration(client: ModelClient, spec: ModelSpec) -> dict:
-    """Triton's GET /v2/models/<name>/config ({} where a server has none)."""
+    """Triton's GET /v2/models/<name>/config ({} where a server has none: 404, 400)."""
     headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
     code, _, content = await exchange(client, spec, "GET", f"{model_url(spec)}/config", None, headers)
+    if code >= 500:
+        raise _refusal(spec, code, content)
     try:
         found = orjson.loads(content) if code == 200 else {}
     except orjson.JSONDecodeError:
@@ -301,7 +323,8 @@ async def _configuration(client: ModelClient, spec: ModelSpec) -> dict:
 
 def labels_of(found: dict) -> tuple[str, ...] | None:
     """Class labels a model's metadata may carry as a `labels` parameter (a JSON list or text)."""
-    value = (found.get("parameters") or {}).get("labels") if isinstance(found, dict) else None
+    parameters = found.get("parameters") if isinstance(found, dict) else None
+    value = parameters.get("labels") if isinstance(parameters, dict) else None
     if isinstance(value, dict):  # {"string_param": "..."} as Triton writes parameters
         value = next(iter(value.values()), None)
     if isinstance(value, str):
@@ -339,9 +362,10 @@ def prepared(settings: OpenInference, crops: list) -> np.ndarray | list[bytes]:
 
 
 def detector_boxes(
-    spec: ModelSpec, tensors: dict[str, np.ndarray], picture_shape: tuple[int, ...]
+    spec: ModelSpec, tensors: dict[str, np.ndarray], picture_shape: tuple[int, ...], labels=()
 ) -> list[dict]:
-    """The boxes of one picture (batch of one) from the detector's outputs."""
+    """The boxes of one picture (batch of one) from the detector's outputs; a box's label is
+    `labels[class]` when the model answers classes (else "seed")."""
     import numpy as np
 
     from .local.onnx_models import boxes_above
@@ -349,21 +373,20 @@ def detector_boxes(
     settings = options(spec)
     named = settings.outputs
     xyxy, scores = tensors[named["boxes"]], tensors[named["scores"]]
-    if xyxy.shape[-1] != 4 or xyxy.size // 4 != scores.size:
-        raise UpstreamError(
-            f"model {spec.name} answered {xyxy.size // 4 if xyxy.shape[-1] == 4 else 'malformed'} boxes "
-            f"for {scores.size} scores",
-            502,
-        )
+    if xyxy.ndim < 1 or xyxy.shape[-1] != 4 or xyxy.size // 4 != scores.size:
+        counted = xyxy.size // 4 if xyxy.ndim and xyxy.shape[-1] == 4 else "malformed"
+        raise UpstreamError(f"model {spec.name} answered {counted} boxes for {scores.size} scores", 502)
     xyxy, scores = xyxy.reshape(-1, 4).astype(np.float32), scores.reshape(-1)
     classes = tensors[named["labels"]].reshape(-1) if "labels" in named else None
+    if classes is not None and classes.size != scores.size:
+        raise UpstreamError(f"model {spec.name} answered {classes.size} labels for {scores.size} boxes", 502)
     if settings.box_format == "pixels":
         if settings.input.size is not None:
             height, width = settings.input.size
         else:
             height, width = picture_shape[:2]
         xyxy = xyxy / np.array([width, height, width, height], np.float32)
-    return boxes_above(xyxy, scores, classes, list(settings.labels or ()), settings.score_threshold)
+    return boxes_above(xyxy, scores, classes, list(labels), settings.score_threshold)
 
 
 def classifier_answers(
@@ -379,6 +402,8 @@ def classifier_answers(
         rows = scores.shape[0] if scores.ndim else 0
         raise UpstreamError(f"model {spec.name} answered {rows} rows of scores for {count} crops", 502)
     scores = scores.reshape(count, -1)
+    if scores.shape[1] == 0:
+        raise UpstreamError(f"model {spec.name} answered no class scores", 502)
     if labels and len(labels) < scores.shape[1]:
         raise UpstreamError(f"model {spec.name} has {len(labels)} labels for {scores.shape[1]} classes", 502)
     return ranked(scores, list(labels or ()), settings.top_n)

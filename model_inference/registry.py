@@ -93,7 +93,7 @@ def build_pipeline(row: PipelineRow, fernet: Fernet | None) -> tuple[Pipeline | 
                 options=extra.get("open_inference"),
             )
         )
-    for spec in specs:
+    for index, spec in enumerate(specs):
         protocol = protocol_of(spec)
         if protocol is None:
             log.warning(
@@ -105,7 +105,7 @@ def build_pipeline(row: PipelineRow, fernet: Fernet | None) -> tuple[Pipeline | 
             except ValueError as error:
                 log.error("pipeline %s disabled: model %s: %s", row["name"], spec.name, error)
                 return None, metadata
-            specs[specs.index(spec)] = dataclasses.replace(spec, options=parsed)
+            specs[index] = dataclasses.replace(spec, options=parsed)
         elif protocol.startswith("onnx-"):
             from .local.onnx_models import (  # numpy etc. only when used
                 OnnxModelError,
@@ -154,6 +154,7 @@ class PipelineRegistry:
                 pipelines[pipeline.name] = pipeline
                 metadata.append(meta)
         self._pipelines, self._metadata = pipelines, metadata  # swapped whole: readers never see half
+        open_inference.forget_labels()  # a model redeployed with its pipeline: its labels asked again
         log.info("pipelines loaded: %s", ", ".join(pipelines) or "none")
         return len(pipelines)
 

@@ -462,3 +462,79 @@ async def test_ready_asks_each_remote_model_of_the_default_pipeline(
             async with services.pool.acquire() as conn:
                 await set_default(conn, previous.name)
             await services.pipelines.reload()
+
+
+# -- answers no server should give: each a 502 naming the model, never a Python error -------------------
+def binary(outputs: list[dict], data: bytes) -> tuple[dict[str, str], bytes]:
+    head = json.dumps({"outputs": outputs}).encode()
+    return {"Inference-Header-Content-Length": str(len(head))}, head + data
+
+
+SPEC = ModelSpec("m", 1, "http://127.0.0.1:9", "", protocol="open-inference", task="Classification")
+GOOD = {"name": "p", "datatype": "FP32", "shape": [1, 2]}
+MALFORMED = {
+    "header longer than the body": ({"Inference-Header-Content-Length": "9999"}, b'{"outputs": []}'),
+    "header negative": ({"Inference-Header-Content-Length": "-4"}, b'{"outputs": []}'),
+    "parameters a list": binary([{**GOOD, "parameters": [1]}], b""),
+    "size negative": binary([{**GOOD, "parameters": {"binary_data_size": -4}}], np.float32([1, 2]).tobytes()),
+    "size past the body": binary(
+        [{**GOOD, "parameters": {"binary_data_size": 80}}], np.float32([1, 2]).tobytes()
+    ),
+    "shape a string": ({}, json.dumps({"outputs": [{**GOOD, "shape": "12", "data": [1, 2]}]}).encode()),
+    "shape negative": ({}, json.dumps({"outputs": [{**GOOD, "shape": [-1, 2], "data": [1, 2]}]}).encode()),
+    "INT8 out of range": (
+        {},
+        json.dumps({"outputs": [{**GOOD, "datatype": "INT8", "data": [300, 1]}]}).encode(),
+    ),
+    "no datatype": ({}, json.dumps({"outputs": [{"name": "p", "shape": [1, 2], "data": [1, 2]}]}).encode()),
+    "BYTES": ({}, json.dumps({"outputs": [{**GOOD, "datatype": "BYTES", "data": ["a", "b"]}]}).encode()),
+    "too few values": ({}, json.dumps({"outputs": [{**GOOD, "data": [1]}]}).encode()),
+    "not JSON": ({}, b"<html>"),
+    "outputs missing": ({}, b"{}"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_answer_is_a_named_502(case):
+    from kernel.errors import UpstreamError
+
+    headers, content = MALFORMED[case]
+    with pytest.raises(UpstreamError) as refused:
+        open_inference.read_outputs(SPEC, headers, content)
+    assert refused.value.status == 502 and refused.value.args[0].startswith("model m answered "), (
+        refused.value.args
+    )
+
+
+def test_malformed_metadata_and_tensors_are_named():
+    from kernel.errors import UpstreamError
+
+    settings = open_inference.settings_of(CLASSIFIER, "Classification")
+    assert open_inference.labels_of({"parameters": ["x"]}) is None
+    assert open_inference.labels_of({"parameters": {"labels": {"string_value": '["a", "b"]'}}}) == ("a", "b")
+    found = {
+        "inputs": [{"name": "input", "datatype": "FP32"}],
+        "outputs": [{"name": "probabilities", "shape": 5}],
+    }
+    assert open_inference.mismatches(settings, "Classification", found) == []
+    spec = ModelSpec("m", 1, "", "", protocol="open-inference", task="Classification", options=settings)
+    for tensors, count, message in [
+        ({"probabilities": np.zeros((2, 0), np.float32)}, 2, "answered no class scores"),
+        ({"probabilities": np.zeros((3, 3), np.float32)}, 2, "answered 3 rows of scores for 2 crops"),
+    ]:
+        with pytest.raises(UpstreamError, match=message):
+            open_inference.classifier_answers(spec, tensors, count, LABELS)
+    detector = ModelSpec(
+        "d", 1, "", "", protocol="open-inference", task="Object Detection",
+        options=open_inference.settings_of({**DETECTOR, "outputs": {**DETECTOR["outputs"], "labels": "labels"}}, "Object Detection"),
+    )  # fmt: skip
+    boxes = np.float32([[0.1, 0.1, 0.2, 0.2], [0.3, 0.3, 0.4, 0.4]])
+    for tensors, message in [
+        ({"boxes": np.float32(1.0), "scores": np.float32([0.9])}, "boxes for 1 scores"),
+        (
+            {"boxes": boxes, "scores": np.float32([0.9, 0.8]), "labels": np.int64([0])},
+            "answered 1 labels for 2 boxes",
+        ),
+    ]:
+        with pytest.raises(UpstreamError, match=message):
+            open_inference.detector_boxes(detector, tensors, (100, 100, 3), LABELS)

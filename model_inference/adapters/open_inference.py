@@ -35,7 +35,11 @@ async def _detect(model: ModelSpec, work: Work, ctx: RunContext) -> None:
         else await ctx.run_cpu(oip.prepared, settings, [pixels])
     )
     tensors = await oip.infer(ctx.client, model, batch)
-    answer = {"filename": "default_filename", "boxes": oip.detector_boxes(model, tensors, pixels.shape)}
+    labels = await oip.labels_for(ctx.client, model) if "labels" in settings.outputs else ()
+    answer = {
+        "filename": "default_filename",
+        "boxes": oip.detector_boxes(model, tensors, pixels.shape, labels),
+    }
     boxes_of(model, answer)
     work.result = [answer]
 
