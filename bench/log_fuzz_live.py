@@ -51,6 +51,16 @@ def wait_ready(url: str, server: subprocess.Popen, seconds: float = 180) -> None
     raise SystemExit("the server was not ready in time")
 
 
+def stop(process: subprocess.Popen, sig: signal.Signals, seconds: float) -> None:
+    """Ask the process to stop with `sig`; killed if it has not within `seconds`."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def requests_served(url: str) -> int:
     with urllib.request.urlopen(f"{url}/metrics", timeout=30) as answer:
         text = answer.read().decode()
@@ -91,20 +101,10 @@ def main(root: Path, seconds: float, schema: str | None, seed: int) -> None:
                 try:
                     fuzz.wait(timeout=seconds)
                 except subprocess.TimeoutExpired:
-                    fuzz.send_signal(signal.SIGINT)
-                    try:
-                        fuzz.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        fuzz.kill()
-                        fuzz.wait()
+                    stop(fuzz, signal.SIGINT, 30)
                 served = requests_served(url) - before - 1  # less this scrape's own request
             finally:
-                server.send_signal(signal.SIGTERM)
-                try:
-                    server.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait()
+                stop(server, signal.SIGTERM, 60)
         raw = log_path.read_bytes()[started_at:]
     lines = [line for line in raw.decode(errors="replace").splitlines() if line.strip()]
     records, kinds, tracebacks = 0, collections.Counter(), 0
