@@ -50,7 +50,7 @@ from .config import ConfigError, load_settings
 from .data_commands import add_data_commands, classify, export, import_folder, measurements, seeds
 from .report_commands import add_report_commands
 from .review_commands import add_review_commands
-from .runtime import close_services, database_url, open_services
+from .runtime import database_url, services_for_a_command
 from .triton_export import add_model_commands, models_command
 
 
@@ -138,8 +138,7 @@ async def _fsck(settings, args) -> int:
     if args.apply and not args.repair:
         print("error: --apply goes with --repair", file=sys.stderr)
         return 2
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async with services_for_a_command(settings) as services:
         findings = await fsck.check(services.pool, services.blobs, args.grace)
         for finding in findings:
             print(finding)
@@ -147,8 +146,6 @@ async def _fsck(settings, args) -> int:
                 print(f"  {'repair' if args.apply else 'would'}: {finding.repair_action()}")
         apply = args.repair and args.apply
         repaired = await fsck.repair(services.pool, services.blobs, findings) if apply and findings else 0
-    finally:
-        await close_services(services)
     summary = f"{len(findings)} finding(s)"
     if args.repair:
         summary += f", {repaired} repaired" if args.apply else " (a dry run: add --apply to repair)"
@@ -162,12 +159,11 @@ async def _worker(settings, args) -> int:
             print("error: --concurrency must be at least 1", file=sys.stderr)
             return 2
         settings = settings.model_copy(update={"task_concurrency": args.concurrency})
-    services = await open_services(settings, seed_default_user=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    try:
+    async with services_for_a_command(settings) as services:
         await services.pipelines.start()
         await services.learner.start()
         if args.until_idle:
@@ -178,8 +174,6 @@ async def _worker(settings, args) -> int:
                 f"task worker running ({settings.task_concurrency} at once); Ctrl-C stops it", file=sys.stderr
             )
             await stop.wait()
-    finally:
-        await close_services(services)
     return 0
 
 
@@ -195,8 +189,7 @@ async def _migrate(settings) -> int:
 
 
 async def _users(settings, args) -> int:
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async with services_for_a_command(settings) as services:
         storage = services.storage
         if args.action == "add":
             add = storage.ensure_user if args.exist_ok else storage.create_user
@@ -214,8 +207,6 @@ async def _users(settings, args) -> int:
             return await _set_role(services.pool, args.email, role, verb == "grant")
         else:
             print(f"removed {await storage.remove_user(args.user)}")
-    finally:
-        await close_services(services)
     return 0
 
 
@@ -233,8 +224,7 @@ async def _set_role(pool, email: str, role: str, granted: bool) -> int:
 
 
 async def _tokens(settings, args) -> int:
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async with services_for_a_command(settings) as services:
         if args.action == "create":
             if args.expires is not None and not (0 < args.expires < 36500):
                 print("error: --expires takes a number of days between 0 and 36500", file=sys.stderr)
@@ -254,8 +244,6 @@ async def _tokens(settings, args) -> int:
         else:
             await api_tokens.revoke_token(services.pool, args.id)
             print(f"revoked {args.id}")
-    finally:
-        await close_services(services)
     return 0
 
 
@@ -271,8 +259,7 @@ async def _pipelines(settings, args) -> int:
         except PipelineInsertionError as error:
             print(error.args[0], file=sys.stderr)
             return 1
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async with services_for_a_command(settings) as services:
         if args.action == "insert":
             key = settings.pipeline_decryption_key
             fernet = Fernet(key.get_secret_value().encode()) if key else None
@@ -311,8 +298,6 @@ async def _pipelines(settings, args) -> int:
         else:
             await stored_pipelines.request_reload(services.pool)
             print("reload requested")
-    finally:
-        await close_services(services)
     return 0
 
 
@@ -337,8 +322,7 @@ async def _serve_models(settings, args) -> int:
     from model_server.server import create_server
 
     onnx = dict(item.split("=", 1) for item in args.onnx)
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async with services_for_a_command(settings) as services:
         await services.learner.start()
         config = Config()
         config.bind = [f"{args.host}:{args.port}"]
@@ -352,8 +336,6 @@ async def _serve_models(settings, args) -> int:
             config,
             shutdown_trigger=stop.wait,
         )
-    finally:
-        await close_services(services)
     return 0
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .runtime import close_services, open_services
+from .runtime import services_for_a_command
 
 
 def add_data_commands(sub) -> None:
@@ -67,14 +67,12 @@ async def measurements(settings, args) -> int:
 
 async def _writing(settings, out: str, work):
     """`work(services)`'s result; None (said in one line) when OUT cannot be written."""
-    services = await open_services(settings, seed_default_user=False)
-    try:
-        return await work(services)
-    except OSError as error:
-        print(f"error: cannot write {out}: {error.strerror or error}", file=sys.stderr)
-        return None
-    finally:
-        await close_services(services)
+    async with services_for_a_command(settings) as services:
+        try:
+            return await work(services)
+        except OSError as error:
+            print(f"error: cannot write {out}: {error.strerror or error}", file=sys.stderr)
+            return None
 
 
 def _progress(what: str):
@@ -110,8 +108,7 @@ async def export(settings, args) -> int:
 async def import_folder(settings, args) -> int:
     from usecases.lab_tools import import_folder as import_pictures
 
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async with services_for_a_command(settings) as services:
         report = await import_pictures(
             services,
             Path(args.dir),
@@ -121,8 +118,6 @@ async def import_folder(settings, args) -> int:
             _progress("uploads"),
             create_species=args.create_species,
         )
-    finally:
-        await close_services(services)
     for line in report.skipped:
         print(f"skipped {line}", file=sys.stderr)
     counts = ", ".join(f"{species}: {n}" for species, n in report.imported.items())
@@ -134,11 +129,8 @@ async def import_folder(settings, args) -> int:
 
 
 async def seeds(settings, args) -> int:
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async with services_for_a_command(settings) as services:
         seed_id, name, new = await services.storage.add_seed(args.name)
-    finally:
-        await close_services(services)
     print(f"{name}: {'added' if new else 'already in the catalogue'} ({seed_id})")
     return 0
 

@@ -15,7 +15,7 @@ from kernel.files import written_whole
 from storage.reports import set_sample
 from usecases.reports import FORMATS, verify
 
-from .runtime import close_services, open_services
+from .runtime import services_for_a_command
 
 
 def add_report_commands(sub) -> None:
@@ -38,13 +38,10 @@ async def sample(settings, args) -> int:
     if not (math.isfinite(args.weight_g) and args.weight_g > 0):
         print("error: weight_g must be a positive number", file=sys.stderr)
         return 1
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async with services_for_a_command(settings) as services:
         values = {"weight_g": args.weight_g, "lot": args.lot, "crop": args.crop, "notes": args.notes}
         await set_sample(services.pool, None, args.folder, values, "operator (command line)")
         print(f"folder {args.folder}: sample of {args.weight_g:g} g recorded")
-    finally:
-        await close_services(services)
     return 0
 
 
@@ -60,11 +57,8 @@ async def report(settings, args) -> int:
             return 2
         print(f"{args.file}: {why}", file=sys.stdout if ok else sys.stderr)
         return 0 if ok else 1
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async with services_for_a_command(settings) as services:
         content, _ = await services.reports.report(None, args.folder, args.format)
-    finally:
-        await close_services(services)
     if args.out is None:
         sys.stdout.write(content)
     else:

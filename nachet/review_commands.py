@@ -17,7 +17,7 @@ from uuid import UUID
 
 from usecases.review import Choice
 
-from .runtime import close_services, open_services
+from .runtime import services_for_a_command
 
 OPERATOR = "operator (command line)"
 
@@ -62,8 +62,7 @@ def _choice(args) -> Choice:
 
 
 async def examples(settings, args) -> int:
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async with services_for_a_command(settings) as services:
         review = services.review
         if args.action == "pending":
             rows = await review.listed("pending", email=args.user)
@@ -78,14 +77,11 @@ async def examples(settings, args) -> int:
             print(json.dumps(await review.accept(_choice(args), args.by, args.force), default=str))
         else:
             print(json.dumps(await review.reject(_choice(args), args.by), default=str))
-    finally:
-        await close_services(services)
     return 0
 
 
 async def classifier(settings, args) -> int:
-    services = await open_services(settings, seed_default_user=False)
-    try:
+    async with services_for_a_command(settings) as services:
         review = services.review
         if args.action == "versions":
             for v in await review.versions():
@@ -102,6 +98,4 @@ async def classifier(settings, args) -> int:
             print(json.dumps(await review.rollback(args.version, args.by)))
         else:
             print(json.dumps(await review.promote(args.version, args.by, args.force)))
-    finally:
-        await close_services(services)
     return 0

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -256,6 +257,17 @@ def with_settings(services: Services, settings: Settings) -> Services:
 def shared_features() -> LazyFeatures:
     """One feature extractor per process (its ONNX session is read-only, safe to share)."""
     return LazyFeatures()
+
+
+@contextlib.asynccontextmanager
+async def services_for_a_command(settings: Settings) -> AsyncIterator[Services]:
+    """The services an operator command works with (no default account made at its start),
+    closed however the command ends."""
+    services = await open_services(settings, seed_default_user=False)
+    try:
+        yield services
+    finally:
+        await close_services(services)
 
 
 async def close_services(services: Services) -> None:
