@@ -198,7 +198,7 @@ async def infer(
     """One infer call; the outputs the record names, each present."""
     settings = options(spec)
     body, headers = request_body(settings, batch)
-    headers = {**headers, **({"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {})}
+    headers = {**headers, **_credentials(spec)}
     code, answer_headers, content = await exchange(
         client, spec, "POST", f"{model_url(spec)}/infer", body, headers
     )
@@ -209,6 +209,15 @@ async def infer(
         if name not in tensors:
             raise UpstreamError(f"model {spec.name} answered without its {role} output ({name})", 502)
     return tensors
+
+
+def _credentials(spec: ModelSpec) -> dict[str, str]:
+    return {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
+
+
+async def _get(client: ModelClient, spec: ModelSpec, suffix: str) -> tuple[int, dict[str, str], bytes]:
+    """GET the model's URL (metadata) or a page below it (`/ready`, `/config`)."""
+    return await exchange(client, spec, "GET", f"{model_url(spec)}{suffix}", None, _credentials(spec))
 
 
 def _refusal(spec: ModelSpec, code: int, content: bytes) -> UpstreamError:
@@ -229,8 +238,7 @@ def _refusal(spec: ModelSpec, code: int, content: bytes) -> UpstreamError:
 
 async def metadata(client: ModelClient, spec: ModelSpec) -> dict:
     """GET /v2/models/<name>: the server's inputs and outputs (names, datatypes, shapes)."""
-    headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
-    code, _, content = await exchange(client, spec, "GET", model_url(spec), None, headers)
+    code, _, content = await _get(client, spec, "")
     if code != 200:
         raise _refusal(spec, code, content)
     try:
@@ -250,9 +258,8 @@ async def metadata(client: ModelClient, spec: ModelSpec) -> dict:
 
 async def readiness(client: ModelClient, spec: ModelSpec) -> str | None:
     """None when GET /v2/models/<name>/ready answers 200; else why not."""
-    headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
     try:
-        code, _, _ = await exchange(client, spec, "GET", f"{model_url(spec)}/ready", None, headers)
+        code, _, _ = await _get(client, spec, "/ready")
     except UpstreamError as error:
         return error.args[0]
     return None if code == 200 else f"model {spec.name} is not ready on its server (HTTP {code})"
@@ -310,8 +317,7 @@ def forget_labels() -> None:
 
 async def _configuration(client: ModelClient, spec: ModelSpec) -> dict:
     """Triton's GET /v2/models/<name>/config ({} where a server has none: 404, 400)."""
-    headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
-    code, _, content = await exchange(client, spec, "GET", f"{model_url(spec)}/config", None, headers)
+    code, _, content = await _get(client, spec, "/config")
     if code >= 500:
         raise _refusal(spec, code, content)
     try:
