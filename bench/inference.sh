@@ -8,6 +8,10 @@
 #                                   bench/model_floor.py) or c=64
 #        PART=relay bash bench/inference.sh [dir]  the ceiling: bench/relay_ceiling.py in the server's
 #                                   place (relays /inf to the models, nothing else) at c=1/8/64
+#        MODELS=open-inference [CROPS=server] ...  the same models over the Open Inference Protocol
+#                                   (bench/fake_open_inference.py): the picture and the crops as BYTES
+#                                   tensors; CROPS=server: the classifier gets the picture and the
+#                                   boxes and the worker decodes nothing
 #        SECURED=cookie|token ...   secured mode: every request carries a Vouch HS256 cookie or an API
 #                                   token, verified by the server (rate limit off unless NACHET_RATE_LIMIT_INF)
 set -euo pipefail
@@ -23,8 +27,13 @@ mkdir -p "$out"
 cd "$root"
 python "$shared/loadgen.py" images --out "$work/images" --count 4 >/dev/null
 mport=18090; port=18080
-python "$shared/fake_model_server.py" --port $mport --latency-ms 50 --boxes 4 --topn 5 >"$work/models.log" 2>&1 &
+if [ "${MODELS:-azureml}" = open-inference ]; then
+  python "$here/fake_open_inference.py" --port $mport --latency-ms 50 --boxes 4 >"$work/models.log" 2>&1 &
+else
+  python "$shared/fake_model_server.py" --port $mport --latency-ms 50 --boxes 4 --topn 5 >"$work/models.log" 2>&1 &
+fi
 models=$!
+for _ in $(seq 300); do curl -sf "http://127.0.0.1:$mport/config" >/dev/null && break; sleep 0.1; done
 user=$(python -m nachet users add bench-inf@example.org)
 loadgen="$shared/loadgen.py"
 case "${SECURED:-}" in
@@ -55,7 +64,34 @@ pipelines:
      creation_date: 2024-01-01, version: 1, description: bench, job_name: "", dataset_description: "",
      accuracy: 0.9, default: true}
 YAML
+if [ "${MODELS:-azureml}" = open-inference ]; then  # the same two steps over the v2 protocol
+  classifier=classifier; boxes=""
+  [ "${CROPS:-client}" = server ] && { classifier=classifier-regions; boxes="boxes_input: boxes,"; }
+  cat >"$work/pipelines.yaml" <<YAML
+version: "0.1.4"
+date: 2024-08-01
+models:
+  - {task: Object Detection, endpoint: "http://127.0.0.1:$mport", api_key: "", content_type: application/json,
+     deployment_platform: "", endpoint_name: seed-detector, model_name: seed-detector-1, created_by: bench,
+     creation_date: 2024-01-01, version: 1, description: fake detector, job_name: "", dataset_description: "",
+     accuracy: 0.9, protocol: open-inference,
+     open_inference: {model: detector, input: {name: image, datatype: BYTES}, outputs: {boxes: boxes, scores: scores}}}
+  - {task: Classification, endpoint: "http://127.0.0.1:$mport", api_key: "", content_type: application/json,
+     deployment_platform: "", endpoint_name: swin, model_name: swinv1-base-dataaugv2-1, created_by: bench,
+     creation_date: 2024-01-01, version: 1, description: fake swin, job_name: "", dataset_description: "",
+     accuracy: 0.9, protocol: open-inference,
+     open_inference: {model: $classifier, $boxes input: {name: image, datatype: BYTES, format: jpeg},
+                      outputs: {scores: probabilities}}}
+pipelines:
+  - {models: [seed-detector-1, swinv1-base-dataaugv2-1], pipeline_name: Swin transformer, created_by: bench,
+     creation_date: 2024-01-01, version: 1, description: bench, job_name: "", dataset_description: "",
+     accuracy: 0.9, default: true}
+YAML
+fi
 python -m nachet pipelines insert "$work/pipelines.yaml"
+if [ "${PART:-}" = relay ] && [ "${MODELS:-azureml}" = open-inference ]; then
+  echo "PART=relay relays to the Azure ML models only" >&2; exit 2
+fi
 if [ "${PART:-}" = relay ]; then  # the ceiling: a server that only relays /inf to the models
   python "$here/relay_ceiling.py" --model-server "http://127.0.0.1:$mport" --port $port >"$work/server.log" 2>&1 &
 else
@@ -84,6 +120,7 @@ worker_peak() {  # the loadgen's peak RSS sums master, worker and resource track
   echo "[$1] worker peak RSS so far (VmHWM): $((peak / 1024)) MB"
 }
 floor() {  # the least c=1 p50 can be here: the model calls alone, from a client on loopback
+  if [ "${MODELS:-azureml}" = open-inference ]; then echo "model floor: measured for the Azure ML models only"; return 0; fi
   curl -sf -XPOST "http://127.0.0.1:$mport/config" -d '{"latency_ms": 50}' >/dev/null
   python "$here/model_floor.py" --model-server "http://127.0.0.1:$mport" --images "$work/images"
 }

@@ -3,8 +3,10 @@
 A model record with `protocol: open-inference` names its server's base URL as `endpoint` and, in
 `open_inference`, what to send and read (see `OpenInference`). A detector gets the picture, a
 classifier all the crops of a picture in one request (the batch dimension), so the server's
-dynamic batching can merge concurrent pictures. Tensors travel in Triton's binary extension
-(`Inference-Header-Content-Length`) unless `binary: false` (plain JSON, FP32 only).
+dynamic batching can merge concurrent pictures. A classifier whose record names `boxes_input`
+cuts the crops itself: it gets the encoded picture once and the boxes, and the web worker decodes
+nothing. Tensors travel in Triton's binary extension (`Inference-Header-Content-Length`) unless
+`binary: false` (plain JSON, FP32 only).
 """
 
 from __future__ import annotations
@@ -72,7 +74,10 @@ class OpenInference(BaseModel):
     labels: tuple[str, ...] | None = None  # classes by index; else the metadata's `labels` parameter
     box_format: Literal["normalized", "pixels"] = "normalized"  # pixels: of the input tensor
     score_threshold: float = Field(0.3, ge=0, le=1)
-    max_batch: int = Field(64, ge=1, le=1024)  # crops per request at most
+    max_batch: int = Field(64, ge=1, le=1024)  # crops (or boxes) per request at most
+    # a classifier that crops on the server: `input` is the picture (BYTES, shape [1]) and this FP32
+    # [N, 4] tensor its boxes (topX, topY, bottomX, bottomY, fractions of the frame); scores [N, K]
+    boxes_input: str | None = Field(None, min_length=1)
     binary: bool = True  # Triton's binary tensor extension; false: JSON (FP32 inputs only)
     top_n: int = Field(5, ge=1, le=50)
 
@@ -80,6 +85,10 @@ class OpenInference(BaseModel):
     def _consistent(self) -> OpenInference:
         if not self.binary and self.input.datatype == "BYTES":
             raise ValueError("a BYTES input needs binary: true (JSON carries no binary pictures)")
+        if self.boxes_input is not None and self.input.datatype != "BYTES":
+            raise ValueError("boxes_input needs the picture as a BYTES input (the server crops it)")
+        if self.boxes_input is not None and self.boxes_input == self.input.name:
+            raise ValueError("boxes_input must name another tensor than input")
         return self
 
 
@@ -91,13 +100,15 @@ def settings_of(record: object, task: str) -> OpenInference:
         parsed = OpenInference.model_validate(record)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"open_inference.{where}: {first['msg']}") from None
+        where = "".join(f".{part}" for part in first["loc"])  # none: the mapping as a whole
+        raise ValueError(f"open_inference{where}: {first['msg']}") from None
     required, optional = ROLES[kind_of(task)]
     missing, unknown = required - parsed.outputs.keys(), parsed.outputs.keys() - required - optional
     if missing or unknown:
         roles = sorted(required) + sorted(f"{r} (optional)" for r in optional)
         raise ValueError(f"open_inference.outputs must name tensors for {', '.join(roles)}")
+    if parsed.boxes_input is not None and kind_of(task) == "detector":
+        raise ValueError("open_inference.boxes_input: only a classifier takes boxes")
     return parsed
 
 
@@ -118,27 +129,43 @@ def options(spec: ModelSpec) -> OpenInference:
 
 
 # -- the wire --------------------------------------------------------------------------------------------
-def request_body(settings: OpenInference, batch: np.ndarray | list[bytes]) -> tuple[bytes, dict[str, str]]:
-    """The infer request for one input tensor and the outputs the record reads."""
+def request_body(
+    settings: OpenInference, batch: np.ndarray | list[bytes], boxes: np.ndarray | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """The infer request: the input tensor (and, for a classifier that crops, the boxes) and the
+    outputs the record reads."""
     import numpy as np
 
-    tensor: dict[str, object] = {"name": settings.input.name, "datatype": settings.input.datatype}
     outputs: list[dict[str, object]] = [{"name": name} for name in settings.outputs.values()]
+    # (name, datatype, shape, binary data, values as numbers for JSON: None for BYTES)
+    inputs: list[tuple[str, str, list[int], bytes, np.ndarray | None]]
     if isinstance(batch, list):  # BYTES: each element a 4-byte little-endian length, then its bytes
-        tensor["shape"] = [len(batch), 1]
+        # one picture to crop travels alone (shape [1]); pictures or crops along the batch dimension
+        shape = [1] if boxes is not None else [len(batch), 1]
         binary = b"".join(len(item).to_bytes(4, "little") + item for item in batch)
+        inputs = [(settings.input.name, "BYTES", shape, binary, None)]
     else:
-        tensor["shape"] = list(batch.shape)
         binary = np.ascontiguousarray(batch, "<f4").tobytes()
+        inputs = [(settings.input.name, "FP32", list(batch.shape), binary, batch)]
+    if boxes is not None:
+        assert settings.boxes_input is not None  # the adapter sends boxes only then
+        corners = np.ascontiguousarray(boxes, "<f4").reshape(-1, 4)
+        inputs.append((settings.boxes_input, "FP32", list(corners.shape), corners.tobytes(), corners))
+    tensors: list[dict[str, object]] = []
+    for name, datatype, shape, data, values in inputs:
+        tensor: dict[str, object] = {"name": name, "datatype": datatype, "shape": shape}
+        if settings.binary:
+            tensor["parameters"] = {"binary_data_size": len(data)}
+        else:  # JSON: FP32 only (the record is checked for it)
+            tensor["data"] = np.asarray(values, np.float32).ravel().tolist()
+        tensors.append(tensor)
     if not settings.binary:
-        tensor["data"] = np.asarray(batch, np.float32).ravel().tolist()
-        head = orjson.dumps({"inputs": [tensor], "outputs": outputs})
-        return head, {"Content-Type": "application/json"}
-    tensor["parameters"] = {"binary_data_size": len(binary)}
+        return orjson.dumps({"inputs": tensors, "outputs": outputs}), {"Content-Type": "application/json"}
     for output in outputs:
         output["parameters"] = {"binary_data": True}
-    head = orjson.dumps({"inputs": [tensor], "outputs": outputs})
-    return head + binary, {"Content-Type": "application/octet-stream", HEADER_LENGTH: str(len(head))}
+    head = orjson.dumps({"inputs": tensors, "outputs": outputs})
+    body = b"".join([head, *(data for _, _, _, data, _ in inputs)])
+    return body, {"Content-Type": "application/octet-stream", HEADER_LENGTH: str(len(head))}
 
 
 def read_outputs(spec: ModelSpec, headers: dict[str, str], content: bytes) -> dict[str, np.ndarray]:
@@ -193,11 +220,11 @@ class _Bad(Exception):
 
 
 async def infer(
-    client: ModelClient, spec: ModelSpec, batch: np.ndarray | list[bytes]
+    client: ModelClient, spec: ModelSpec, batch: np.ndarray | list[bytes], boxes: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
     """One infer call; the outputs the record names, each present."""
     settings = options(spec)
-    body, headers = request_body(settings, batch)
+    body, headers = request_body(settings, batch, boxes)
     headers = {**headers, **_credentials(spec)}
     code, answer_headers, content = await exchange(
         client, spec, "POST", f"{model_url(spec)}/infer", body, headers
@@ -279,6 +306,13 @@ def mismatches(settings: OpenInference, task: str, found: dict) -> list[str]:
         problems.append(
             f"input tensor {wanted.name} is {inputs[wanted.name].get('datatype')}, not {wanted.datatype}"
         )
+    boxes = settings.boxes_input
+    if boxes is not None and boxes not in inputs:
+        problems.append(
+            f"boxes input tensor {boxes} is not among the model's inputs ({', '.join(map(str, inputs))})"
+        )
+    elif boxes is not None and inputs[boxes].get("datatype") != "FP32":
+        problems.append(f"boxes input tensor {boxes} is {inputs[boxes].get('datatype')}, not FP32")
     for role, name in settings.outputs.items():
         if name not in outputs:
             known = ", ".join(map(str, outputs))

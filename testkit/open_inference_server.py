@@ -13,6 +13,10 @@ KIND:
   classifier-fp32  input `input` FP32 [-1,3,H,W] -> `probabilities` FP32 [-1,K]
   classifier-bytes input `image` BYTES [-1,1] (encoded PNG/JPEG; base64 text also accepted, since
                    Triton's JSON has no binary strings) -> `probabilities` FP32 [-1,K]
+  classifier-regions  inputs `image` BYTES [1] (one encoded picture) and `boxes` FP32 [N,4] (topX,
+                   topY, bottomX, bottomY as fractions) -> `probabilities` FP32 [N,K]: the server cuts
+                   the crops (int truncation, at least one pixel: model_inference/pixels.crop_fraction)
+                   and classifies them as classifier-bytes does; not batched across requests
   detector-fp32    input `input` FP32 [-1,3,H,W] -> `boxes` FP32 [-1,-1,4], `scores` FP32 [-1,-1]
                    (rows of one request padded with zero boxes of score 0 to the longest row)
   embedder-fp32    input `input` FP32 [-1,3,H,W] -> `embedding` FP32 [-1,D]
@@ -42,7 +46,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-KINDS = ("classifier-fp32", "classifier-bytes", "detector-fp32", "embedder-fp32")
+KINDS = ("classifier-fp32", "classifier-bytes", "classifier-regions", "detector-fp32", "embedder-fp32")
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 MAX_BATCH = 64
@@ -147,6 +151,57 @@ def _decode(blob) -> object:
     return pixels
 
 
+def _crop_fraction(pixels, box):
+    """The crop of a box given as fractions of the frame (at least 1 pixel), as the app cuts it."""
+    h, w = pixels.shape[:2]
+    x0, y0 = min(w - 1, max(0, int(box[0] * w))), min(h - 1, max(0, int(box[1] * h)))
+    x1, y1 = max(x0 + 1, min(w, int(box[2] * w))), max(y0 + 1, min(h, int(box[3] * h)))
+    return pixels[y0:y1, x0:x1]
+
+
+def _detect_function(runner: OnnxRunner):
+    """detector-fp32: each picture run alone, rows padded to the longest."""
+    import numpy as np
+
+    def detect(requests):
+        answers = []
+        for request in requests:
+            rows = []
+            for item in request["input"]:
+                named = dict(zip(runner.outputs, runner.run(item[None])))
+                boxes = np.asarray(named.get("boxes", list(named.values())[0]), np.float32).reshape(-1, 4)
+                scores = np.asarray(named.get("scores", list(named.values())[1]), np.float32).reshape(-1)
+                rows.append((boxes, scores))
+            longest = max((len(s) for _, s in rows), default=0)
+            boxes = np.zeros((len(rows), longest, 4), np.float32)
+            scores = np.zeros((len(rows), longest), np.float32)
+            for i, (b, s) in enumerate(rows):
+                boxes[i, : len(b)], scores[i, : len(s)] = b, s
+            answers.append({"boxes": boxes, "scores": scores})
+        return answers
+
+    return detect
+
+
+def _regions_function(runner: OnnxRunner, first_output):
+    """classifier-regions: each request's picture decoded once, its boxes cut and classified."""
+    import numpy as np
+
+    def classify_regions(requests):
+        answers = []
+        for request in requests:
+            pixels = _decode(request["image"].ravel()[0])
+            crops = [_crop_fraction(pixels, box) for box in request["boxes"].reshape(-1, 4)]
+            if crops:
+                scores = _probabilities(first_output(runner.prepare(crops)))
+            else:
+                scores = np.zeros((0, len(runner.labels)), np.float32)
+            answers.append({"probabilities": scores})
+        return answers
+
+    return classify_regions
+
+
 def _infer_function(kind: str, runner: OnnxRunner):
     """A PyTriton callable taking the requests the dynamic batcher gathered; answers one per request."""
     import numpy as np
@@ -180,25 +235,10 @@ def _infer_function(kind: str, runner: OnnxRunner):
             }
 
         return lambda requests: batched(requests, "image", classify_pictures)
+    if kind == "classifier-regions":
+        return _regions_function(runner, first_output)
 
-    def detect(requests):
-        answers = []
-        for request in requests:
-            rows = []
-            for item in request["input"]:
-                named = dict(zip(runner.outputs, runner.run(item[None])))
-                boxes = np.asarray(named.get("boxes", list(named.values())[0]), np.float32).reshape(-1, 4)
-                scores = np.asarray(named.get("scores", list(named.values())[1]), np.float32).reshape(-1)
-                rows.append((boxes, scores))
-            longest = max((len(s) for _, s in rows), default=0)
-            boxes = np.zeros((len(rows), longest, 4), np.float32)
-            scores = np.zeros((len(rows), longest), np.float32)
-            for i, (b, s) in enumerate(rows):
-                boxes[i, : len(b)], scores[i, : len(s)] = b, s
-            answers.append({"boxes": boxes, "scores": scores})
-        return answers
-
-    return detect
+    return _detect_function(runner)
 
 
 def _tensors(kind: str, runner: OnnxRunner):
@@ -208,11 +248,17 @@ def _tensors(kind: str, runner: OnnxRunner):
     picture = (3, *runner.served_hw)
     if kind == "classifier-bytes":
         inputs = [Tensor(name="image", dtype=bytes, shape=(1,))]
+    elif kind == "classifier-regions":  # not batched: these are whole shapes
+        inputs = [
+            Tensor(name="image", dtype=bytes, shape=(1,)),
+            Tensor(name="boxes", dtype=np.float32, shape=(-1, 4)),
+        ]
     else:
         inputs = [Tensor(name="input", dtype=np.float32, shape=picture)]
     outputs = {
         "classifier-fp32": [Tensor(name="probabilities", dtype=np.float32, shape=(-1,))],
         "classifier-bytes": [Tensor(name="probabilities", dtype=np.float32, shape=(-1,))],
+        "classifier-regions": [Tensor(name="probabilities", dtype=np.float32, shape=(-1, -1))],
         "embedder-fp32": [Tensor(name="embedding", dtype=np.float32, shape=(-1,))],
         "detector-fp32": [
             Tensor(name="boxes", dtype=np.float32, shape=(-1, 4)),
@@ -293,7 +339,9 @@ def _bind(triton, name: str, kind: str, path: Path) -> None:
         infer_func=_infer_function(kind, runner),
         inputs=inputs,
         outputs=outputs,
-        config=ModelConfig(
+        config=ModelConfig(batching=False)
+        if kind == "classifier-regions"
+        else ModelConfig(
             batching=True,
             max_batch_size=MAX_BATCH,
             batcher=DynamicBatcher(max_queue_delay_microseconds=QUEUE_DELAY_US),

@@ -74,6 +74,7 @@ def triton(onnx_files, tmp_path_factory):
         f"det=detector-fp32:{onnx_files['detector']}",
         f"cls=classifier-fp32:{onnx_files['classifier']}",
         f"clsb=classifier-bytes:{onnx_files['classifier']}",
+        f"clsr=classifier-regions:{onnx_files['classifier']}",
         f"embedder=embedder-fp32:{EMBEDDER}",
     ]
     command = [str(python), str(ROOT / "testkit" / "open_inference_server.py"), "--http-port", str(port)]
@@ -141,6 +142,15 @@ CLASSIFIER_BYTES = {
 }
 
 
+CLASSIFIER_REGIONS = {  # the server cuts the crops: the worker sends the picture and the boxes
+    "model": "clsr",
+    "input": {"name": "image", "datatype": "BYTES"},
+    "boxes_input": "boxes",
+    "outputs": {"scores": "probabilities"},
+    "labels": LABELS,
+}
+
+
 def local(name: str, task: str, path: Path, protocol: str) -> dict:
     entry = record(name, task, f"onnx://{path}", {})
     entry.update(protocol=protocol)
@@ -163,13 +173,14 @@ async def test_the_same_picture_local_and_on_triton_gives_the_same_answer(
     services, tmp_path, client, user, triton, onnx_files
 ):
     tag = uuid.uuid4().hex[:6]
-    names = {k: f"{k}-{tag}" for k in ("local", "fp32", "bytes")}
+    names = {k: f"{k}-{tag}" for k in ("local", "fp32", "bytes", "regions")}
     models = [
         local(f"det-local-{tag}", "Object Detection", onnx_files["detector"], "onnx-detector"),
         local(f"cls-local-{tag}", "Classification", onnx_files["classifier"], "onnx-classifier"),
         record(f"det-oip-{tag}", "Object Detection", triton, DETECTOR),
         record(f"cls-oip-{tag}", "Classification", triton, CLASSIFIER),
         record(f"clsb-oip-{tag}", "Classification", triton, CLASSIFIER_BYTES),  # labels: the server's
+        record(f"clsr-oip-{tag}", "Classification", triton, CLASSIFIER_REGIONS),
     ]
     await register(
         services,
@@ -179,6 +190,7 @@ async def test_the_same_picture_local_and_on_triton_gives_the_same_answer(
             pipeline(names["local"], [f"det-local-{tag}", f"cls-local-{tag}"]),
             pipeline(names["fp32"], [f"det-oip-{tag}", f"cls-oip-{tag}"]),
             pipeline(names["bytes"], [f"det-oip-{tag}", f"clsb-oip-{tag}"]),
+            pipeline(names["regions"], [f"det-oip-{tag}", f"clsr-oip-{tag}"]),
         ],
     )
     image = tray()
@@ -189,7 +201,7 @@ async def test_the_same_picture_local_and_on_triton_gives_the_same_answer(
         answers[kind] = body["boxes"]
     reference = answers["local"]
     assert [b["label"] for b in reference] == ["000 Brassica napus", "008 Lolium temulentum"]
-    for kind in ("fp32", "bytes"):
+    for kind in ("fp32", "bytes", "regions"):
         boxes = answers[kind]
         assert [b["box"] for b in boxes] == [b["box"] for b in reference], kind
         assert [b["label"] for b in boxes] == [b["label"] for b in reference], kind
@@ -273,12 +285,22 @@ def test_a_record_the_server_contradicts_is_refused_at_insert(tmp_path, triton):
             "model c4 is not on its server",
         ),
         (record("c5", "Classification", "http://127.0.0.1:9", CLASSIFIER), "model c5 is unreachable"),
+        (
+            record("c7", "Classification", triton, {**CLASSIFIER_REGIONS, "boxes_input": "corners"}),
+            "boxes input tensor corners is not among the model's inputs (image, boxes)",
+        ),
+        (
+            record("c8", "Classification", triton, {**CLASSIFIER_REGIONS, "boxes_input": "image"}),
+            "model c8: open_inference: Value error, boxes_input must name another tensor than input",
+        ),
     ]
     for entry, message in cases:
         refused = run_nachet(env, "pipelines", "insert", pipeline_file(tmp_path, [entry]))
         assert refused.returncode == 1 and message in refused.stderr, (message, refused.stderr)
     listed = run_nachet(env, "pipelines", "list")
-    assert not any(name in listed.stdout for name in ("c1", "d1", "c3", "c4", "c5")), listed.stdout
+    assert not any(name in listed.stdout for name in ("c1", "d1", "c3", "c4", "c5", "c7", "c8")), (
+        listed.stdout
+    )
     bad_settings = record(
         "c6", "Classification", triton, {**CLASSIFIER, "input": {"name": "input", "datatype": "FP32"}}
     )
@@ -333,7 +355,7 @@ class Misbehaving:
             def do_POST(self):
                 length = int(self.headers["Inference-Header-Content-Length"])
                 head = json.loads(self.rfile.read(int(self.headers["Content-Length"]))[:length])
-                rows = head["inputs"][0]["shape"][0]
+                rows = head["inputs"][-1]["shape"][0]  # crops; or the boxes, after the picture
                 if server.fault == "silence":
                     time.sleep(4)  # the test's read timeout is 2 s
                     self.close_connection = True
@@ -394,12 +416,17 @@ async def test_each_fault_is_named_and_nothing_is_saved(
     )
     absent = record(f"cls-absent-{tag}", "Classification", triton, {**CLASSIFIER, "model": "absent"})
     down = record(f"cls-down-{tag}", "Classification", "http://127.0.0.1:9", CLASSIFIER)
+    regions = record(
+        f"clsr-bad-{tag}", "Classification", misbehaving.url, {**CLASSIFIER_REGIONS, "model": "cls"}
+    )
     names = {"faulty": f"faulty-{tag}", "absent": f"absent-{tag}", "down": f"down-{tag}"}
+    names["regions"] = f"regions-{tag}"
     await register(
         services,
         tmp_path,
-        [detector, faulty, absent, down],
+        [detector, faulty, absent, down, regions],
         [
+            pipeline(names["regions"], [detector["model_name"], regions["model_name"]]),
             pipeline(names["faulty"], [detector["model_name"], faulty["model_name"]]),
             pipeline(names["absent"], [detector["model_name"], absent["model_name"]]),
             pipeline(names["down"], [detector["model_name"], down["model_name"]]),
@@ -422,6 +449,9 @@ async def test_each_fault_is_named_and_nothing_is_saved(
         status, body = await inferred(client, user, names["faulty"], image)
         table.append((fault, status, body[0]))
         assert status == expected[0] and expected[1] in body[0] and f"cls-bad-{tag}" in body[0], (fault, body)
+    misbehaving.fault = "batch"  # a server that crops, answering a row more than it got boxes
+    status, body = await inferred(client, user, names["regions"], image)
+    assert status == 502 and f"model clsr-bad-{tag} answered 3 rows of scores for 2 crops" in body[0], body
     status, body = await inferred(client, user, names["absent"], image)
     assert status == 502 and f"model cls-absent-{tag} is not on its server (HTTP 404" in body[0], body
     status, body = await inferred(client, user, names["down"], image)
@@ -544,3 +574,31 @@ def test_malformed_metadata_and_tensors_are_named():
     ]:
         with pytest.raises(UpstreamError, match=message):
             open_inference.detector_boxes(detector, tensors, (100, 100, 3), LABELS)
+
+
+def test_a_classifier_that_crops_gets_the_picture_once_and_the_boxes():
+    settings = open_inference.settings_of(CLASSIFIER_REGIONS, "Classification")
+    boxes = np.float32([[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.9, 0.8]])
+    body, headers = open_inference.request_body(settings, [b"JPEG"], boxes)
+    size = int(headers[open_inference.HEADER_LENGTH])
+    head = json.loads(body[:size])
+    assert [(t["name"], t["datatype"], t["shape"]) for t in head["inputs"]] == [
+        ("image", "BYTES", [1]),
+        ("boxes", "FP32", [2, 4]),
+    ]
+    assert [t["parameters"]["binary_data_size"] for t in head["inputs"]] == [8, 32]
+    assert body[size:] == (4).to_bytes(4, "little") + b"JPEG" + boxes.astype("<f4").tobytes()
+    found = {
+        "inputs": [{"name": "image", "datatype": "BYTES"}, {"name": "boxes", "datatype": "FP16"}],
+        "outputs": [{"name": "probabilities"}],
+    }
+    assert open_inference.mismatches(settings, "Classification", found) == [
+        "boxes input tensor boxes is FP16, not FP32"
+    ]
+    for record_, task, message in [
+        ({**CLASSIFIER, "boxes_input": "boxes"}, "Classification", "boxes_input needs the picture as a BYTES"),
+        ({**DETECTOR, "input": {"name": "i", "datatype": "BYTES"}, "boxes_input": "b"}, "Object Detection",
+         "open_inference.boxes_input: only a classifier takes boxes"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            open_inference.settings_of(record_, task)

@@ -8,14 +8,15 @@ from kernel.errors import UpstreamError
 
 from .. import open_inference as oip
 from ..models import ModelSpec
-from .base import RunContext, Work, boxes_of
+from .base import RunContext, Work, boxes_of, require_boxes
 
 log = logging.getLogger(__name__)
 
 
 async def open_inference(model: ModelSpec, work: Work, ctx: RunContext) -> None:
     """A detector (the record's task says so) finds the boxes; a classifier labels every crop,
-    all of a picture's crops in requests of at most `max_batch`."""
+    all of a picture's crops in requests of at most `max_batch`, or, when its record names
+    `boxes_input`, gets the picture and the boxes and crops them itself."""
     try:
         if oip.kind_of(model.task) == "detector":
             await _detect(model, work, ctx)
@@ -28,17 +29,19 @@ async def open_inference(model: ModelSpec, work: Work, ctx: RunContext) -> None:
 
 async def _detect(model: ModelSpec, work: Work, ctx: RunContext) -> None:
     settings = oip.options(model)
-    pixels = await ctx.pixels(work)
-    batch = (
-        [work.image]
-        if settings.input.datatype == "BYTES"
-        else await ctx.run_cpu(oip.prepared, settings, [pixels])
-    )
+    if settings.input.datatype == "BYTES":  # the server decodes: so does this worker only for
+        # boxes in pixels of the picture, to know its size as a browser shows it
+        pictures_size = settings.box_format == "pixels" and settings.input.size is None
+        shape = (await ctx.pixels(work)).shape if pictures_size else ()
+        batch = [work.image]
+    else:
+        pixels = await ctx.pixels(work)
+        shape, batch = pixels.shape, await ctx.run_cpu(oip.prepared, settings, [pixels])
     tensors = await oip.infer(ctx.client, model, batch)
     labels = await oip.labels_for(ctx.client, model) if "labels" in settings.outputs else ()
     answer = {
         "filename": "default_filename",
-        "boxes": oip.detector_boxes(model, tensors, pixels.shape, labels),
+        "boxes": oip.detector_boxes(model, tensors, shape, labels),
     }
     boxes_of(model, answer)
     work.result = [answer]
@@ -47,6 +50,9 @@ async def _detect(model: ModelSpec, work: Work, ctx: RunContext) -> None:
 async def _classify(model: ModelSpec, work: Work, ctx: RunContext) -> None:
     settings = oip.options(model)
     labels = await oip.labels_for(ctx.client, model)
+    if settings.boxes_input is not None:
+        await _classify_on_server(model, work, ctx, labels)
+        return
 
     async def classify(crops: list) -> list[list[dict]]:
         answers: list[list[dict]] = []
@@ -58,3 +64,23 @@ async def _classify(model: ModelSpec, work: Work, ctx: RunContext) -> None:
         return answers
 
     await ctx.label_boxes_in_process(model, work, classify)
+
+
+async def _classify_on_server(model: ModelSpec, work: Work, ctx: RunContext, labels) -> None:
+    """The server crops: the encoded picture and up to `max_batch` boxes a request; nothing is
+    decoded here."""
+    import numpy as np
+
+    settings = oip.options(model)
+    boxes = require_boxes(model, work)
+    assert work.result is not None  # require_boxes found its boxes
+    work.result[0].setdefault("filename", "default_filename")
+    corners = np.array(
+        [[b["box"][k] for k in ("topX", "topY", "bottomX", "bottomY")] for b in boxes], np.float32
+    ).reshape(-1, 4)
+    for start in range(0, len(boxes), settings.max_batch):
+        part = corners[start : start + settings.max_batch]
+        tensors = await oip.infer(ctx.client, model, [work.image], part)
+        answers = oip.classifier_answers(model, tensors, len(part), labels)
+        for box, answer in zip(boxes[start : start + settings.max_batch], answers):
+            box.update(label=answer[0]["label"], score=answer[0]["score"], topN=answer)
