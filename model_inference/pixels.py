@@ -104,12 +104,27 @@ def decode_bgr(data: bytes):
 
     from .local.detector import to_bgr
 
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # orientation ignored
+    pixels = _colour_jpeg_bgr(data)
+    if pixels is None:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # orientation ignored
     if pixels is None:  # formats OpenCV lacks (GIF...): through Pillow
         with Image.open(io.BytesIO(data)) as image:
             rgb = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
         pixels = rgb[..., [2, 1, 0, 3]] if rgb.shape[2] == 4 else rgb[..., ::-1]
     return to_bgr(np.ascontiguousarray(orient(pixels, exif_orientation(data))))
+
+
+def _colour_jpeg_bgr(data: bytes):
+    """A colour JPEG's pixels (BGR) through simplejpeg: the same pixels as OpenCV's imdecode
+    (libjpeg-turbo, accurate DCT, smooth upsampling: equal on every JPEG of ../shared/data and the
+    bench's), 8 against 22 ms for 1920x1080 here. None for anything else, and without simplejpeg."""
+    simplejpeg = _simplejpeg() if data[:2] == b"\xff\xd8" else None
+    if simplejpeg is None or not _colour_jpeg(simplejpeg, data):
+        return None
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="BGR")
+    except ValueError:  # truncated or corrupt: OpenCV and Pillow say what they make of it
+        return None
 
 
 def exif_orientation(data: bytes) -> int:
