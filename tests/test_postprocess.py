@@ -109,3 +109,14 @@ def test_detector_body_is_valid_json_for_any_input(image_b64):
     assert json.loads(input_data(image_b64)) == {
         "input_data": {"columns": ["image"], "index": [0], "data": [image_b64]}
     }
+
+
+def test_the_rows_ids_are_distinct_random_version_4_uuids():
+    """One read of the random source makes a request's ids (storage/inference_rows.random_ids)."""
+    import uuid
+
+    from storage.inference_rows import random_ids
+
+    ids = list(random_ids(25))
+    assert len(set(ids)) == 25 and all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)
+    assert set(ids).isdisjoint(random_ids(25)) and list(random_ids(0)) == []
