@@ -12,7 +12,7 @@ import pybase64
 
 from kernel.errors import ModelError, ServiceError, UpstreamError
 
-from .adapters import RunContext, Work, adapter_for
+from .adapters import IN_PROCESS, RunContext, Work, adapter_for, protocol_of
 from .models import Pipeline
 from .postprocess import process_inference_results
 
@@ -24,8 +24,8 @@ class Processing:
     image_dims: list[float]  # boxes are given in pixels of this size
     area_ratio: float = 0.5
     color_format: str = "hex"
-    # measure the seeds even when no built-in model decoded the picture (a scale is known: HTTP
-    # pipelines then pay ~10 ms of CPU for it); with the pixels at hand they always are
+    # measure the seeds of a pipeline of remote models (HTTP, Open Inference): a scale is known
+    # (~10 ms of CPU and more); in-process models' pipelines always measure on their pixels
     measure: bool = False
     scale_bar_mm: float | None = None  # the millimetres come from the picture's scale bar
 
@@ -56,7 +56,8 @@ async def run_pipeline(
             f"Error while processing inference results :\n pipeline {pipeline.name} left boxes unlabelled"
         )
     bar_mm = processing.scale_bar_mm
-    if processing.measure or bar_mm or work.pixels is not None:
+    in_process = work.pixels is not None and any(protocol_of(m) in IN_PROCESS for m in pipeline.models)
+    if processing.measure or bar_mm or in_process:
         await context.run_cpu(measure_result, work, result[0].get("boxes") or [], bar_mm)
     dims, ratio, colors = processing.image_dims, processing.area_ratio, processing.color_format
     processed = process_inference_results(result, dims, ratio, colors)[0]

@@ -201,6 +201,10 @@ async def test_the_same_picture_local_and_on_triton_gives_the_same_answer(
         answers[kind] = body["boxes"]
     reference = answers["local"]
     assert [b["label"] for b in reference] == ["000 Brassica napus", "008 Lolium temulentum"]
+    # in-process models measure each seed on the pixels they decoded; remote ones only when a
+    # scale asks for millimetres: the worker that crops for them does not measure for nothing
+    assert all(b.get("measurements") for b in reference)
+    assert not any(b.get("measurements") for kind in ("fp32", "bytes", "regions") for b in answers[kind])
     for kind in ("fp32", "bytes", "regions"):
         boxes = answers[kind]
         assert [b["box"] for b in boxes] == [b["box"] for b in reference], kind

@@ -33,6 +33,10 @@ PROTOCOLS: dict[str, Adapter] = {
     "open-inference": open_inference,
 }
 
+# protocols whose models run in this process on the decoded picture: their pipelines measure the
+# seeds on it always (the pixels are there); remote ones only when a scale asks for millimetres
+IN_PROCESS = frozenset({"builtin-detector", "builtin-classifier", "onnx-detector", "onnx-classifier"})
+
 NAME_TO_PROTOCOL = {
     "seed-detector-1": "seed-detector",
     "seed-detector-rcnn-1": "seed-detector",
@@ -68,4 +72,4 @@ def adapter_for(model: ModelSpec) -> Adapter:
     return adapter
 
 
-__all__ = ["PROTOCOLS", "RunContext", "Work", "adapter_for", "protocol_of"]
+__all__ = ["IN_PROCESS", "PROTOCOLS", "RunContext", "Work", "adapter_for", "protocol_of"]
