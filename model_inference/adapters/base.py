@@ -78,18 +78,26 @@ class RunContext:
             work.pixels = await self.run_cpu(decode_bgr, work.image)
         return work.pixels
 
-    async def label_boxes_in_process(self, model: ModelSpec, work: Work, classify) -> None:
-        """Crop every box from the decoded picture and label it with `classify(crops)`, an
-        awaitable answering the classifier protocol's top-N list per crop."""
+    async def label_boxes(self, model: ModelSpec, work: Work, classify) -> None:
+        """Label the detector's boxes with `classify(boxes)`, an awaitable answering the
+        classifier protocol's top-N list per box."""
         boxes = require_boxes(model, work)
         assert work.result is not None  # require_boxes found its boxes
         work.result[0].setdefault("filename", "default_filename")
         if not boxes:
             return
-        pixels = await self.pixels(work)
-        crops = [crop_fraction(pixels, box["box"]) for box in boxes]
-        for box, answer in zip(boxes, await classify(crops)):
+        for box, answer in zip(boxes, await classify(boxes)):
             box.update(label=answer[0]["label"], score=answer[0]["score"], topN=answer)
+
+    async def label_boxes_in_process(self, model: ModelSpec, work: Work, classify) -> None:
+        """Crop every box from the decoded picture and label it with `classify(crops)`, an
+        awaitable answering the classifier protocol's top-N list per crop."""
+
+        async def cropped(boxes: list[dict]) -> list[list[dict]]:
+            pixels = await self.pixels(work)
+            return await classify([crop_fraction(pixels, box["box"]) for box in boxes])
+
+        await self.label_boxes(model, work, cropped)
 
     async def call(self, model: ModelSpec, body: bytes):
         return await call_model(self.client, model, body, self.pipeline)

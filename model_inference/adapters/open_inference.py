@@ -8,7 +8,7 @@ from kernel.errors import UpstreamError
 
 from .. import open_inference as oip
 from ..models import ModelSpec
-from .base import RunContext, Work, boxes_of, require_boxes
+from .base import RunContext, Work, boxes_of
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +72,16 @@ async def _classify_on_server(model: ModelSpec, work: Work, ctx: RunContext, lab
     import numpy as np
 
     settings = oip.options(model)
-    boxes = require_boxes(model, work)
-    assert work.result is not None  # require_boxes found its boxes
-    work.result[0].setdefault("filename", "default_filename")
-    corners = np.array(
-        [[b["box"][k] for k in ("topX", "topY", "bottomX", "bottomY")] for b in boxes], np.float32
-    ).reshape(-1, 4)
-    for start in range(0, len(boxes), settings.max_batch):
-        part = corners[start : start + settings.max_batch]
-        tensors = await oip.infer(ctx.client, model, [work.image], part)
-        answers = oip.classifier_answers(model, tensors, len(part), labels)
-        for box, answer in zip(boxes[start : start + settings.max_batch], answers):
-            box.update(label=answer[0]["label"], score=answer[0]["score"], topN=answer)
+
+    async def classify(boxes: list[dict]) -> list[list[dict]]:
+        corners = np.array(
+            [[b["box"][k] for k in ("topX", "topY", "bottomX", "bottomY")] for b in boxes], np.float32
+        ).reshape(-1, 4)
+        answers: list[list[dict]] = []
+        for start in range(0, len(corners), settings.max_batch):
+            part = corners[start : start + settings.max_batch]
+            tensors = await oip.infer(ctx.client, model, [work.image], part)
+            answers += oip.classifier_answers(model, tensors, len(part), labels)
+        return answers
+
+    await ctx.label_boxes(model, work, classify)
